@@ -1,0 +1,88 @@
+package testutil
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-rtc/switchboard/internal/server"
+	"github.com/switchboard-rtc/switchboard/signaling"
+)
+
+// Options configures StartServer.
+type Options struct {
+	Dev       bool
+	Signaling signaling.Config // limits, namespaces, origins (Verifier, Logger, Metrics are set by the server)
+}
+
+// Server is a running Switchboard on 127.0.0.1 with a random port.
+type Server struct {
+	URL    string // http://127.0.0.1:PORT
+	WSURL  string // ws://127.0.0.1:PORT/ws
+	Secret string // HS256 secret the server verifies
+	App    *server.Server
+}
+
+// TestSecret is the JWT secret test servers use.
+const TestSecret = "test-secret-0123456789"
+
+// StartServer starts the full HTTP server (signaling, web pages, metrics, dev
+// token endpoint when Dev) and shuts it down in t.Cleanup. Set SWITCHBOARD_TEST_LOG=1
+// to see its logs.
+func StartServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	var out io.Writer = io.Discard
+	if os.Getenv("SWITCHBOARD_TEST_LOG") != "" {
+		out = os.Stderr
+	}
+	app, err := server.New(server.Config{
+		Listen:    "127.0.0.1:0",
+		Dev:       opts.Dev,
+		JWTSecret: TestSecret,
+		Signaling: opts.Signaling,
+		Logger:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	ln, err := app.Listen()
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := app.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	addr := ln.Addr().(*net.TCPAddr)
+	base := "http://" + addr.String()
+	return &Server{URL: base, WSURL: "ws" + strings.TrimPrefix(base, "http") + "/ws", Secret: TestSecret, App: app}
+}
+
+// Token mints an HS256 token for user granting rooms (default namespace) valid for an hour.
+func (s *Server) Token(t testing.TB, user string, rooms ...string) string {
+	t.Helper()
+	return MintToken(t, signaling.TokenSpec{User: user, Rooms: rooms, TTL: time.Hour})
+}
+
+// MintToken signs spec with TestSecret.
+func MintToken(t testing.TB, spec signaling.TokenSpec) string {
+	t.Helper()
+	tok, err := signaling.MintHS256([]byte(TestSecret), spec)
+	if err != nil {
+		t.Fatalf("mint token: %v", err)
+	}
+	return tok
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every Switchboard test on this machine, installing what the tests need
+# when it is missing (Debian packages via apt-get). CI runs exactly this.
+#
+#   ./scripts/test.sh            everything: gofmt, go vet, go test -race ./..., node --test
+#   ./scripts/test.sh -run Foo   extra arguments go to `go test`
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# ---- dependencies ---------------------------------------------------------
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)   # browser end-to-end tests
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "# installing: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "go is not installed (need Go 1.26)"; exit 1; }
+command -v node >/dev/null || { echo "node is not installed (need Node 20 for the SDK unit tests)"; exit 1; }
+
+# ---- static checks -----------------------------------------------------------
+echo "# gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
+echo "# go vet"
+go vet ./...
+
+# ---- tests -------------------------------------------------------------------
+echo "# node --test web/sdk/"
+node --test web/sdk/
+
+echo "# go test -race ./..."
+go test -race -count=1 -timeout 20m "$@" ./...

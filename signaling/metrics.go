@@ -1,0 +1,99 @@
+package signaling
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// FrameKind tells what an outbound frame is, for metrics and for the writer
+// (control frames carry no seq).
+type FrameKind uint8
+
+// Outbound frame kinds.
+const (
+	KindWelcome FrameKind = iota
+	KindJoined
+	KindPeerJoined
+	KindPeerLeft
+	KindSignal
+	KindBroadcast
+	KindPong
+	KindAck
+	KindError
+	kindPing  // WebSocket control ping
+	kindClose // WebSocket close frame, then the connection ends
+	numKinds
+)
+
+var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ping", "close"}
+
+// inbound frame types as metric labels; anything else counts as "unknown".
+var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, "unknown", "invalid"}
+
+// metrics holds pre-resolved counters: the hot path never looks up labels.
+type metrics struct {
+	sessions    prometheus.Gauge
+	connects    prometheus.Counter
+	refused     *prometheus.CounterVec
+	framesIn    map[string]prometheus.Counter
+	framesOut   [numKinds]prometheus.Counter
+	errors      map[Code]prometheus.Counter
+	disconnects *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
+	m := &metrics{
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_signaling_sessions", Help: "Authenticated signaling sessions open now.",
+		}),
+		connects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_signaling_sessions_total", Help: "Signaling sessions authenticated since start.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_signaling_connections_refused_total", Help: "WebSocket connections refused before a session began, by reason.",
+		}, []string{"reason"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_signaling_disconnects_total", Help: "Sessions ended, by reason.",
+		}, []string{"reason"}),
+		framesIn: map[string]prometheus.Counter{},
+		errors:   map[Code]prometheus.Counter{},
+	}
+	in := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_signaling_frames_in_total", Help: "Client frames received, by type.",
+	}, []string{"type"})
+	for _, t := range inTypes {
+		m.framesIn[t] = in.WithLabelValues(t)
+	}
+	out := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_signaling_frames_out_total", Help: "Frames queued to clients, by type.",
+	}, []string{"type"})
+	for k := range numKinds {
+		m.framesOut[k] = out.WithLabelValues(kindNames[k])
+	}
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_signaling_errors_total", Help: "Error frames sent to clients, by code.",
+	}, []string{"code"})
+	for _, c := range allCodes {
+		m.errors[c] = errs.WithLabelValues(string(c))
+	}
+	roomsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_signaling_rooms", Help: "Rooms with at least one member.",
+	}, func() float64 { return float64(rooms()) })
+	if reg != nil {
+		reg.MustRegister(m.sessions, m.connects, m.refused, m.disconnects, in, out, errs, roomsGauge)
+	}
+	return m
+}
+
+func (m *metrics) frameIn(typ string) {
+	c, ok := m.framesIn[typ]
+	if !ok {
+		c = m.framesIn["unknown"]
+	}
+	c.Inc()
+}
+
+func (m *metrics) errorOut(code Code) {
+	if c, ok := m.errors[code]; ok {
+		c.Inc()
+	}
+}

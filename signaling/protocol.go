@@ -1,0 +1,315 @@
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Frame types a client may send.
+const (
+	TypeHello     = "hello"
+	TypeJoin      = "join"
+	TypeLeave     = "leave"
+	TypeSignal    = "signal"
+	TypeBroadcast = "broadcast"
+	TypePing      = "ping"
+)
+
+// Frame types the server sends (besides signal and broadcast, which go both ways).
+const (
+	TypeWelcome    = "welcome"
+	TypeJoined     = "joined"
+	TypePeerJoined = "peer-joined"
+	TypePeerLeft   = "peer-left"
+	TypePong       = "pong"
+	TypeAck        = "ack"
+	TypeError      = "error"
+)
+
+// Wire limits on the fields of a client frame.
+const (
+	MaxRoomNameBytes = 128 // a room name is 1 to 128 bytes of UTF-8 without control characters
+	MaxIDBytes       = 128 // a request id is a JSON string or number of at most 128 bytes
+	MaxPeerIDBytes   = 64
+)
+
+// Frame is a decoded client frame. Only the fields that its type uses are set;
+// ID and Data are the raw JSON the client sent, copied out of the input.
+type Frame struct {
+	Type  string          `json:"type"`
+	ID    json.RawMessage `json:"id,omitempty"`
+	Room  string          `json:"room,omitempty"`
+	NS    string          `json:"ns,omitempty"`
+	To    string          `json:"to,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+	Token string          `json:"token,omitempty"`
+}
+
+// DecodeFrame parses one client text frame and checks every field its type
+// requires. The error is always a *Error with code bad_request; the returned
+// frame still carries the ID when the input had a usable one, so that the
+// error reply can echo it.
+func DecodeFrame(b []byte) (Frame, error) {
+	var f Frame
+	if !utf8.Valid(b) { // RFC 6455 text frames and RFC 8259 JSON are UTF-8
+		return Frame{}, errorf(CodeBadRequest, "frame is not valid UTF-8")
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typ):
+			if typ.Field == "" {
+				return Frame{}, errorf(CodeBadRequest, "a frame must be a JSON object")
+			}
+			if validID(f.ID) != nil {
+				f.ID = nil
+			}
+			return f, errorf(CodeBadRequest, "field %q has the wrong type: want %s", typ.Field, typ.Type.String())
+		case errors.As(err, &syn):
+			return Frame{}, errorf(CodeBadRequest, "invalid JSON at offset %d", syn.Offset)
+		default:
+			return Frame{}, errorf(CodeBadRequest, "invalid JSON")
+		}
+	}
+	if err := validID(f.ID); err != nil {
+		f.ID = nil
+		return f, err
+	}
+	return f, f.validate()
+}
+
+func validID(id json.RawMessage) error {
+	if id == nil {
+		return nil
+	}
+	if len(id) > MaxIDBytes {
+		return errorf(CodeBadRequest, "id longer than %d bytes", MaxIDBytes)
+	}
+	switch c := id[0]; {
+	case c == '"', c == '-', c >= '0' && c <= '9':
+		return nil
+	}
+	return errorf(CodeBadRequest, "id must be a string or a number")
+}
+
+func (f *Frame) validate() error {
+	switch f.Type {
+	case "":
+		return errorf(CodeBadRequest, `missing "type"`)
+	case TypeHello:
+		return nil // the token is checked by the verifier
+	case TypePing:
+		return nil
+	case TypeJoin, TypeLeave:
+		return validRoom(f.Room)
+	case TypeSignal:
+		if err := validRoom(f.Room); err != nil {
+			return err
+		}
+		if f.To == "" || len(f.To) > MaxPeerIDBytes {
+			return errorf(CodeBadRequest, `signal needs "to", a peer id`)
+		}
+		return needData(f.Data)
+	case TypeBroadcast:
+		if err := validRoom(f.Room); err != nil {
+			return err
+		}
+		return needData(f.Data)
+	}
+	return errorf(CodeBadRequest, "unknown frame type %.40q", f.Type)
+}
+
+func needData(d json.RawMessage) error {
+	if d == nil {
+		return errorf(CodeBadRequest, `missing "data"`)
+	}
+	return nil
+}
+
+func validRoom(r string) error {
+	if r == "" {
+		return errorf(CodeBadRequest, `missing "room"`)
+	}
+	if len(r) > MaxRoomNameBytes {
+		return errorf(CodeBadRequest, "room name longer than %d bytes", MaxRoomNameBytes)
+	}
+	if !utf8.ValidString(r) {
+		return errorf(CodeBadRequest, "room name is not valid UTF-8")
+	}
+	for _, c := range r {
+		if c < 0x20 || c == 0x7f {
+			return errorf(CodeBadRequest, "room name contains a control character")
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- encoding
+
+// Outbound frames are built by appending, not by reflection: they are on the
+// hot path. Every frame ends in '}' so that the writer can add "seq" in front
+// of it without parsing (see Session.writeFrame).
+
+func appendHead(b []byte, typ string) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	return append(b, '"')
+}
+
+func appendField(b []byte, key, val string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendString(b, val)
+}
+
+func appendRoom(b []byte, k RoomKey) []byte {
+	b = appendField(b, "room", k.Room)
+	if k.NS != "" {
+		b = appendField(b, "ns", k.NS)
+	}
+	return b
+}
+
+func appendID(b []byte, id json.RawMessage) []byte {
+	if id == nil {
+		return b
+	}
+	b = append(b, `,"id":`...)
+	return append(b, id...)
+}
+
+func appendMember(b []byte, m Member) []byte {
+	b = appendField(b, "peer", m.Peer)
+	b = appendField(b, "user", m.User)
+	if m.Name != "" {
+		b = appendField(b, "name", m.Name)
+	}
+	return b
+}
+
+// encodeRelay builds a signal or broadcast as the recipient sees it.
+func encodeRelay(typ string, k RoomKey, from string, data json.RawMessage) []byte {
+	b := make([]byte, 0, 64+len(k.Room)+len(k.NS)+len(from)+len(data))
+	b = appendHead(b, typ)
+	b = appendRoom(b, k)
+	b = appendField(b, "from", from)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+func encodeJoined(k RoomKey, peers []Member, id json.RawMessage) []byte {
+	b := make([]byte, 0, 64+len(peers)*96)
+	b = appendHead(b, TypeJoined)
+	b = appendRoom(b, k)
+	b = append(b, `,"peers":[`...)
+	for i, m := range peers {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"peer":`...)
+		b = appendString(b, m.Peer)
+		b = appendField(b, "user", m.User)
+		if m.Name != "" {
+			b = appendField(b, "name", m.Name)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	b = appendID(b, id)
+	return append(b, '}')
+}
+
+func encodePeerJoined(k RoomKey, m Member) []byte {
+	b := appendHead(make([]byte, 0, 160), TypePeerJoined)
+	b = appendRoom(b, k)
+	b = appendMember(b, m)
+	return append(b, '}')
+}
+
+func encodePeerLeft(k RoomKey, peer string) []byte {
+	b := appendHead(make([]byte, 0, 128), TypePeerLeft)
+	b = appendRoom(b, k)
+	b = appendField(b, "peer", peer)
+	return append(b, '}')
+}
+
+func encodeReply(typ string, id json.RawMessage) []byte {
+	b := appendHead(make([]byte, 0, 32+len(id)), typ)
+	b = appendID(b, id)
+	return append(b, '}')
+}
+
+func encodeError(e *Error, id json.RawMessage) []byte {
+	b := appendHead(make([]byte, 0, 64+len(e.Message)+len(id)), TypeError)
+	b = appendField(b, "code", string(e.Code))
+	b = appendField(b, "message", e.Message)
+	b = appendID(b, id)
+	return append(b, '}')
+}
+
+// appendSeq turns a frame ending in '}' into the same frame with "seq" last.
+func appendSeq(dst, frame []byte, seq uint64) []byte {
+	dst = append(dst, frame[:len(frame)-1]...)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaping as encoding/json does
+// (invalid UTF-8 becomes U+FFFD, <, > and & stay literal).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }

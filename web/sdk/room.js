@@ -1,0 +1,333 @@
+// A room seen from one peer: who else is in it, and a full mesh of WebRTC
+// links to them. Membership comes from the server (joined, peer-joined,
+// peer-left); each pair's link negotiates through signal frames.
+
+import { Emitter } from './emitter.js';
+import { ClientErrorCode, SwitchboardError, broadcast, join, leave, signal } from './protocol.js';
+import { PeerLink } from './peer.js';
+
+/**
+ * @typedef {import('./peer.js').PeerState} PeerState
+ *
+ * @typedef {object} PeerInfo
+ * @property {string} peer the peer's id, assigned by the server per session
+ * @property {string} [user] the user id from the peer's token
+ * @property {string} [name] the display name from the peer's token
+ * @property {PeerState} state the state of the link to the peer
+ *
+ * @typedef {object} RoomHost what a room needs from its Switchboard
+ * @property {string|null} id own peer id in the current session
+ * @property {RTCIceServer[]} iceServers
+ * @property {boolean} connected
+ * @property {(frame: {type: string, [key: string]: any}, opts?: {timeout?: number}) => Promise<any>} request
+ *
+ * @typedef {object} LinkLike what a room needs from a link (PeerLink)
+ * @property {PeerState} state
+ * @property {RTCPeerConnection} pc
+ * @property {(data: any) => void} handleSignal
+ * @property {(data: unknown) => boolean} send
+ * @property {() => void} close
+ *
+ * @typedef {(opts: import('./peer.js').PeerLinkOptions) => LinkLike} LinkFactory
+ */
+
+export class Room extends Emitter {
+  /**
+   * The other peers in the room, by peer id. Peers already there when the
+   * join completes are in it from the start; later ones arrive with
+   * "peer-joined".
+   * @type {Map<string, PeerInfo>}
+   */
+  peers = new Map();
+  /** Whether the room is joined in the current session. */
+  joined = false;
+
+  #host;
+  #forget;
+  #createLink;
+  /** @type {Map<string, LinkLike>} */
+  #links = new Map();
+  /** @type {string|null} own peer id the links were made with */
+  #selfId = null;
+  #left = false;
+  /** @type {{promise: Promise<Room>, resolve: (r: Room) => void, reject: (e: Error) => void, done: boolean}} */
+  #ready;
+
+  /**
+   * Rooms are made by Switchboard.join; do not call this yourself.
+   * @param {RoomHost} host
+   * @param {string} name
+   * @param {string|undefined} ns
+   * @param {{forget: () => void, createLink?: LinkFactory}} hooks
+   */
+  constructor(host, name, ns, { forget, createLink }) {
+    super();
+    this.#host = host;
+    this.name = name;
+    this.ns = ns;
+    this.#forget = forget;
+    this.#createLink = createLink ?? ((opts) => new PeerLink(opts));
+    /** @type {any} */
+    const ready = { done: false };
+    ready.promise = new Promise((resolve, reject) => {
+      ready.resolve = resolve;
+      ready.reject = reject;
+    });
+    // Nobody may wait for it (a rejoin after a failed first join).
+    ready.promise.catch(() => {});
+    this.#ready = ready;
+  }
+
+  /** Own peer id in this room. */
+  get self() {
+    return this.#selfId;
+  }
+
+  /**
+   * Sends data to every peer whose data channel is open. Text-like data
+   * travels as JSON, ArrayBuffers and typed arrays as binary.
+   * @param {unknown} data
+   * @returns {number} the number of peers it was sent to
+   */
+  send(data) {
+    let sent = 0;
+    for (const [peer, link] of this.#links) {
+      try {
+        if (link.send(data)) sent++;
+      } catch (err) {
+        this.#error(new SwitchboardError('send_failed', `sending to ${peer}: ${errorText(err)}`));
+      }
+    }
+    return sent;
+  }
+
+  /**
+   * Sends data to one peer. Returns false when its data channel is not open.
+   * @param {string} peer
+   * @param {unknown} data
+   */
+  sendTo(peer, data) {
+    return this.#links.get(peer)?.send(data) ?? false;
+  }
+
+  /**
+   * Sends data to every other peer through the server (no data channel
+   * needed). They get it as a "broadcast" event.
+   * @param {unknown} data
+   * @returns {Promise<void>}
+   */
+  async broadcast(data) {
+    await this.#host.request(broadcast(this.name, this.ns, data));
+  }
+
+  /**
+   * The RTCPeerConnection to a peer, for statistics and, later, media.
+   * @param {string} peer
+   * @returns {RTCPeerConnection|undefined}
+   */
+  getConnection(peer) {
+    return this.#links.get(peer)?.pc;
+  }
+
+  /** Leaves the room and closes every link of it. */
+  async leave() {
+    if (this.#left) return;
+    const wasJoined = this.joined;
+    this.#shutdown(new SwitchboardError('left', 'left the room'));
+    if (!wasJoined || !this.#host.connected) return;
+    try {
+      await this.#host.request(leave(this.name, this.ns));
+    } catch (err) {
+      if (/** @type {any} */ (err).code !== ClientErrorCode.DISCONNECTED) throw err;
+    }
+  }
+
+  /** @internal Whether the first join is over (done or failed). */
+  get _joinedOnce() {
+    return this.#ready.done;
+  }
+
+  /** @internal Resolves with the room after the first successful join. */
+  _ready() {
+    return this.#ready.promise;
+  }
+
+  /** @internal Joins in the current session; Switchboard calls it after every welcome. */
+  async _join() {
+    if (this.#left) return;
+    let reply;
+    try {
+      reply = await this.#host.request(join(this.name, this.ns));
+    } catch (err) {
+      // Lost the connection on the way: the next session joins again.
+      if (/** @type {any} */ (err).code === ClientErrorCode.DISCONNECTED || this.#left) return;
+      if (this.#ready.done) this.#error(/** @type {Error} */ (err));
+      else this.#shutdown(/** @type {Error} */ (err));
+      return;
+    }
+    if (!this.#left) this.#onJoined(reply);
+  }
+
+  /** @internal The connection dropped; links stay up while it comes back. */
+  _disconnected() {
+    this.joined = false;
+  }
+
+  /**
+   * @internal The Switchboard gave up or was closed: close everything.
+   * @param {Error} err why
+   */
+  _close(err) {
+    this.#shutdown(err);
+  }
+
+  /**
+   * @internal A frame for this room.
+   * @param {{type: string, [key: string]: any}} frame
+   */
+  _handle(frame) {
+    if (this.#left) return;
+    switch (frame.type) {
+      case 'peer-joined':
+        if (typeof frame.peer === 'string' && frame.peer !== this.#selfId) this.#addPeer(/** @type {any} */ (frame));
+        break;
+      case 'peer-left':
+        if (typeof frame.peer === 'string') this.#removePeer(frame.peer);
+        break;
+      case 'signal': {
+        const from = frame.from;
+        if (!this.joined || typeof from !== 'string' || from === this.#selfId) return;
+        if (!this.peers.has(from)) this.#addPeer({ peer: from });
+        this.#links.get(from)?.handleSignal(frame.data ?? {});
+        break;
+      }
+      case 'broadcast':
+        this.emit('broadcast', frame.from, frame.data);
+        break;
+    }
+  }
+
+  /** @param {{peers?: unknown}} reply */
+  #onJoined(reply) {
+    const self = this.#host.id;
+    if (self !== this.#selfId) {
+      // A new session means a new peer id: the others drop links to the old
+      // one, so start every link afresh.
+      for (const link of this.#links.values()) link.close();
+      this.#links.clear();
+      this.#selfId = self;
+    }
+    const listed = (Array.isArray(reply.peers) ? reply.peers : []).filter(
+      (p) => p && typeof p.peer === 'string' && p.peer !== self,
+    );
+    const ids = new Set(listed.map((p) => p.peer));
+    for (const id of [...this.peers.keys()]) if (!ids.has(id)) this.#removePeer(id);
+    this.joined = true;
+    for (const p of listed) this.#addPeer(p);
+    if (!this.#ready.done) {
+      this.#ready.done = true;
+      this.#ready.resolve(this);
+    }
+  }
+
+  /** @param {{peer: string, user?: string, name?: string}} info */
+  #addPeer(info) {
+    let entry = this.peers.get(info.peer);
+    if (entry) {
+      if (typeof info.user === 'string') entry.user = info.user;
+      if (typeof info.name === 'string') entry.name = info.name;
+      this.#ensureLink(info.peer);
+      return;
+    }
+    entry = { peer: info.peer, user: info.user, name: info.name, state: 'connecting' };
+    this.peers.set(info.peer, entry);
+    this.#ensureLink(info.peer);
+    this.emit('peer-joined', entry);
+  }
+
+  /** @param {string} id */
+  #removePeer(id) {
+    const entry = this.peers.get(id);
+    this.#links.get(id)?.close();
+    this.#links.delete(id);
+    if (!entry) return;
+    this.peers.delete(id);
+    entry.state = 'closed';
+    this.emit('peer-left', entry);
+  }
+
+  /** @param {string} id */
+  #ensureLink(id) {
+    const existing = this.#links.get(id);
+    if (existing && existing.state !== 'closed') return;
+    if (this.#selfId === null) return;
+    let link;
+    try {
+      link = this.#createLink({
+        selfId: this.#selfId,
+        peerId: id,
+        iceServers: this.#host.iceServers,
+        signal: (data) => this.#signal(id, data),
+        onData: (data) => this.emit('data', id, data),
+        onState: (state) => this.#setState(id, state),
+        onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `link to ${id}: ${errorText(err)}`)),
+      });
+    } catch (err) {
+      this.#error(/** @type {Error} */ (err));
+      return;
+    }
+    this.#links.set(id, link);
+    this.#setState(id, link.state);
+  }
+
+  /**
+   * @param {string} to
+   * @param {object} data
+   */
+  #signal(to, data) {
+    if (!this.#host.connected) return; // a new session renegotiates from scratch
+    this.#host.request(signal(this.name, this.ns, to, data)).catch((err) => {
+      // The peer left, or the connection went: nothing to tell anyone.
+      const code = err?.code;
+      if (code === 'not_found' || code === ClientErrorCode.DISCONNECTED) return;
+      this.#error(err);
+    });
+  }
+
+  /**
+   * @param {string} id
+   * @param {PeerState} state
+   */
+  #setState(id, state) {
+    const entry = this.peers.get(id);
+    if (!entry || entry.state === state) return;
+    entry.state = state;
+    this.emit('peer-state', id, state);
+  }
+
+  /** @param {Error} err */
+  #shutdown(err) {
+    if (this.#left) return;
+    this.#left = true;
+    this.joined = false;
+    this.#forget();
+    for (const link of this.#links.values()) link.close();
+    this.#links.clear();
+    for (const entry of this.peers.values()) entry.state = 'closed';
+    this.peers.clear();
+    if (!this.#ready.done) {
+      this.#ready.done = true;
+      this.#ready.reject(err);
+    }
+  }
+
+  /** @param {Error} err */
+  #error(err) {
+    if (!this.emit('error', err)) console.warn('switchboard:', err);
+  }
+}
+
+/** @param {unknown} err */
+function errorText(err) {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,246 @@
+// Type declarations for the Switchboard browser SDK (/sdk/switchboard.js).
+// Written by hand; keep in step with the JSDoc in the .js files.
+
+/** Error codes the server sends in error frames. */
+export type ServerErrorCode =
+  | 'unauthorized'
+  | 'token_expired'
+  | 'forbidden'
+  | 'not_found'
+  | 'bad_request'
+  | 'rate_limited'
+  | 'limit_exceeded';
+
+/** Error codes of failures the SDK detects itself. */
+export type ClientErrorCodeValue =
+  | 'unreachable'
+  | 'disconnected'
+  | 'timeout'
+  | 'frame_too_big'
+  | 'bad_frame'
+  | 'no_token'
+  | 'bad_url'
+  | 'left'
+  | 'send_failed'
+  | 'negotiation_failed';
+
+export declare const ErrorCode: Readonly<{
+  UNAUTHORIZED: 'unauthorized';
+  TOKEN_EXPIRED: 'token_expired';
+  FORBIDDEN: 'forbidden';
+  NOT_FOUND: 'not_found';
+  BAD_REQUEST: 'bad_request';
+  RATE_LIMITED: 'rate_limited';
+  LIMIT_EXCEEDED: 'limit_exceeded';
+}>;
+
+export declare const ClientErrorCode: Readonly<{
+  UNREACHABLE: 'unreachable';
+  DISCONNECTED: 'disconnected';
+  TIMEOUT: 'timeout';
+  FRAME_TOO_BIG: 'frame_too_big';
+  BAD_FRAME: 'bad_frame';
+  NO_TOKEN: 'no_token';
+}>;
+
+/** WebSocket close codes the server uses. */
+export declare const CloseCode: Readonly<{
+  NORMAL: 1000;
+  GOING_AWAY: 1001;
+  ABNORMAL: 1006;
+  POLICY_VIOLATION: 1008;
+  MESSAGE_TOO_BIG: 1009;
+  PROTOCOL_ERROR: 4400;
+  UNAUTHORIZED: 4401;
+  HELLO_TIMEOUT: 4408;
+  TOO_MANY_SESSIONS: 4429;
+}>;
+
+/** Largest frame the server accepts, in bytes of UTF-8 (64 KiB). */
+export declare const MAX_FRAME_BYTES: number;
+
+/** A failure reported by the server or detected by the SDK. */
+export declare class SwitchboardError extends Error {
+  constructor(code: string, message?: string, details?: { frame?: Frame; closeCode?: number });
+  readonly name: 'SwitchboardError';
+  /** A ServerErrorCode, a ClientErrorCodeValue, or a code of a later server version. */
+  readonly code: ServerErrorCode | ClientErrorCodeValue | (string & {});
+  /** The error frame, when the server sent one. */
+  readonly frame?: Frame;
+  /** The WebSocket close code, when the connection closed. */
+  readonly closeCode?: number;
+}
+
+/** A protocol frame: a JSON object with a "type". */
+export interface Frame {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface SwitchboardOptions {
+  /** Credentials sent in the hello frame. */
+  auth?: { token?: string };
+  /**
+   * Fetches a fresh token: called when auth.token is missing and after the
+   * server refused a token (close 4401). Without it a refused token stops
+   * reconnection.
+   */
+  getToken?: () => string | Promise<string>;
+  /** Connect from the constructor. Default true. */
+  autoConnect?: boolean;
+  /** Reconnect after a lost connection. Default true. */
+  reconnection?: boolean;
+  /** Attempts before "reconnect_failed". Default Infinity. */
+  reconnectionAttempts?: number;
+  /** First reconnection delay in ms. Default 1000. */
+  reconnectionDelay?: number;
+  /** Largest reconnection delay in ms. Default 5000. */
+  reconnectionDelayMax?: number;
+  /** Jitter of the delays, 0 to 1. Default 0.5. */
+  randomizationFactor?: number;
+  /** Time in ms for a connection to reach the welcome frame. Default 20000. */
+  timeout?: number;
+  /** Time in ms for a request to get its reply. Default 10000. */
+  requestTimeout?: number;
+  /** Time in ms between heartbeat pings. Default 20000. */
+  pingInterval?: number;
+  /** Time in ms for a pong before the connection counts as dead. Default 10000. */
+  pingTimeout?: number;
+  /** WebSocket constructor, for non-browser use and tests. */
+  WebSocket?: typeof WebSocket;
+  /** RTCPeerConnection constructor, for non-browser use and tests. */
+  RTCPeerConnection?: typeof RTCPeerConnection;
+}
+
+export interface DisconnectDetails {
+  /** The WebSocket close code, absent when the client gave up on its own (ping timeout). */
+  code?: number;
+  /** The close reason text. */
+  reason?: string;
+  /** The last error frame the server sent on this connection. */
+  error?: SwitchboardError;
+}
+
+/**
+ * Why a connection ended: "client disconnect", "server closed", "server going
+ * away", "too slow", "frame too big", "protocol error", "unauthorized",
+ * "hello timeout", "too many sessions", "transport close", "ping timeout",
+ * "connect timeout".
+ */
+export type DisconnectReason = string;
+
+export interface SwitchboardEvents {
+  /** The welcome frame arrived: id, session, user, name and iceServers are set. */
+  connect: () => void;
+  disconnect: (reason: DisconnectReason, details: DisconnectDetails) => void;
+  /** A reconnection attempt starts (1, 2, ...). */
+  reconnect_attempt: (attempt: number) => void;
+  /** Connected again after this many attempts (after "connect"). */
+  reconnect: (attempts: number) => void;
+  /** reconnectionAttempts attempts failed; the client stopped. */
+  reconnect_failed: () => void;
+  /**
+   * A failure: connection refused or unreachable, token refused or expired,
+   * or an error frame that answers no request.
+   */
+  error: (err: SwitchboardError) => void;
+}
+
+export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+export interface PeerInfo {
+  /** The peer's id, assigned by the server per session. */
+  peer: string;
+  /** The user id from the peer's token. */
+  user?: string;
+  /** The display name from the peer's token. */
+  name?: string;
+  /** The state of the link to the peer ("connected" once its data channel is open). */
+  state: PeerState;
+}
+
+export interface RoomEvents {
+  'peer-joined': (peer: PeerInfo) => void;
+  'peer-left': (peer: PeerInfo) => void;
+  'peer-state': (peer: string, state: PeerState) => void;
+  /** A data channel message: JSON text arrives parsed, binary as an ArrayBuffer. */
+  data: (peer: string, data: unknown) => void;
+  /** Data relayed by the server (Room.broadcast). */
+  broadcast: (peer: string, data: unknown) => void;
+  error: (err: SwitchboardError | Error) => void;
+}
+
+declare class TypedEmitter<E extends { [K in keyof E]: (...args: any[]) => void }> {
+  on<K extends keyof E>(event: K, fn: E[K]): this;
+  once<K extends keyof E>(event: K, fn: E[K]): this;
+  off<K extends keyof E>(event?: K, fn?: E[K]): this;
+  emit<K extends keyof E>(event: K, ...args: Parameters<E[K]>): boolean;
+  listenerCount<K extends keyof E>(event: K): number;
+}
+
+/** A room as seen from one peer, with a WebRTC link to every other peer in it. */
+export declare class Room extends TypedEmitter<RoomEvents> {
+  private constructor();
+  readonly name: string;
+  readonly ns: string | undefined;
+  /** Own peer id in this room. */
+  readonly self: string | null;
+  /** The other peers, by peer id. */
+  readonly peers: Map<string, PeerInfo>;
+  /** Whether the room is joined in the current session. */
+  readonly joined: boolean;
+  /** Sends to every peer whose data channel is open; returns how many. */
+  send(data: unknown): number;
+  /** Sends to one peer; false when its data channel is not open. */
+  sendTo(peer: string, data: unknown): boolean;
+  /** Sends to every other peer through the server (arrives as "broadcast"). */
+  broadcast(data: unknown): Promise<void>;
+  /** The RTCPeerConnection to a peer. */
+  getConnection(peer: string): RTCPeerConnection | undefined;
+  /** Leaves the room and closes its links. */
+  leave(): Promise<void>;
+}
+
+/** A connection to a Switchboard server. */
+export declare class Switchboard extends TypedEmitter<SwitchboardEvents> {
+  /**
+   * @param url ws(s):// or http(s):// URL of the endpoint, relative to the
+   *   page if relative; default ws(s)://<page host>/ws
+   */
+  constructor(url?: string, opts?: SwitchboardOptions);
+  constructor(opts?: SwitchboardOptions);
+  /** Credentials for the next hello. */
+  auth: { token?: string };
+  /** Own peer id in the current session. */
+  readonly id: string | null;
+  readonly session: string | null;
+  readonly user: string | null;
+  readonly name: string | null;
+  readonly limits: Record<string, number> | null;
+  readonly iceServers: RTCIceServer[];
+  /** Highest "seq" seen in this session. */
+  readonly lastSeq: number;
+  /** Whether the connection is up (welcome received). */
+  readonly connected: boolean;
+  /** Whether the client is connected or trying to be. */
+  readonly active: boolean;
+  /** The rooms joined or being joined. */
+  readonly rooms: Room[];
+  /** Connects (no-op when connected or connecting). */
+  connect(): this;
+  /** Closes the connection, stops reconnecting and closes every room. */
+  disconnect(): this;
+  /** Same as disconnect(). */
+  close(): this;
+  /** Joins a room (waiting for the connection if need be). */
+  join(name: string, opts?: { ns?: string }): Promise<Room>;
+  /** Sends a frame with a fresh "id" and resolves with its reply. */
+  request(frame: Frame, opts?: { timeout?: number }): Promise<Frame>;
+  /** Round-trip time to the server in ms. */
+  ping(): Promise<number>;
+}
+
+/** The endpoint URL the client connects to for a given url argument. */
+export declare function resolveURL(url?: string, location?: { protocol: string; host: string; href: string }): string;
+
+export default Switchboard;

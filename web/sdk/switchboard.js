@@ -1,0 +1,518 @@
+// Switchboard browser SDK: one signaling connection to a Switchboard server,
+// with reconnection, heartbeats and rooms whose peers form a WebRTC mesh.
+//
+//   import { Switchboard } from '/sdk/switchboard.js';
+//   const sb = new Switchboard({ auth: { token } });
+//   const room = await sb.join('lobby');
+//   room.on('data', (peer, data) => console.log(peer, data));
+//   room.send({ text: 'hello' });
+//
+// The wire protocol lives in protocol.js, the WebRTC links in peer.js and
+// room.js. Nothing here touches the DOM, and nothing runs at import time.
+
+import { Backoff } from './backoff.js';
+import { Emitter } from './emitter.js';
+import {
+  ClientErrorCode,
+  CloseCode,
+  ErrorCode,
+  Requests,
+  SwitchboardError,
+  closeInfo,
+  decode,
+  encode,
+  hello,
+  nextSeq,
+  ping,
+  roomKey,
+} from './protocol.js';
+import { PeerLink } from './peer.js';
+import { Room } from './room.js';
+
+export { Room } from './room.js';
+export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, MAX_FRAME_BYTES } from './protocol.js';
+
+/**
+ * @typedef {object} SwitchboardOptions
+ * @property {{token?: string}} [auth] credentials sent in the hello frame
+ * @property {() => string|Promise<string>} [getToken] fetches a fresh token:
+ *   used when auth.token is missing and after the server refused a token
+ * @property {boolean} [autoConnect=true] connect from the constructor
+ * @property {boolean} [reconnection=true] reconnect after a lost connection
+ * @property {number} [reconnectionAttempts=Infinity] attempts before "reconnect_failed"
+ * @property {number} [reconnectionDelay=1000] first delay, in milliseconds
+ * @property {number} [reconnectionDelayMax=5000] largest delay, in milliseconds
+ * @property {number} [randomizationFactor=0.5] jitter, 0 to 1
+ * @property {number} [timeout=20000] time for a connection to reach the welcome frame
+ * @property {number} [requestTimeout=10000] time for a request to get its reply
+ * @property {number} [pingInterval=20000] time between heartbeat pings
+ * @property {number} [pingTimeout=10000] time for a pong before the connection counts as dead
+ * @property {typeof WebSocket} [WebSocket] WebSocket constructor (non-browser use, tests)
+ * @property {typeof RTCPeerConnection} [RTCPeerConnection] RTCPeerConnection constructor
+ */
+
+const DEFAULTS = {
+  autoConnect: true,
+  reconnection: true,
+  reconnectionAttempts: Infinity,
+  reconnectionDelay: 1000,
+  reconnectionDelayMax: 5000,
+  randomizationFactor: 0.5,
+  timeout: 20000,
+  requestTimeout: 10000,
+  pingInterval: 20000,
+  pingTimeout: 10000,
+};
+
+/**
+ * The URL of the signaling endpoint: the given one (http(s) becomes ws(s),
+ * relative URLs resolve against the page), or /ws on the page's host.
+ * @param {string} [url]
+ * @param {{protocol: string, host: string, href: string}} [loc] the page's location
+ * @returns {string}
+ */
+export function resolveURL(url, loc = /** @type {any} */ (globalThis).location) {
+  if (url === undefined || url === '') {
+    if (!loc) throw new SwitchboardError('bad_url', 'no URL given and no page location to default to');
+    return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
+  }
+  const u = loc ? new URL(url, loc.href) : new URL(url);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw new SwitchboardError('bad_url', `not a WebSocket URL: ${url}`);
+  }
+  return u.href;
+}
+
+/**
+ * A connection to a Switchboard server.
+ *
+ * Events: "connect", "disconnect" (reason, details), "reconnect_attempt"
+ * (attempt), "reconnect" (attempts), "reconnect_failed", "error" (err).
+ */
+export class Switchboard extends Emitter {
+  /** Credentials for the next hello; set it before connect(). @type {{token?: string}} */
+  auth;
+  /** Own peer id in the current session, from the welcome frame. @type {string|null} */
+  id = null;
+  /** Session id from the welcome frame. @type {string|null} */
+  session = null;
+  /** User id from the token. @type {string|null} */
+  user = null;
+  /** Display name from the token. @type {string|null} */
+  name = null;
+  /** Limits the server applies to this session. @type {Record<string, number>|null} */
+  limits = null;
+  /** ICE servers for peer connections, from the welcome frame. @type {RTCIceServer[]} */
+  iceServers = [];
+  /** Highest "seq" seen in this session (for session resume). */
+  lastSeq = 0;
+  /** Whether the welcome frame arrived and the connection is up. */
+  connected = false;
+
+  #opts;
+  #url;
+  #backoff;
+  #requests = new Requests();
+  /** @type {Map<string, Room>} */
+  #rooms = new Map();
+  /** @type {WebSocket|null} */
+  #ws = null;
+  #active = false;
+  /** counts #open calls and deactivations, so a stale getToken result is dropped */
+  #gen = 0;
+  #attempt = 0;
+  #needToken = false;
+  /** @type {SwitchboardError|null} the last error frame of this connection */
+  #lastError = null;
+  /** @type {any} */ #reconnectTimer = null;
+  /** @type {any} */ #welcomeTimer = null;
+  /** @type {any} */ #pingTimer = null;
+
+  /**
+   * @param {string|SwitchboardOptions} [url] ws(s):// or http(s):// URL of the
+   *   endpoint; default /ws on the page's host
+   * @param {SwitchboardOptions} [opts]
+   */
+  constructor(url, opts) {
+    super();
+    if (url !== null && typeof url === 'object') {
+      opts = url;
+      url = undefined;
+    }
+    this.#opts = { ...DEFAULTS, ...opts };
+    this.#url = url;
+    this.auth = { ...this.#opts.auth };
+    this.#backoff = new Backoff({
+      min: this.#opts.reconnectionDelay,
+      max: this.#opts.reconnectionDelayMax,
+      jitter: this.#opts.randomizationFactor,
+    });
+    if (this.#opts.autoConnect) {
+      // Let the caller add listeners before anything can happen.
+      this.#active = true;
+      queueMicrotask(() => {
+        if (this.#active && !this.#ws && this.#reconnectTimer === null) this.#open();
+      });
+    }
+  }
+
+  /** Whether the client is connected or trying to be. */
+  get active() {
+    return this.#active;
+  }
+
+  /** The rooms joined or being joined. */
+  get rooms() {
+    return [...this.#rooms.values()];
+  }
+
+  /**
+   * Connects, and keeps reconnecting after losses while reconnection is on.
+   * Does nothing when already connected or connecting.
+   * @returns {this}
+   */
+  connect() {
+    if (this.#active) return this;
+    this.#active = true;
+    this.#attempt = 0;
+    this.#backoff.reset();
+    this.#open();
+    return this;
+  }
+
+  /**
+   * Closes the connection, stops reconnecting and closes every room.
+   * @returns {this}
+   */
+  disconnect() {
+    const wasConnected = this.connected;
+    this.#deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'client disconnect'), true);
+    if (wasConnected) this.emit('disconnect', 'client disconnect', {});
+    return this;
+  }
+
+  /** Same as disconnect(). */
+  close() {
+    return this.disconnect();
+  }
+
+  /**
+   * Joins a room and connects to its peers. Waits for the connection when
+   * there is none yet. Joining a room twice gives the same Room.
+   * @param {string} name
+   * @param {{ns?: string}} [opts] the room's namespace
+   * @returns {Promise<Room>}
+   */
+  join(name, { ns } = {}) {
+    if (typeof name !== 'string' || name === '') {
+      return Promise.reject(new SwitchboardError(ErrorCode.BAD_REQUEST, 'room name must be a non-empty string'));
+    }
+    const key = roomKey(name, ns);
+    let room = this.#rooms.get(key);
+    if (!room) {
+      const created = new Room(this, name, ns, {
+        forget: () => {
+          if (this.#rooms.get(key) === created) this.#rooms.delete(key);
+        },
+        createLink: (o) => new PeerLink({ ...o, RTCPeerConnection: this.#opts.RTCPeerConnection }),
+      });
+      room = created;
+      this.#rooms.set(key, room);
+      if (this.connected) room._join();
+    }
+    return room._ready();
+  }
+
+  /**
+   * Sends a frame that expects a reply and resolves with the reply (an error
+   * frame rejects with a SwitchboardError). The frame gets an "id".
+   * @param {{type: string, [key: string]: any}} frame
+   * @param {{timeout?: number}} [opts]
+   * @returns {Promise<any>}
+   */
+  request(frame, { timeout = this.#opts.requestTimeout } = {}) {
+    const ws = this.#ws;
+    if (!this.connected || !ws) {
+      return Promise.reject(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'not connected'));
+    }
+    const { frame: out, reply } = this.#requests.track(frame, { timeout });
+    try {
+      ws.send(encode(out));
+    } catch (err) {
+      this.#requests.cancel(out.id, /** @type {Error} */ (err));
+    }
+    return reply;
+  }
+
+  /**
+   * Measures the round trip to the server.
+   * @returns {Promise<number>} milliseconds
+   */
+  async ping() {
+    const start = Date.now();
+    await this.request(ping(), { timeout: this.#opts.pingTimeout });
+    return Date.now() - start;
+  }
+
+  async #open() {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    const gen = ++this.#gen;
+    let token = this.auth?.token;
+    if ((!token || this.#needToken) && this.#opts.getToken) {
+      try {
+        token = await this.#opts.getToken();
+      } catch (err) {
+        if (!this.#active || gen !== this.#gen) return;
+        this.emit('error', new SwitchboardError(ErrorCode.UNAUTHORIZED, `getToken failed: ${errorText(err)}`));
+        this.#retry();
+        return;
+      }
+      this.auth = { ...this.auth, token };
+      this.#needToken = false;
+    }
+    if (!this.#active || this.#ws || gen !== this.#gen) return;
+    if (!token) {
+      this.emit('error', new SwitchboardError(ClientErrorCode.NO_TOKEN, 'no token: set auth.token or getToken'));
+      this.#deactivate(new SwitchboardError(ClientErrorCode.NO_TOKEN, 'no token'), false);
+      return;
+    }
+    let ws;
+    try {
+      const WS = this.#opts.WebSocket ?? globalThis.WebSocket;
+      ws = new WS(resolveURL(this.#url));
+    } catch (err) {
+      const e = err instanceof SwitchboardError ? err : new SwitchboardError('bad_url', errorText(err));
+      this.emit('error', e);
+      this.#deactivate(e, false);
+      return;
+    }
+    this.#ws = ws;
+    this.#lastError = null;
+    ws.onopen = () => {
+      if (ws !== this.#ws) return;
+      // Session resume will add {resume, lastSeq} here.
+      ws.send(encode(hello(token)));
+    };
+    ws.onmessage = (ev) => this.#onMessage(ws, ev.data);
+    ws.onclose = (ev) => {
+      if (ws === this.#ws) this.#lost(ev.code, ev.reason);
+    };
+    ws.onerror = () => {}; // a close event follows with the details
+    this.#welcomeTimer = setTimeout(() => {
+      if (ws === this.#ws && !this.connected) this.#drop('connect timeout');
+    }, this.#opts.timeout);
+  }
+
+  /**
+   * @param {WebSocket} ws
+   * @param {unknown} data
+   */
+  #onMessage(ws, data) {
+    if (ws !== this.#ws) return;
+    let frame;
+    try {
+      frame = decode(data);
+    } catch (err) {
+      this.emit('error', err);
+      return;
+    }
+    this.lastSeq = nextSeq(this.lastSeq, frame);
+    if (!this.connected) {
+      if (frame.type === 'welcome') this.#onWelcome(ws, frame);
+      else if (frame.type === 'error') this.#lastError = SwitchboardError.fromFrame(frame);
+      return;
+    }
+    if (this.#requests.settle(frame)) return;
+    switch (frame.type) {
+      case 'error':
+        this.#lastError = SwitchboardError.fromFrame(frame);
+        this.emit('error', this.#lastError);
+        return;
+      case 'peer-joined':
+      case 'peer-left':
+      case 'signal':
+      case 'broadcast':
+        if (typeof frame.room === 'string') this.#rooms.get(roomKey(frame.room, frame.ns))?._handle(frame);
+        return;
+      default:
+        // pong without an id and frame types of later versions
+        return;
+    }
+  }
+
+  /**
+   * @param {WebSocket} ws
+   * @param {{[key: string]: any}} frame
+   */
+  #onWelcome(ws, frame) {
+    clearTimeout(this.#welcomeTimer);
+    this.id = String(frame.peer);
+    this.session = frame.session ?? null;
+    this.user = frame.user ?? null;
+    this.name = frame.name ?? null;
+    this.limits = frame.limits ?? null;
+    this.iceServers = Array.isArray(frame.iceServers) ? frame.iceServers : [];
+    this.lastSeq = 0; // a new session counts from 1
+    this.connected = true;
+    this.#lastError = null;
+    const attempts = this.#attempt;
+    this.#attempt = 0;
+    this.#backoff.reset();
+    this.#pingTimer = setInterval(() => this.#heartbeat(ws), this.#opts.pingInterval);
+    this.emit('connect');
+    if (attempts > 0) this.emit('reconnect', attempts);
+    if (ws !== this.#ws) return; // a listener disconnected
+    for (const room of this.#rooms.values()) room._join();
+  }
+
+  /** @param {WebSocket} ws */
+  #heartbeat(ws) {
+    if (ws !== this.#ws || !this.connected) return;
+    this.request(ping(), { timeout: this.#opts.pingTimeout }).catch((err) => {
+      if (ws === this.#ws && err?.code === ClientErrorCode.TIMEOUT) this.#drop('ping timeout');
+    });
+  }
+
+  /**
+   * Gives up on the current socket without waiting for it to close (a frozen
+   * network never delivers the close), then handles the loss.
+   * @param {string} reason
+   */
+  #drop(reason) {
+    const ws = this.#ws;
+    if (ws) {
+      detach(ws);
+      try {
+        ws.close(1000, reason);
+      } catch {
+        // closing a broken socket may throw; it is gone either way
+      }
+    }
+    this.#lost(null, reason, reason);
+  }
+
+  /**
+   * The socket is gone: tell the listeners and rooms, then reconnect or not.
+   * @param {number|null} code close code, null when the client gave up
+   * @param {string} closeReason
+   * @param {string} [localReason] why the client gave up
+   */
+  #lost(code, closeReason, localReason) {
+    const ws = this.#ws;
+    if (ws) detach(ws);
+    this.#ws = null;
+    this.#stopTimers();
+    const wasConnected = this.connected;
+    this.connected = false;
+    this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'connection lost'));
+    for (const room of this.#rooms.values()) room._disconnected();
+
+    const info = localReason
+      ? { reason: localReason, reconnect: true, newToken: false }
+      : closeInfo(/** @type {number} */ (code));
+    const frameErr = this.#lastError;
+    this.#lastError = null;
+    const details = { code: code ?? undefined, reason: closeReason || undefined, error: frameErr ?? undefined };
+    if (wasConnected) this.emit('disconnect', info.reason, details);
+
+    // Tell about failures the app may need to act on: refused tokens, and
+    // connections that never got as far as the welcome.
+    let err = null;
+    if (code === CloseCode.UNAUTHORIZED) {
+      const c = frameErr?.code === ErrorCode.TOKEN_EXPIRED ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHORIZED;
+      err = new SwitchboardError(c, frameErr?.message || closeReason || 'token refused', { closeCode: code });
+    } else if (!wasConnected) {
+      if (frameErr) err = new SwitchboardError(frameErr.code, frameErr.message, { frame: frameErr.frame, closeCode: code ?? undefined });
+      else if (code === CloseCode.ABNORMAL) err = new SwitchboardError(ClientErrorCode.UNREACHABLE, 'cannot reach the server', { closeCode: code });
+      else err = new SwitchboardError(ClientErrorCode.UNREACHABLE, `connection closed before welcome: ${closeReason || info.reason}`, { closeCode: code ?? undefined });
+    }
+    if (err) this.emit('error', err);
+
+    if (!this.#active) return;
+    if (!this.#opts.reconnection || !info.reconnect || (info.newToken && !this.#opts.getToken)) {
+      this.#deactivate(err ?? new SwitchboardError(ClientErrorCode.DISCONNECTED, info.reason), false);
+      return;
+    }
+    if (info.newToken) this.#needToken = true;
+    this.#retry();
+  }
+
+  /** Schedules the next attempt, or gives up after the last one. */
+  #retry() {
+    if (!this.#active) return;
+    if (!this.#opts.reconnection) {
+      this.#deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'reconnection is off'), false);
+      return;
+    }
+    if (this.#backoff.attempts >= this.#opts.reconnectionAttempts) {
+      this.#deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'reconnection attempts exhausted'), false);
+      this.emit('reconnect_failed');
+      return;
+    }
+    const delay = this.#backoff.duration();
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (!this.#active || this.#ws) return;
+      this.#attempt++;
+      this.emit('reconnect_attempt', this.#attempt);
+      if (this.#active && !this.#ws) this.#open();
+    }, delay);
+  }
+
+  /**
+   * Stops connecting. closeRooms also ends every room (explicit disconnect);
+   * otherwise joined rooms stay and rejoin on the next connect(), and only
+   * rooms whose first join is pending fail.
+   * @param {Error} err
+   * @param {boolean} closeRooms
+   */
+  #deactivate(err, closeRooms) {
+    this.#active = false;
+    this.#gen++;
+    this.#needToken = false;
+    this.#stopTimers();
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) {
+      detach(ws);
+      try {
+        ws.close(1000, 'client disconnect');
+      } catch {
+        // already closed
+      }
+    }
+    this.connected = false;
+    this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, err.message));
+    for (const room of [...this.#rooms.values()]) {
+      if (closeRooms || !room._joinedOnce) room._close(err);
+      else room._disconnected();
+    }
+  }
+
+  #stopTimers() {
+    clearTimeout(this.#welcomeTimer);
+    clearInterval(this.#pingTimer);
+    this.#welcomeTimer = null;
+    this.#pingTimer = null;
+  }
+}
+
+/** @param {WebSocket} ws */
+function detach(ws) {
+  ws.onopen = null;
+  ws.onmessage = null;
+  ws.onclose = null;
+  ws.onerror = null;
+}
+
+/** @param {unknown} err */
+function errorText(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export default Switchboard;

@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Switchboard, resolveURL } from './switchboard.js';
+import { FakePeerConnection, fakeWebSocket, goodServer, next, until } from './fakes.mjs';
+
+const fast = { reconnectionDelay: 1, reconnectionDelayMax: 5 };
+
+test('the default URL is /ws on the page host', () => {
+  assert.equal(resolveURL(undefined, { protocol: 'http:', host: 'h:8080', href: 'http://h:8080/x' }), 'ws://h:8080/ws');
+  assert.equal(resolveURL(undefined, { protocol: 'https:', host: 'h', href: 'https://h/' }), 'wss://h/ws');
+  assert.equal(resolveURL('/sig', { protocol: 'https:', host: 'h', href: 'https://h/app/' }), 'wss://h/sig');
+  assert.equal(resolveURL('http://a:1/ws'), 'ws://a:1/ws');
+  assert.equal(resolveURL('wss://a/ws'), 'wss://a/ws');
+  assert.throws(() => resolveURL('ftp://a/'), (err) => err.code === 'bad_url');
+  assert.throws(() => resolveURL(undefined, undefined), (err) => err.code === 'bad_url');
+});
+
+test('connects with the token and takes the welcome', async () => {
+  const srv = goodServer({ iceServers: [{ urls: 'stun:s' }] });
+  const sb = new Switchboard('ws://x/ws', { auth: { token: 'T1' }, WebSocket: srv.WebSocket });
+  await next(sb, 'connect');
+  assert.deepEqual(srv.sockets[0].sent[0], { type: 'hello', token: 'T1' });
+  assert.equal(srv.sockets[0].url, 'ws://x/ws');
+  assert.equal(sb.connected, true);
+  assert.equal(sb.id, 'p1');
+  assert.equal(sb.session, 's1');
+  assert.deepEqual(sb.iceServers, [{ urls: 'stun:s' }]);
+  assert.equal(await sb.ping() >= 0, true);
+  assert.equal(sb.lastSeq, 1, 'the pong carried seq 1');
+  sb.disconnect();
+  assert.equal(sb.connected, false);
+  assert.deepEqual(srv.sockets[0].closedByClient, { code: 1000, reason: 'client disconnect' });
+});
+
+test('autoConnect false waits for connect(), with auth set later', async () => {
+  const srv = goodServer();
+  const sb = new Switchboard('ws://x/ws', { autoConnect: false, WebSocket: srv.WebSocket });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(srv.sockets.length, 0);
+  assert.equal(sb.active, false);
+  sb.auth = { token: 'later' };
+  sb.connect();
+  sb.connect(); // no second socket
+  await next(sb, 'connect');
+  assert.equal(srv.sockets.length, 1);
+  assert.equal(srv.sockets[0].sent[0].token, 'later');
+  sb.disconnect();
+});
+
+test('getToken supplies a missing token', async () => {
+  const srv = goodServer();
+  const sb = new Switchboard('ws://x/ws', { getToken: async () => 'fetched', WebSocket: srv.WebSocket });
+  await next(sb, 'connect');
+  assert.equal(srv.sockets[0].sent[0].token, 'fetched');
+  assert.equal(sb.auth.token, 'fetched');
+  sb.disconnect();
+});
+
+test('replies are matched by id, error replies reject', async () => {
+  const srv = goodServer({
+    onFrame(ws, f) {
+      if (f.type !== 'join' || f.room !== 'secret') return false;
+      ws.reply({ type: 'error', code: 'forbidden', message: 'not for you', id: f.id });
+      return true;
+    },
+  });
+  const sb = new Switchboard('ws://x/ws', { auth: { token: 't' }, WebSocket: srv.WebSocket });
+  const errors = [];
+  sb.on('error', (e) => errors.push(e));
+  await assert.rejects(sb.join('secret'), (err) => err.code === 'forbidden' && err.message === 'not for you');
+  assert.equal(sb.rooms.length, 0, 'a refused room is forgotten');
+  const [a, b] = await Promise.all([sb.request({ type: 'ping' }), sb.request({ type: 'broadcast', room: 'r', data: 1 })]);
+  assert.equal(a.type, 'pong');
+  assert.equal(b.type, 'ack');
+  assert.notEqual(a.id, b.id);
+  assert.deepEqual(errors, [], 'answered errors are not emitted');
+  sb.disconnect();
+});
+
+test('requests fail fast when not connected', async () => {
+  const sb = new Switchboard('ws://x/ws', { autoConnect: false });
+  await assert.rejects(sb.request({ type: 'ping' }), (err) => err.code === 'disconnected');
+});
+
+test('gives up after reconnectionAttempts against an unreachable server', async () => {
+  const srv = fakeWebSocket({ onConnect: (ws) => ws.serverClose(1006) });
+  const sb = new Switchboard('ws://x/ws', { ...fast, reconnectionAttempts: 3, auth: { token: 't' }, WebSocket: srv.WebSocket });
+  const events = [];
+  sb.on('error', (e) => events.push(`error ${e.code}`));
+  sb.on('reconnect_attempt', (n) => events.push(`attempt ${n}`));
+  sb.on('connect', () => events.push('connect'));
+  await next(sb, 'reconnect_failed');
+  assert.deepEqual(events, ['error unreachable', 'attempt 1', 'error unreachable', 'attempt 2', 'error unreachable', 'attempt 3', 'error unreachable']);
+  assert.equal(srv.sockets.length, 4);
+  assert.equal(sb.active, false);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 4, 'no attempt after reconnect_failed');
+});
+
+test('reconnects after the server goes away and joins its rooms again', async () => {
+  const srv = goodServer({ peers: [] });
+  const sb = new Switchboard('ws://x/ws', { ...fast, auth: { token: 't' }, WebSocket: srv.WebSocket });
+  const room = await sb.join('lobby', { ns: 'demo' });
+  assert.equal(room.joined, true);
+  assert.equal(room.self, 'p1');
+  const events = [];
+  sb.on('disconnect', (reason, d) => events.push(`disconnect ${reason} ${d.code}`));
+  sb.on('reconnect_attempt', (n) => events.push(`attempt ${n}`));
+  sb.on('connect', () => events.push(`connect ${sb.id}`));
+  sb.on('reconnect', (n) => events.push(`reconnect ${n}`));
+  const rejoined = next(sb, 'reconnect');
+  srv.sockets[0].serverClose(1001, 'shutdown');
+  assert.equal(room.joined, false);
+  await rejoined;
+  await until(() => room.joined);
+  assert.deepEqual(events, ['disconnect server going away 1001', 'attempt 1', 'connect p2', 'reconnect 1']);
+  assert.deepEqual(srv.sockets[1].sent.map((f) => f.type), ['hello', 'join']);
+  assert.equal(srv.sockets[1].sent[1].ns, 'demo');
+  assert.equal(room.joined, true);
+  assert.equal(room.self, 'p2');
+  sb.disconnect();
+  assert.equal(sb.rooms.length, 0);
+});
+
+test('a refused token stops reconnection when there is no getToken', async () => {
+  const srv = fakeWebSocket({
+    onFrame(ws) {
+      ws.reply({ type: 'error', code: 'token_expired', message: 'token expired' }, { noSeq: true });
+      ws.serverClose(4401, 'unauthorized');
+    },
+  });
+  const sb = new Switchboard('ws://x/ws', { ...fast, auth: { token: 'old' }, WebSocket: srv.WebSocket });
+  const [err] = await next(sb, 'error');
+  assert.equal(err.code, 'token_expired');
+  assert.equal(err.closeCode, 4401);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 1);
+  assert.equal(sb.active, false);
+});
+
+test('a refused token is replaced through getToken', async () => {
+  let issued = 0;
+  const srv = goodServer({
+    onFrame(ws, f) {
+      if (f.type !== 'hello' || f.token !== 'old') return false;
+      ws.reply({ type: 'error', code: 'unauthorized', message: 'bad signature' }, { noSeq: true });
+      ws.serverClose(4401);
+      return true;
+    },
+  });
+  const sb = new Switchboard('ws://x/ws', { ...fast, auth: { token: 'old' }, getToken: () => `new${++issued}`, WebSocket: srv.WebSocket });
+  const errors = [];
+  sb.on('error', (e) => errors.push(e.code));
+  await next(sb, 'connect');
+  assert.deepEqual(srv.sockets.map((s) => s.sent[0].token), ['old', 'new1']);
+  assert.deepEqual(errors, ['unauthorized']);
+  sb.disconnect();
+});
+
+test('a missing pong counts as a dead connection', async () => {
+  let pings = 0;
+  const srv = goodServer({
+    onFrame(ws, f) {
+      // The first session never answers pings.
+      if (f.type === 'ping' && ws === srv.sockets[0]) {
+        pings++;
+        return true;
+      }
+      return false;
+    },
+  });
+  const sb = new Switchboard('ws://x/ws', { ...fast, pingInterval: 10, pingTimeout: 15, auth: { token: 't' }, WebSocket: srv.WebSocket });
+  const [reason, details] = await next(sb, 'disconnect');
+  assert.equal(reason, 'ping timeout');
+  assert.equal(details.code, undefined);
+  assert.ok(pings >= 1);
+  assert.ok(srv.sockets[0].closedByClient);
+  await next(sb, 'reconnect');
+  sb.disconnect();
+});
+
+test('no welcome in time counts as a failed attempt', async () => {
+  const srv = fakeWebSocket({});
+  const sb = new Switchboard('ws://x/ws', { ...fast, timeout: 10, reconnectionAttempts: 1, auth: { token: 't' }, WebSocket: srv.WebSocket });
+  await next(sb, 'reconnect_failed');
+  assert.equal(srv.sockets.length, 2);
+});
+
+test('peers of a room get a link with the ICE servers of the welcome', async () => {
+  FakePeerConnection.instances.length = 0;
+  const srv = goodServer({ peers: [{ peer: 'p0', user: 'ann', name: 'Ann' }, { peer: 'p9', user: 'bob', name: 'Bob' }], iceServers: [{ urls: 'turn:t' }] });
+  const sb = new Switchboard('ws://x/ws', { auth: { token: 't' }, WebSocket: srv.WebSocket, RTCPeerConnection: FakePeerConnection });
+  const room = await sb.join('r');
+  assert.deepEqual([...room.peers.keys()], ['p0', 'p9']);
+  assert.deepEqual(room.peers.get('p0'), { peer: 'p0', user: 'ann', name: 'Ann', state: 'connecting' });
+  assert.equal(FakePeerConnection.instances.length, 2);
+  assert.deepEqual(FakePeerConnection.instances[0].config, { iceServers: [{ urls: 'turn:t' }] });
+  // p1 > p0: p1 is impolite towards p0 and opens the channel; p1 < p9: polite.
+  assert.equal(room.getConnection('p0').channels.length, 1);
+  assert.equal(room.getConnection('p9').channels.length, 0);
+
+  const ws = srv.sockets[0];
+  ws.reply({ type: 'signal', room: 'r', from: 'p9', data: { description: { type: 'offer', sdp: 'o' } } });
+  await until(() => ws.sent.some((f) => f.type === 'signal'));
+  const sig = ws.sent.find((f) => f.type === 'signal');
+  assert.deepEqual({ ...sig, id: 0 }, { type: 'signal', room: 'r', to: 'p9', data: { description: { type: 'answer', sdp: 'answer-sdp' } }, id: 0 });
+
+  const left = next(room, 'peer-left');
+  ws.reply({ type: 'peer-left', room: 'r', peer: 'p9' });
+  assert.equal((await left)[0].peer, 'p9');
+  assert.equal(FakePeerConnection.instances[1].connectionState, 'closed');
+  assert.deepEqual([...room.peers.keys()], ['p0']);
+  sb.disconnect();
+});
