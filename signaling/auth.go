@@ -44,12 +44,21 @@ type Identity struct {
 	Grants  Grants
 }
 
-// Grants maps a namespace ("" for the default one) to its room patterns.
-type Grants map[string][]string
+// Grants are the room patterns a token grants: Rooms in the default
+// namespace, NS[name] in a named one. (A struct rather than one map: most
+// tokens name no namespace, and an idle session should not carry a map.)
+type Grants struct {
+	Rooms []string
+	NS    map[string][]string
+}
 
-// Allows reports whether room in namespace ns is granted.
+// Allows reports whether room in namespace ns ("" for the default one) is granted.
 func (g Grants) Allows(ns, room string) bool {
-	for _, p := range g[ns] {
+	patterns := g.Rooms
+	if ns != "" {
+		patterns = g.NS[ns]
+	}
+	for _, p := range patterns {
 		if matchRoom(p, room) {
 			return true
 		}
@@ -163,20 +172,17 @@ func identityFrom(c *Claims) (*Identity, error) {
 	if len(c.Rooms) > MaxRoomPatterns {
 		return nil, errorf(CodeUnauthorized, "token grants more than %d room patterns", MaxRoomPatterns)
 	}
-	id := &Identity{User: c.Subject, Name: truncate(c.Name, maxNameBytes), Grants: Grants{}}
+	id := &Identity{User: c.Subject, Name: truncate(c.Name, maxNameBytes), Grants: Grants{Rooms: c.Rooms}}
 	if c.ExpiresAt != nil {
 		id.Expires = c.ExpiresAt.Time
-	}
-	if len(c.Rooms) > 0 {
-		id.Grants[""] = c.Rooms
 	}
 	for ns, rooms := range c.NS {
 		if len(rooms) > MaxRoomPatterns {
 			return nil, errorf(CodeUnauthorized, "token grants more than %d room patterns in %q", MaxRoomPatterns, ns)
 		}
-		if ns != "" {
-			id.Grants[ns] = rooms
-		}
+	}
+	if len(c.NS) > 0 {
+		id.Grants.NS = c.NS
 	}
 	return id, nil
 }

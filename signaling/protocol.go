@@ -1,8 +1,6 @@
 package signaling
 
 import (
-	"encoding/json"
-	"errors"
 	"strconv"
 	"unicode/utf8"
 )
@@ -35,64 +33,33 @@ const (
 	MaxPeerIDBytes   = 64
 )
 
-// Frame is a decoded client frame. Only the fields that its type uses are set;
-// ID and Data are the raw JSON the client sent, copied out of the input.
+// Frame is a decoded client frame. Only the fields that its type uses are
+// set. ID and Data are the raw JSON the client sent and alias the input of
+// DecodeFrame: they are valid only as long as that buffer is.
 type Frame struct {
-	Type  string          `json:"type"`
-	ID    json.RawMessage `json:"id,omitempty"`
-	Room  string          `json:"room,omitempty"`
-	NS    string          `json:"ns,omitempty"`
-	To    string          `json:"to,omitempty"`
-	Data  json.RawMessage `json:"data,omitempty"`
-	Token string          `json:"token,omitempty"`
+	Type  string
+	ID    []byte // a JSON string (quotes included) or number
+	Room  string
+	NS    string
+	To    string
+	Data  []byte // any JSON value
+	Token string
 }
 
 // DecodeFrame parses one client text frame and checks every field its type
 // requires. The error is always a *Error with code bad_request; the returned
 // frame still carries the ID when the input had a usable one, so that the
-// error reply can echo it.
+// error reply can echo it. Keys are case-sensitive; unknown keys are ignored;
+// a repeated key takes the last value.
 func DecodeFrame(b []byte) (Frame, error) {
 	var f Frame
 	if !utf8.Valid(b) { // RFC 6455 text frames and RFC 8259 JSON are UTF-8
 		return Frame{}, errorf(CodeBadRequest, "frame is not valid UTF-8")
 	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typ):
-			if typ.Field == "" {
-				return Frame{}, errorf(CodeBadRequest, "a frame must be a JSON object")
-			}
-			if validID(f.ID) != nil {
-				f.ID = nil
-			}
-			return f, errorf(CodeBadRequest, "field %q has the wrong type: want %s", typ.Field, typ.Type.String())
-		case errors.As(err, &syn):
-			return Frame{}, errorf(CodeBadRequest, "invalid JSON at offset %d", syn.Offset)
-		default:
-			return Frame{}, errorf(CodeBadRequest, "invalid JSON")
-		}
-	}
-	if err := validID(f.ID); err != nil {
-		f.ID = nil
+	if err := decodeFrame(b, &f); err != nil {
 		return f, err
 	}
 	return f, f.validate()
-}
-
-func validID(id json.RawMessage) error {
-	if id == nil {
-		return nil
-	}
-	if len(id) > MaxIDBytes {
-		return errorf(CodeBadRequest, "id longer than %d bytes", MaxIDBytes)
-	}
-	switch c := id[0]; {
-	case c == '"', c == '-', c >= '0' && c <= '9':
-		return nil
-	}
-	return errorf(CodeBadRequest, "id must be a string or a number")
 }
 
 func (f *Frame) validate() error {
@@ -122,7 +89,7 @@ func (f *Frame) validate() error {
 	return errorf(CodeBadRequest, "unknown frame type %.40q", f.Type)
 }
 
-func needData(d json.RawMessage) error {
+func needData(d []byte) error {
 	if d == nil {
 		return errorf(CodeBadRequest, `missing "data"`)
 	}
@@ -174,7 +141,7 @@ func appendRoom(b []byte, k RoomKey) []byte {
 	return b
 }
 
-func appendID(b []byte, id json.RawMessage) []byte {
+func appendID(b []byte, id []byte) []byte {
 	if id == nil {
 		return b
 	}
@@ -192,7 +159,7 @@ func appendMember(b []byte, m Member) []byte {
 }
 
 // encodeRelay builds a signal or broadcast as the recipient sees it.
-func encodeRelay(typ string, k RoomKey, from string, data json.RawMessage) []byte {
+func encodeRelay(typ string, k RoomKey, from string, data []byte) []byte {
 	b := make([]byte, 0, 64+len(k.Room)+len(k.NS)+len(from)+len(data))
 	b = appendHead(b, typ)
 	b = appendRoom(b, k)
@@ -202,7 +169,7 @@ func encodeRelay(typ string, k RoomKey, from string, data json.RawMessage) []byt
 	return append(b, '}')
 }
 
-func encodeJoined(k RoomKey, peers []Member, id json.RawMessage) []byte {
+func encodeJoined(k RoomKey, peers []Member, id []byte) []byte {
 	b := make([]byte, 0, 64+len(peers)*96)
 	b = appendHead(b, TypeJoined)
 	b = appendRoom(b, k)
@@ -238,13 +205,13 @@ func encodePeerLeft(k RoomKey, peer string) []byte {
 	return append(b, '}')
 }
 
-func encodeReply(typ string, id json.RawMessage) []byte {
+func encodeReply(typ string, id []byte) []byte {
 	b := appendHead(make([]byte, 0, 32+len(id)), typ)
 	b = appendID(b, id)
 	return append(b, '}')
 }
 
-func encodeError(e *Error, id json.RawMessage) []byte {
+func encodeError(e *Error, id []byte) []byte {
 	b := appendHead(make([]byte, 0, 64+len(e.Message)+len(id)), TypeError)
 	b = appendField(b, "code", string(e.Code))
 	b = appendField(b, "message", e.Message)

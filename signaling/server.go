@@ -115,8 +115,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	conn, err := s.upgrader.Upgrade(w, r, nil) // on failure it has written the HTTP error
-	se := &Session{srv: s, conn: conn, remote: r.RemoteAddr}
+	hj := &hijacker{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(hj, r, nil) // on failure it has written the HTTP error
+	se := &Session{srv: s, conn: conn, raw: hj.conn, remote: r.RemoteAddr}
 	s.mu.Lock()
 	s.pending--
 	draining := s.draining

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -25,6 +24,7 @@ const closeGrace = 2 * time.Second
 type Session struct {
 	srv    *Server
 	conn   *websocket.Conn
+	raw    *batchConn // under conn: lets the writer send a batch in one write
 	remote string
 
 	// Set once by the handshake, read-only afterwards.
@@ -139,6 +139,7 @@ func (se *Session) sendClose(code int, reason string) {
 func (se *Session) writeLoop() {
 	defer se.srv.wg.Done()
 	var buf []byte
+	timeout := se.srv.cfg.WriteTimeout
 	for {
 		se.mu.Lock()
 		batch := se.queue
@@ -150,40 +151,55 @@ func (se *Session) writeLoop() {
 			return
 		}
 		se.mu.Unlock()
-		se.conn.SetWriteDeadline(time.Now().Add(se.srv.cfg.WriteTimeout))
+		deadline := time.Now().Add(timeout)
+		se.conn.SetWriteDeadline(deadline)
+		se.raw.begin()
+		var err error
 		for i := range batch {
-			f := &batch[i]
-			var err error
-			switch f.kind {
-			case kindPing:
-				err = se.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(se.srv.cfg.WriteTimeout))
-			case kindClose:
-				se.sendClose(f.code, string(f.b))
-				se.conn.SetReadDeadline(time.Now().Add(closeGrace))
-			default:
-				b := f.b
-				if f.seq != 0 {
-					buf = appendSeq(buf[:0], f.b, f.seq)
-					b = buf
+			if err = se.writeFrame(&batch[i], &buf); err != nil {
+				break
+			}
+			if se.raw.pending() >= maxBatchBytes {
+				if err = se.raw.flush(deadline, true); err != nil {
+					break
 				}
-				err = se.conn.WriteMessage(websocket.TextMessage, b)
 			}
-			if err != nil {
-				// The reader sees the closed connection and cleans up.
-				se.mu.Lock()
-				se.closed = true
-				se.queue = nil
-				se.writing = false
-				se.mu.Unlock()
-				se.closing.Store(true)
-				se.conn.Close()
-				return
-			}
+		}
+		if ferr := se.raw.flush(deadline, false); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			// The reader sees the closed connection and cleans up.
+			se.mu.Lock()
+			se.closed = true
+			se.queue = nil
+			se.writing = false
+			se.mu.Unlock()
+			se.closing.Store(true)
+			se.conn.Close()
+			return
 		}
 		if cap(buf) > 64<<10 {
 			buf = nil
 		}
 	}
+}
+
+func (se *Session) writeFrame(f *outFrame, buf *[]byte) error {
+	switch f.kind {
+	case kindPing:
+		return se.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(se.srv.cfg.WriteTimeout))
+	case kindClose:
+		se.sendClose(f.code, string(f.b))
+		se.conn.SetReadDeadline(time.Now().Add(closeGrace))
+		return nil
+	}
+	b := f.b
+	if f.seq != 0 {
+		*buf = appendSeq((*buf)[:0], f.b, f.seq)
+		b = *buf
+	}
+	return se.conn.WriteMessage(websocket.TextMessage, b)
 }
 
 func (se *Session) startPinger() {
@@ -389,7 +405,7 @@ func (s *Server) putBuf(b *bytes.Buffer) {
 
 // ---------------------------------------------------------------- frames
 
-func (se *Session) replyError(err error, id json.RawMessage) {
+func (se *Session) replyError(err error, id []byte) {
 	var pe *Error
 	if !errors.As(err, &pe) {
 		se.srv.log.Error("unexpected error handling a frame", "peer", se.peer, "err", err)
@@ -482,7 +498,7 @@ func (se *Session) inRoom(k RoomKey) int {
 	return -1
 }
 
-func (se *Session) join(k RoomKey, ns *Namespace, id json.RawMessage) error {
+func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 	if !se.ident.Grants.Allows(k.NS, k.Room) {
 		return errorf(CodeForbidden, "token does not grant room %q", k.Room)
 	}
