@@ -35,6 +35,29 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	return b.Conn.Write(p)
 }
 
+// SetWriteDeadline applies gorilla's deadlines to direct writes only: a
+// control frame written from another goroutine (gorilla answers pings with a
+// 1 s deadline) must not shorten the deadline of a flush in progress.
+func (b *batchConn) SetWriteDeadline(t time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.batching {
+		return nil // the flush sets its own
+	}
+	return b.Conn.SetWriteDeadline(t)
+}
+
+// flushPending writes what has been collected without ending the batch.
+func (b *batchConn) flushPending(deadline time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf != nil && len(*b.buf) > 0 {
+		b.Conn.SetWriteDeadline(deadline)
+		b.Conn.Write(*b.buf)
+		*b.buf = (*b.buf)[:0]
+	}
+}
+
 func (b *batchConn) begin() {
 	b.mu.Lock()
 	b.batching = true

@@ -23,17 +23,19 @@ type Mailbox interface {
 // Bus is the only place that knows which peers are in which rooms and how to
 // reach them: rooms, presence and delivery. The in-memory implementation
 // serves one node; a shared backend for several nodes implements the same
-// interface (and passes the same contract tests, bus_test.go).
+// interface and passes the same contract suite (signaling/bustest).
 //
 // Frames handed to a Bus are complete, encoded server frames without "seq";
 // the recipient's session numbers them. A Bus must deliver the frames for one
 // recipient in the order its methods were called.
 type Bus interface {
 	// Join adds m to the room unless it already holds maxPeers members
-	// (ErrLimitExceeded). Under the room's lock it delivers reply(existing
-	// members) to mb and notify to every existing member, so that the joiner
-	// sees its "joined" before any later event of the room and everyone else
-	// sees "peer-joined" before anything the joiner sends.
+	// (ErrLimitExceeded; maxPeers <= 0 means no limit). Under the room's lock
+	// it delivers reply(existing members, oldest first) to mb and notify to
+	// every existing member, so that the joiner sees its "joined" before any
+	// later event of the room and everyone else sees "peer-joined" before
+	// anything the joiner sends. reply is called exactly once, on success,
+	// before Join returns (it may use memory the caller reuses afterwards).
 	Join(k RoomKey, m Member, mb Mailbox, maxPeers int, reply func([]Member) []byte, notify []byte) error
 	// Members lists the members of a room (nil if it does not exist).
 	Members(k RoomKey) []Member

@@ -73,11 +73,7 @@ func (b *MemoryBus) Join(k RoomKey, m Member, mb Mailbox, maxPeers int, reply fu
 	if r.find(m.Peer) >= 0 {
 		return errorf(CodeBadRequest, "already in room")
 	}
-	if maxPeers > 0 && len(r.members) >= maxPeers {
-		if len(r.members) == 0 {
-			delete(s.rooms, k)
-			b.rooms.Add(-1)
-		}
+	if maxPeers > 0 && len(r.members) >= maxPeers { // so the room is not empty
 		return errorf(CodeLimitExceeded, "room is full (%d peers)", maxPeers)
 	}
 	existing := make([]Member, len(r.members))

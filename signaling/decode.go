@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -95,6 +96,9 @@ func decodeFrame(b []byte, f *Frame) *Error {
 				d.syntax()
 				break
 			}
+			if bytes.IndexByte(key, '\\') >= 0 { // rare: "\u0074ype" is "type"
+				key = []byte(unquote(key))
+			}
 			d.field(f, key)
 			if d.err != nil {
 				break
@@ -147,6 +151,7 @@ func (d *decoder) field(f *Frame, key []byte) {
 			d.literal("null")
 			f.ID = nil
 		default:
+			f.ID = nil
 			if d.validValue() {
 				d.wrongType(`field "id" has the wrong type: want string or number`)
 			}
@@ -161,6 +166,9 @@ func (d *decoder) field(f *Frame, key []byte) {
 		start := d.i
 		if d.validValue() {
 			f.Data = d.b[start:d.i]
+			if string(f.Data) == "null" { // null counts as absent
+				f.Data = nil
+			}
 		}
 		return
 	default:

@@ -62,7 +62,13 @@ func DecodeFrame(b []byte) (Frame, error) {
 	return f, f.validate()
 }
 
+// MaxNamespaceBytes bounds the "ns" field (namespace names are at most 32 bytes).
+const MaxNamespaceBytes = 32
+
 func (f *Frame) validate() error {
+	if len(f.NS) > MaxNamespaceBytes {
+		return errorf(CodeBadRequest, "namespace name longer than %d bytes", MaxNamespaceBytes)
+	}
 	switch f.Type {
 	case "":
 		return errorf(CodeBadRequest, `missing "type"`)

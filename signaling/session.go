@@ -42,6 +42,7 @@ type Session struct {
 	mu        sync.Mutex // guards what follows
 	queue     []outFrame
 	queued    int // bytes in queue
+	inflight  int // bytes taken by the writer and not yet written
 	seq       uint64
 	welcomed  bool // frames after welcome carry seq
 	writing   bool // a writer goroutine is running
@@ -67,13 +68,14 @@ func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 		return false
 	}
 	cfg := &se.srv.cfg
-	if len(se.queue) >= cfg.SendQueueFrames || se.queued+len(frame) > cfg.SendQueueBytes {
+	if len(se.queue) >= cfg.SendQueueFrames || se.queued+se.inflight+len(frame) > cfg.SendQueueBytes {
 		se.closed = true
 		se.closing.Store(true)
+		// Add under mu: the reader's cleanup takes mu before its wg.Done, so
+		// the count cannot reach zero in between.
+		se.srv.wg.Add(1)
 		se.mu.Unlock()
-		se.srv.m.disconnects.WithLabelValues("slow_consumer").Inc()
-		se.srv.log.Warn("client too slow, disconnecting", "peer", se.peer, "remote", se.remote, "queued_frames", cfg.SendQueueFrames)
-		se.srv.wg.Add(1) // the reader holds the count above zero until closed is set
+		se.srv.log.Warn("client too slow, disconnecting", "peer", se.peer, "remote", se.remote, "queued_frames", len(se.queue))
 		go se.abort(ClosePolicyViolation, "send queue full")
 		return false
 	}
@@ -88,11 +90,13 @@ func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 	se.queue = append(se.queue, f)
 	se.queued += len(frame)
 	start := !se.writing
-	se.writing = true
+	if start {
+		se.writing = true
+		se.srv.wg.Add(1) // under mu, as above
+	}
 	se.mu.Unlock()
 	se.srv.m.framesOut[kind].Inc()
 	if start {
-		se.srv.wg.Add(1) // the reader holds the count above zero until closed is set
 		go se.writeLoop()
 	}
 	return true
@@ -110,10 +114,12 @@ func (se *Session) closeWith(code int, reason string) {
 	se.closing.Store(true)
 	se.queue = append(se.queue, outFrame{kind: kindClose, code: code, b: []byte(reason)})
 	start := !se.writing
-	se.writing = true
+	if start {
+		se.writing = true
+		se.srv.wg.Add(1) // under mu: see Deliver
+	}
 	se.mu.Unlock()
 	if start {
-		se.srv.wg.Add(1)
 		go se.writeLoop()
 	}
 }
@@ -122,7 +128,15 @@ func (se *Session) closeWith(code int, reason string) {
 // the connection.
 func (se *Session) abort(code int, reason string) {
 	defer se.srv.wg.Done()
+	se.srv.m.disconnects.WithLabelValues("slow_consumer").Inc()
 	se.sendClose(code, reason)
+	se.closeConn()
+}
+
+// closeConn sends whatever the writer has collected (a close frame written
+// by gorilla or by abort may wait in the batch) and closes the connection.
+func (se *Session) closeConn() {
+	se.raw.flushPending(time.Now().Add(time.Second))
 	se.conn.Close()
 }
 
@@ -144,6 +158,7 @@ func (se *Session) writeLoop() {
 		se.mu.Lock()
 		batch := se.queue
 		se.queue = nil
+		se.inflight = se.queued
 		se.queued = 0
 		if len(batch) == 0 {
 			se.writing = false
@@ -168,6 +183,9 @@ func (se *Session) writeLoop() {
 		if ferr := se.raw.flush(deadline, false); err == nil {
 			err = ferr
 		}
+		se.mu.Lock()
+		se.inflight = 0
+		se.mu.Unlock()
 		if err != nil {
 			// The reader sees the closed connection and cleans up.
 			se.mu.Lock()
@@ -326,8 +344,12 @@ func (se *Session) onPong(string) error { se.alive(); return nil }
 
 // alive extends the read deadline: a connection silent for PongTimeout is dropped.
 func (se *Session) alive() {
-	if !se.closing.Load() {
-		se.conn.SetReadDeadline(time.Now().Add(se.srv.cfg.PongTimeout))
+	if se.closing.Load() {
+		return
+	}
+	se.conn.SetReadDeadline(time.Now().Add(se.srv.cfg.PongTimeout))
+	if se.closing.Load() { // closeWith ran meanwhile: keep its short deadline
+		se.conn.SetReadDeadline(time.Now().Add(closeGrace))
 	}
 }
 
@@ -380,7 +402,7 @@ func (se *Session) cleanup(reason string) {
 		se.srv.bus.Leave(k, se.peer, encodePeerLeft(k, se.peer))
 	}
 	se.rooms = nil
-	se.conn.Close()
+	se.closeConn()
 	se.srv.release(se)
 	if se.ident != nil {
 		se.srv.m.disconnects.WithLabelValues(reason).Inc()

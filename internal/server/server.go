@@ -212,7 +212,10 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, closes every signaling session with
 // 1001 (clients reconnect) and waits for them until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	herr := s.http.Shutdown(ctx)
+	// Both at once: http.Shutdown may wait out a slow HTTP client until ctx
+	// ends, and the WebSocket sessions must get their 1001 meanwhile.
+	herr := make(chan error, 1)
+	go func() { herr <- s.http.Shutdown(ctx) }()
 	serr := s.sig.Shutdown(ctx)
-	return errors.Join(herr, serr)
+	return errors.Join(<-herr, serr)
 }
