@@ -74,8 +74,9 @@ func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 		// Add under mu: the reader's cleanup takes mu before its wg.Done, so
 		// the count cannot reach zero in between.
 		se.srv.wg.Add(1)
+		queued := len(se.queue)
 		se.mu.Unlock()
-		se.srv.log.Warn("client too slow, disconnecting", "peer", se.peer, "remote", se.remote, "queued_frames", len(se.queue))
+		se.srv.log.Warn("client too slow, disconnecting", "peer", se.peer, "remote", se.remote, "queued_frames", queued)
 		go se.abort(ClosePolicyViolation, "send queue full")
 		return false
 	}

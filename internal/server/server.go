@@ -84,6 +84,8 @@ func New(cfg Config) (*Server, error) {
 		if len(s.secret) == 0 {
 			s.secret = []byte(rand.Text() + rand.Text()) // 256 bits
 			s.log.Warn("no JWT secret configured: generated a random one for this run; only tokens from this process will work (set --jwt-secret or SWITCHBOARD_JWT_SECRET)")
+		} else if len(s.secret) < 32 {
+			s.log.Warn("JWT secret shorter than 32 bytes: tokens can be forged by guessing it; use at least 32 random bytes")
 		}
 		sc.Verifier, err = signaling.NewHMACVerifier(s.secret)
 	}
