@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -213,18 +214,36 @@ func (se *Session) writeFrame(f *outFrame, buf *[]byte) error {
 		se.conn.SetReadDeadline(time.Now().Add(closeGrace))
 		return nil
 	}
-	b := f.b
-	if f.seq != 0 {
-		*buf = appendSeq((*buf)[:0], f.b, f.seq)
-		b = *buf
+	if f.seq == 0 {
+		return se.conn.WriteMessage(websocket.TextMessage, f.b)
 	}
-	return se.conn.WriteMessage(websocket.TextMessage, b)
+	// The frame as queued, with "seq" put in front of its closing brace:
+	// written in two pieces into one message, so the shared frame is not copied.
+	w, err := se.conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	*buf = appendSeqSuffix((*buf)[:0], f.seq)
+	if _, err := w.Write(f.b[:len(f.b)-1]); err != nil {
+		return err
+	}
+	if _, err := w.Write(*buf); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 func (se *Session) startPinger() {
 	se.mu.Lock()
-	se.pinger = time.AfterFunc(se.srv.cfg.PingInterval, se.ping)
+	se.pinger = time.AfterFunc(se.pingDelay(), se.ping)
 	se.mu.Unlock()
+}
+
+// pingDelay is the ping interval with ±10% jitter, so that sessions that
+// connected together do not ping together.
+func (se *Session) pingDelay() time.Duration {
+	d := se.srv.cfg.PingInterval
+	return d - d/10 + rand.N(d/5+1)
 }
 
 func (se *Session) ping() {
@@ -233,7 +252,7 @@ func (se *Session) ping() {
 	}
 	se.mu.Lock()
 	if !se.closed {
-		se.pinger.Reset(se.srv.cfg.PingInterval)
+		se.pinger.Reset(se.pingDelay())
 	}
 	se.mu.Unlock()
 }

@@ -1,5 +1,193 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
-func runBench(args []string) error { return errors.New("bench: not built yet") }
+	"github.com/switchboard-rtc/switchboard/internal/bench"
+)
+
+const benchUsage = `switchboard bench: load a running server on this host and measure it
+
+  switchboard bench signaling [flags]   sessions held, signals relayed per second,
+                                        relay latency, server memory per idle session
+
+Only loopback addresses (127.0.0.0/8) may be targets or sources.
+`
+
+func runBench(args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Print(benchUsage)
+		return nil
+	}
+	switch args[0] {
+	case "signaling":
+		return runBenchSignaling(args[1:])
+	}
+	return fmt.Errorf("bench: unknown benchmark %q (want: signaling)", args[0])
+}
+
+func runBenchSignaling(args []string) error {
+	fs := flag.NewFlagSet("bench signaling", flag.ContinueOnError)
+	var (
+		urls     listFlag = listFlag{"ws://127.0.0.1:8080/ws"}
+		pids     listFlag
+		mURLs    listFlag
+		cfg      bench.Config
+		sources  = fs.String("sources", "127.0.0.2-127.0.0.5", "source addresses, a list of addresses and ranges (about 28,000 sessions each)")
+		rates    = fs.String("rates", "10000,100000,0", `relay phases in order: R>0 offers R signals/s in total, 0 is closed loop; "none" measures idle memory only`)
+		timeout  = fs.Duration("timeout", 0, "stop after this long whatever happens (default: what the phases need, plus margin)")
+		gcPct    = fs.Int("gc-percent", 400, "GOGC of the generator itself (keeps its GC out of the way; -1 leaves it)")
+		quietOut = fs.Bool("quiet", false, "print only RESULT lines and the summary")
+		cpuProf  = fs.String("cpuprofile", "", "write the generator's own CPU profile to this file (is the generator the bottleneck?)")
+	)
+	fs.Var(&urls, "url", "signaling endpoint(s), comma-separated; pairs of sessions go to each in turn")
+	fs.Var(&pids, "pid", "server PID(s) for RSS and CPU from /proc, one per --url (0: find from the port, -1: none)")
+	fs.Var(&mURLs, "metrics-url", `server /metrics URL(s), one per --url (default: the --url's host + /metrics; "-": none)`)
+	fs.StringVar(&cfg.Secret, "jwt-secret", "", "the server's HS256 secret: one token per session [$SWITCHBOARD_JWT_SECRET]")
+	fs.StringVar(&cfg.Token, "token", "", "one token for every session instead (raise the server's --max-sessions-per-user)")
+	fs.IntVar(&cfg.Sessions, "sessions", 1000, "sessions to open, in rooms of two (at most the open-file limit minus 64)")
+	fs.IntVar(&cfg.Dials, "dials", 64, "dials in flight while connecting")
+	fs.IntVar(&cfg.Warm, "warm", 100, "sessions opened and closed before the memory baseline (-1: none)")
+	fs.DurationVar(&cfg.Settle, "settle", 8*time.Second, "idle time after connecting before memory is read")
+	fs.IntVar(&cfg.Window, "window", 8, "signals in flight per pair at most (closed loop: exactly)")
+	fs.IntVar(&cfg.Payload, "payload", 200, "bytes of signal data (JSON shaped like an ICE candidate)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "per phase, time before measuring")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "per phase, measured time")
+	fs.StringVar(&cfg.Label, "label", "switchboard", "server name in RESULT lines")
+	fs.DurationVar(&cfg.Timeline, "timeline", 0, "print relayed signals and latency every interval while measuring (e.g. 1s: shows GC and ping stalls)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `switchboard bench signaling: open N sessions against a running server, hold them
+idle and read the server's memory per idle session, then relay signals between
+the two peers of every room, paced and closed loop. Prints progress, one
+"RESULT key=value ..." line per measurement, and a summary; stops by itself.
+
+  switchboard serve --listen 127.0.0.1:8080 --jwt-secret S --max-sessions 20000 --rate 1000 --burst 2000 &
+  switchboard bench signaling --url ws://127.0.0.1:8080/ws --jwt-secret S --sessions 10000
+
+Closed-loop phases send faster than the server's default --rate (100 frames/s per
+session): raise it, or the run reports rate_limited errors. One generator process
+holds at most its open-file limit of sessions; for more, run several, each with
+its own --sources.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench signaling: unexpected arguments %q", fs.Args())
+	}
+	if cfg.Secret == "" && cfg.Token == "" {
+		cfg.Secret = lookupEnv("SWITCHBOARD_JWT_SECRET")
+	}
+	var err error
+	if cfg.Sources, err = bench.ParseSources(*sources); err != nil {
+		return err
+	}
+	if cfg.Rates, err = parseRates(*rates); err != nil {
+		return err
+	}
+	if cfg.Targets, err = benchTargets(urls, pids, mURLs); err != nil {
+		return err
+	}
+	if *gcPct != -1 {
+		debug.SetGCPercent(*gcPct)
+	}
+	limit := *timeout
+	if limit <= 0 {
+		limit = bench.Budget(cfg)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	out := os.Stdout
+	w := &lineFilter{quiet: *quietOut, out: out}
+	res, err := bench.Run(ctx, cfg, w)
+	if err != nil {
+		return err // already says "bench: ..."
+	}
+	if n := res.Errors(); n > 0 {
+		return fmt.Errorf("bench signaling: %d errors (first: %s)", n, res.FirstError)
+	}
+	return nil
+}
+
+// benchTargets zips --url, --pid and --metrics-url.
+func benchTargets(urls, pids, mURLs []string) ([]bench.Target, error) {
+	if len(urls) == 0 {
+		return nil, errors.New("bench signaling: --url is required")
+	}
+	if len(pids) > len(urls) || len(mURLs) > len(urls) {
+		return nil, errors.New("bench signaling: more --pid or --metrics-url values than --url values")
+	}
+	ts := make([]bench.Target, len(urls))
+	for i, u := range urls {
+		ts[i].URL = u
+		if i < len(pids) {
+			p, err := strconv.Atoi(pids[i])
+			if err != nil || p < -1 {
+				return nil, fmt.Errorf("bench signaling: --pid %q: want a process id, 0 or -1", pids[i])
+			}
+			ts[i].PID = p
+		}
+		if i < len(mURLs) {
+			ts[i].MetricsURL = mURLs[i]
+		}
+	}
+	return ts, nil
+}
+
+func parseRates(s string) ([]float64, error) {
+	if s = strings.TrimSpace(s); s == "" || s == "none" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("bench signaling: --rates %q: want non-negative numbers", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// lineFilter drops progress lines ("# ...") when quiet.
+type lineFilter struct {
+	quiet bool
+	out   *os.File
+}
+
+func (l *lineFilter) Write(p []byte) (int, error) {
+	if l.quiet && strings.HasPrefix(string(p), "# ") {
+		return len(p), nil
+	}
+	return l.out.Write(p)
+}

@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// paceShards is how many goroutines send in a paced phase.
+const paceShards = 8
+
+// maxBehind is how far a pacer may fall behind its schedule before it drops
+// the sends it missed (counted as "behind") instead of bursting them.
+const maxBehind = 50 * time.Millisecond
+
+// phase runs one relay phase over the live pairs of ss: rate > 0 paces
+// rate signals/s in total, rate == 0 keeps Window signals in flight per pair.
+func (r *runner) phase(ctx context.Context, ss []*session, rate float64) Phase {
+	cfg := &r.cfg
+	per := int32(cfg.Window / 2)
+	var live []*session
+	for _, s := range ss {
+		if s == nil || !s.alive.Load() {
+			continue
+		}
+		if p := s.partner.Load(); p != nil && p.alive.Load() {
+			s.inflight.Store(0)
+			live = append(live, s)
+		}
+	}
+	res := Phase{Mode: "relay-sat", Offered: rate, Window: 2 * int(per), Payload: cfg.Payload, Sessions: len(live)}
+	if rate > 0 {
+		res.Mode = "relay-paced"
+	}
+	if len(live) == 0 {
+		r.logf("%s: no live pair", res.Mode)
+		return res
+	}
+	r.logf("%s: %d sessions, offered %.0f/s (0: closed loop), warm-up %s, measuring %s", res.Mode, len(live), rate, cfg.Warmup, cfg.Duration)
+
+	// errors count over the whole phase, warm-up and drain included
+	re0, we0, ef0, sg0 := r.readErrs.Load(), r.writeErrs.Load(), r.errFrames.Load(), r.seqGaps.Load()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if rate > 0 {
+		n := min(paceShards, len(live))
+		for k := range n {
+			var shard []*session
+			for i := k; i < len(live); i += n {
+				shard = append(shard, live[i])
+			}
+			wg.Add(1)
+			go r.pace(shard, rate*float64(len(shard))/float64(len(live)), per, stop, &wg)
+		}
+	} else {
+		r.loop.Store(true)
+		r.kick(live, per)
+	}
+
+	sleepCtx(ctx, cfg.Warmup)
+	r.hist.reset()
+	r.delivered.Store(0)
+	r.skipped.Store(0)
+	r.behind.Store(0)
+	sent0 := r.sent.Load()
+	skip := r.skipPIDs()
+	cs0 := coreTicks()
+	o0 := otherTicks(skip)
+	sc0, gc0, t0 := r.serverTicks(), procCPUTicks(0), time.Now()
+	r.measuring.Store(true)
+	if cfg.Timeline > 0 {
+		r.timeline(ctx, cfg.Duration)
+	} else {
+		sleepCtx(ctx, cfg.Duration)
+	}
+	r.measuring.Store(false)
+	res.Elapsed = time.Since(t0)
+	sc1, gc1 := r.serverTicks(), procCPUTicks(0)
+	cs1 := coreTicks()
+	o1 := otherTicks(skip)
+	secs := res.Elapsed.Seconds()
+	res.Sent = r.sent.Load() - sent0
+	res.Delivered = r.delivered.Load()
+	res.Skipped, res.Behind = r.skipped.Load(), r.behind.Load()
+	res.P50, res.P99, res.P999 = r.hist.quantile(0.5), r.hist.quantile(0.99), r.hist.quantile(0.999)
+	res.Mean, res.Max = r.hist.mean(), r.hist.maximum()
+	res.ServerCPU = -1
+	if sc0 >= 0 && sc1 >= 0 {
+		res.ServerCPU = 100 * float64(sc1-sc0) / clockTicks / secs
+	}
+	res.GenCPU = 100 * float64(gc1-gc0) / clockTicks / secs
+	res.OtherCPU = otherPct(o0, o1, secs)
+	res.CoreBusy, res.SoftIRQ, res.Steal = coreUsage(cs0, cs1, secs)
+
+	close(stop)
+	r.loop.Store(false)
+	wg.Wait()
+	for end := time.Now().Add(drainWait); r.received.Load() < r.sent.Load() && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	res.ReadErrors = r.readErrs.Load() - re0
+	res.WriteErrors = r.writeErrs.Load() - we0
+	res.ErrorFrames = r.errFrames.Load() - ef0
+	res.SeqGaps = r.seqGaps.Load() - sg0
+	res.Held = r.held.Load()
+	res.RSS = r.sampleAll(ctx).rss
+	return res
+}
+
+// serverTicks sums the servers' CPU ticks, -1 if any is unknown.
+func (r *runner) serverTicks() int64 {
+	var t int64
+	for _, p := range r.probes {
+		v := p.cpuTicks()
+		if v < 0 {
+			return -1
+		}
+		t += v
+	}
+	return t
+}
+
+// pace sends rate signals/s round-robin over shard, skipping a session whose
+// window is full, until stop is closed.
+func (r *runner) pace(shard []*session, rate float64, per int32, stop <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	i := rand.IntN(len(shard))
+	lag := int64(rate*maxBehind.Seconds()) + 1
+	start := time.Now()
+	var n int64 // sends due so far, made or not
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		due := int64(time.Since(start).Seconds() * rate)
+		if due-n > lag {
+			if r.measuring.Load() {
+				r.behind.Add(due - n - lag)
+			}
+			n = due - lag
+		}
+		for ; n < due; n++ {
+			s := shard[i]
+			if i++; i == len(shard) {
+				i = 0
+			}
+			p := s.partner.Load()
+			if !s.alive.Load() || p == nil || s.inflight.Load() >= per {
+				if r.measuring.Load() {
+					r.skipped.Add(1)
+				}
+				continue
+			}
+			r.send(s, p)
+		}
+		next := start.Add(time.Duration(float64(n+1) / rate * float64(time.Second)))
+		time.Sleep(min(max(time.Until(next), 500*time.Microsecond), 50*time.Millisecond))
+	}
+}
+
+// kick starts a closed-loop phase: every session sends per signals to its
+// partner; from then on each reader answers every signal it gets.
+func (r *runner) kick(live []*session, per int32) {
+	var wg sync.WaitGroup
+	n := min(paceShards, len(live))
+	for k := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(live); i += n {
+				s := live[i]
+				for range per {
+					if p := s.partner.Load(); p != nil {
+						r.send(s, p)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// timeline waits d, printing every cfg.Timeline the signals relayed in the
+// interval and their latency.
+func (r *runner) timeline(ctx context.Context, d time.Duration) {
+	t := new(hist)
+	r.tick.Store(t)
+	defer r.tick.Store(nil)
+	start := time.Now()
+	for ctx.Err() == nil && time.Since(start) < d {
+		sleepCtx(ctx, min(r.cfg.Timeline, d-time.Since(start)))
+		r.logf("t=%5.1fs relayed=%6d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f", time.Since(start).Seconds(),
+			t.count.Load(), ms(t.quantile(0.5)), ms(t.quantile(0.99)), ms(t.maximum()))
+		t.reset()
+	}
+}
