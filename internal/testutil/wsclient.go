@@ -55,15 +55,8 @@ func Dial(t testing.TB, url string, hdr http.Header) *Client {
 // the error) instead of failing.
 func TryDial(t testing.TB, url string, hdr http.Header) (*Client, error) {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: Wait}
-	conn, resp, err := d.Dial(url, hdr)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
+	conn, err := dialConn(url, hdr)
 	if err != nil {
-		if resp != nil {
-			return nil, &DialError{Status: resp.StatusCode, Err: err}
-		}
 		return nil, err
 	}
 	c := &Client{t: t, Conn: conn, frames: make(chan Msg, 4096), raw: make(chan []byte, 4096), done: make(chan struct{})}
@@ -230,11 +223,7 @@ func (c *Client) Join(room string) Msg {
 // Such a connection neither answers pings nor drains what the server sends.
 func DialHello(t testing.TB, url, token string) *websocket.Conn {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: Wait}
-	conn, resp, err := d.Dial(url, nil)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
+	conn, err := dialConn(url, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -248,4 +237,17 @@ func DialHello(t testing.TB, url, token string) *websocket.Conn {
 		t.Fatalf("welcome: %v %v", w, err)
 	}
 	return conn
+}
+
+// dialConn opens a WebSocket; a refused upgrade comes back as *DialError.
+func dialConn(url string, hdr http.Header) (*websocket.Conn, error) {
+	d := websocket.Dialer{HandshakeTimeout: Wait}
+	conn, resp, err := d.Dial(url, hdr)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil && resp != nil {
+		return nil, &DialError{Status: resp.StatusCode, Err: err}
+	}
+	return conn, err
 }
