@@ -377,9 +377,9 @@ func (d *decoder) validValue() bool {
 	for {
 		// A value.
 		switch c := d.peek(); {
-		case c == '{':
+		case c == '{' || c == '[':
 			d.i++
-			if d.peek() == '}' {
+			if closer := c + 2; d.peek() == closer { // '{'+2 is '}', '['+2 is ']'
 				d.i++
 				break
 			}
@@ -387,22 +387,12 @@ func (d *decoder) validValue() bool {
 				d.fail("JSON nested deeper than %d levels", maxDepth)
 				return false
 			}
-			stack = append(stack, '{')
-			if _, ok := d.stringRaw(); !ok || !d.expect(':') {
-				return false
+			stack = append(stack, c)
+			if c == '{' {
+				if _, ok := d.stringRaw(); !ok || !d.expect(':') {
+					return false
+				}
 			}
-			continue
-		case c == '[':
-			d.i++
-			if d.peek() == ']' {
-				d.i++
-				break
-			}
-			if len(stack) == maxDepth {
-				d.fail("JSON nested deeper than %d levels", maxDepth)
-				return false
-			}
-			stack = append(stack, '[')
 			continue
 		case c == '"':
 			if _, ok := d.stringRaw(); !ok {
@@ -442,19 +432,7 @@ func (d *decoder) validValue() bool {
 						return false
 					}
 				}
-			case '}':
-				if top != '{' {
-					d.syntax()
-					return false
-				}
-				d.i++
-				stack = stack[:len(stack)-1]
-				continue
-			case ']':
-				if top != '[' {
-					d.syntax()
-					return false
-				}
+			case top + 2: // the closer of the innermost container
 				d.i++
 				stack = stack[:len(stack)-1]
 				continue

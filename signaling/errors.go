@@ -27,13 +27,12 @@ var allCodes = []Code{CodeUnauthorized, CodeTokenExpired, CodeForbidden, CodeNot
 // Close codes the server uses when it ends a connection. 4000-4999 are
 // application codes (RFC 6455 section 7.4.2); the rest are the standard ones.
 const (
-	CloseGoingAway         = 1001 // server shutting down: reconnect, possibly elsewhere
-	ClosePolicyViolation   = 1008 // the client cannot keep up with its outbound queue
-	CloseMessageTooBig     = 1009 // a frame larger than the frame limit
-	CloseUnauthorized      = 4401 // unauthorized or token_expired: get a new token before reconnecting
-	CloseHelloTimeout      = 4408 // no hello within the handshake timeout
-	CloseTooManySessions   = 4429 // sessions per user or the server's session limit reached
-	CloseProtocolHandshake = 4400 // a frame other than hello before welcome that is not even JSON
+	CloseGoingAway       = 1001 // server shutting down: reconnect, possibly elsewhere
+	ClosePolicyViolation = 1008 // the client cannot keep up with its outbound queue
+	CloseMessageTooBig   = 1009 // a frame larger than the frame limit
+	CloseUnauthorized    = 4401 // unauthorized or token_expired: get a new token before reconnecting
+	CloseHelloTimeout    = 4408 // no hello within the handshake timeout
+	CloseTooManySessions = 4429 // sessions per user or the server's session limit reached
 )
 
 // Error is a protocol error: it becomes exactly one error frame on the wire.

@@ -225,12 +225,6 @@ func encodeError(e *Error, id []byte) []byte {
 	return append(b, '}')
 }
 
-// appendSeq turns a frame ending in '}' into the same frame with "seq" last.
-func appendSeq(dst, frame []byte, seq uint64) []byte {
-	dst = append(dst, frame[:len(frame)-1]...)
-	return appendSeqSuffix(dst, seq)
-}
-
 // appendSeqSuffix appends what replaces a frame's closing brace: ,"seq":N}
 func appendSeqSuffix(dst []byte, seq uint64) []byte {
 	dst = append(dst, `,"seq":`...)
