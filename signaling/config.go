@@ -51,6 +51,14 @@ type Config struct {
 	// without an Origin header (non-browser clients) are always allowed.
 	AllowedOrigins []string
 
+	// ICEServers, when set, supplies the "iceServers" a session's welcome
+	// carries: a JSON array of RTCIceServer objects for the user and for the
+	// host the client used to reach signaling, and the time they stop
+	// working. A session gets fresh ones in an "ice-servers" frame when a
+	// quarter of their lifetime is left, and on request. This function is all
+	// that signaling knows of TURN.
+	ICEServers func(user, host string) (list []byte, expires time.Time)
+
 	Bus     Bus                   // rooms and delivery (default: NewMemoryBus())
 	Logger  *slog.Logger          // default: slog.Default()
 	Metrics prometheus.Registerer // where the signaling metrics go (default: none)

@@ -19,15 +19,16 @@ const (
 	KindPong
 	KindAck
 	KindError
+	KindICEServers
 	kindPing  // WebSocket control ping
 	kindClose // WebSocket close frame, then the connection ends
 	numKinds
 )
 
-var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ping", "close"}
+var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "ping", "close"}
 
 // inbound frame types as metric labels; anything else counts as "unknown".
-var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, "unknown", "invalid"}
+var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, "unknown", "invalid"}
 
 // metrics holds pre-resolved counters: the hot path never looks up labels.
 type metrics struct {

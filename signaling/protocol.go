@@ -13,6 +13,9 @@ const (
 	TypeSignal    = "signal"
 	TypeBroadcast = "broadcast"
 	TypePing      = "ping"
+	// TypeICEServers asks for fresh ICE servers; the server also pushes them
+	// unasked before the ones it handed out expire.
+	TypeICEServers = "ice-servers"
 )
 
 // Frame types the server sends (besides signal and broadcast, which go both ways).
@@ -74,7 +77,7 @@ func (f *Frame) validate() error {
 		return errorf(CodeBadRequest, `missing "type"`)
 	case TypeHello:
 		return nil // the token is checked by the verifier
-	case TypePing:
+	case TypePing, TypeICEServers:
 		return nil
 	case TypeJoin, TypeLeave:
 		return validRoom(f.Room)

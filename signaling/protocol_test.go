@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -354,5 +355,59 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The welcome carries the ICE servers the server hands out; a session gets
+// fresh ones unasked when a quarter of their lifetime is left, and on request.
+func TestICEServers(t *testing.T) {
+	var calls atomic.Int32
+	srv := start(t, signaling.Config{
+		PingInterval: 50 * time.Millisecond,
+		ICEServers: func(user, host string) ([]byte, time.Time) {
+			n := calls.Add(1)
+			list, _ := json.Marshal([]map[string]any{{"urls": []string{"turn:" + host}, "username": user, "credential": strconv.Itoa(int(n))}})
+			return list, time.Now().Add(400 * time.Millisecond)
+		},
+	})
+	c := testutil.Dial(t, srv.WSURL, nil)
+	w := c.Hello(srv.Token(t, "alice", "*"))
+	list, ok := w["iceServers"].([]any)
+	if !ok || len(list) != 1 {
+		t.Fatalf("welcome iceServers = %v", w["iceServers"])
+	}
+	first := list[0].(map[string]any)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if first["username"] != "alice" || first["urls"].([]any)[0] != "turn:"+host {
+		t.Errorf("iceServers[0] = %v, want user alice and the host the client dialled (%s)", first, host)
+	}
+	if w.Num("iceServersExpire") < float64(time.Now().Unix()) {
+		t.Errorf("iceServersExpire = %v", w["iceServersExpire"])
+	}
+	// Pushed before expiry (at 300 ms of 400), with seq like any frame.
+	push := c.Expect("ice-servers")
+	if push["id"] != nil || push.Num("seq") < 1 {
+		t.Errorf("pushed ice-servers = %v", push)
+	}
+	if got := push["iceServers"].([]any)[0].(map[string]any)["credential"]; got == first["credential"] {
+		t.Errorf("pushed credential %v is not fresh", got)
+	}
+	c.Send(map[string]any{"type": "ice-servers", "id": "q"})
+	for {
+		m := c.Expect("ice-servers")
+		if m["id"] == "q" {
+			break
+		}
+	}
+}
+
+// Without ICE servers configured, welcome has none and a request gets an empty list.
+func TestICEServersNone(t *testing.T) {
+	srv := start(t, signaling.Config{})
+	c, _ := connect(t, srv, "a")
+	c.Send(map[string]any{"type": "ice-servers", "id": 1})
+	m := c.Expect("ice-servers")
+	if l, ok := m["iceServers"].([]any); !ok || len(l) != 0 || m.Num("id") != 1 {
+		t.Errorf("ice-servers = %v", m)
 	}
 }

@@ -118,6 +118,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hj := &hijacker{ResponseWriter: w}
 	conn, err := s.upgrader.Upgrade(hj, r, nil) // on failure it has written the HTTP error
 	se := &Session{srv: s, conn: conn, raw: hj.conn, remote: r.RemoteAddr}
+	if s.cfg.ICEServers != nil {
+		se.host = strings.Clone(r.Host) // not a reference into the request, which is garbage after this
+	}
 	s.mu.Lock()
 	s.pending--
 	draining := s.draining

@@ -27,6 +27,7 @@ type Session struct {
 	conn   *websocket.Conn
 	raw    *batchConn // under conn: lets the writer send a batch in one write
 	remote string
+	host   string // the Host the client asked for, for ICE server URLs (only with Config.ICEServers)
 
 	// Set once by the handshake, read-only afterwards.
 	ident *Identity
@@ -38,7 +39,8 @@ type Session struct {
 	limiter    *rate.Limiter
 	nsLimiters map[string]*rate.Limiter
 
-	closing atomic.Bool // a close frame is queued or the connection is ending
+	closing    atomic.Bool  // a close frame is queued or the connection is ending
+	iceRefresh atomic.Int64 // unix nanoseconds after which the pinger pushes fresh ICE servers (0: never)
 
 	mu        sync.Mutex // guards what follows
 	queue     []outFrame
@@ -250,6 +252,11 @@ func (se *Session) ping() {
 	if !se.Deliver(nil, kindPing) {
 		return
 	}
+	// The pinger doubles as the ICE credential clock, so a session needs no
+	// timer of its own for it.
+	if r := se.iceRefresh.Load(); r != 0 && time.Now().UnixNano() >= r {
+		se.Deliver(se.encodeICEServers(nil), KindICEServers)
+	}
 	se.mu.Lock()
 	if !se.closed {
 		se.pinger.Reset(se.pingDelay())
@@ -259,16 +266,23 @@ func (se *Session) ping() {
 
 // run is the reader goroutine: handshake, frames, cleanup.
 func (se *Session) run() {
-	defer se.srv.wg.Done()
-	cfg := &se.srv.cfg
-	se.conn.SetReadLimit(int64(cfg.MaxFrameBytes))
-	reason := "closed"
+	se.conn.SetReadLimit(int64(se.srv.cfg.MaxFrameBytes))
 	if err := se.handshake(); err != nil {
-		reason = se.handshakeFailed(err)
-	} else {
-		reason = se.readLoop()
+		se.cleanup(se.handshakeFailed(err))
+		se.srv.wg.Done()
+		return
 	}
-	se.cleanup(reason)
+	// Verifying the token grew this goroutine's stack to 8 KiB, and the
+	// runtime shrinks a parked goroutine's stack only by halves: a fresh
+	// goroutine reads the session's frames instead, so an idle session keeps
+	// a small stack. The WaitGroup count passes to it.
+	go se.serve()
+}
+
+// serve reads frames until the connection ends, then cleans up.
+func (se *Session) serve() {
+	defer se.srv.wg.Done()
+	se.cleanup(se.readLoop())
 }
 
 // handshake reads the hello frame and answers welcome, or returns why not.
@@ -483,6 +497,9 @@ func (se *Session) dispatch(f *Frame) error {
 		return nil
 	case TypeHello:
 		return errorf(CodeBadRequest, "already authenticated")
+	case TypeICEServers:
+		se.Deliver(se.encodeICEServers(f.ID), KindICEServers)
+		return nil
 	}
 	ns, ok := se.srv.ns[f.NS]
 	if !ok {
@@ -616,5 +633,36 @@ func (se *Session) encodeWelcome() []byte {
 		b = appendString(b, n.Name)
 	}
 	b = append(b, ']')
+	b = se.appendICEServers(b)
 	return append(b, '}')
+}
+
+// encodeICEServers answers an ice-servers request (id set) or pushes fresh
+// servers before the last ones expire (id nil).
+func (se *Session) encodeICEServers(id []byte) []byte {
+	b := appendHead(make([]byte, 0, 512), TypeICEServers)
+	b = se.appendICEServers(b)
+	if se.srv.cfg.ICEServers == nil {
+		b = append(b, `,"iceServers":[]`...)
+	}
+	return append(appendID(b, id), '}')
+}
+
+// appendICEServers adds "iceServers" and "iceServersExpire" when the server
+// hands out ICE servers, and schedules their refresh.
+func (se *Session) appendICEServers(b []byte) []byte {
+	get := se.srv.cfg.ICEServers
+	if get == nil {
+		return b
+	}
+	list, expires := get(se.ident.User, se.host)
+	b = append(b, `,"iceServers":`...)
+	b = append(b, list...)
+	if !expires.IsZero() {
+		b = append(b, `,"iceServersExpire":`...)
+		b = appendInt(b, expires.Unix())
+		now := time.Now()
+		se.iceRefresh.Store(now.Add(expires.Sub(now) * 3 / 4).UnixNano())
+	}
+	return b
 }

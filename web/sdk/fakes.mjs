@@ -40,6 +40,13 @@ export class FakePeerConnection {
     this.config = config;
     FakePeerConnection.instances.push(this);
   }
+  getConfiguration() {
+    return { ...this.config };
+  }
+  /** @param {object} config */
+  setConfiguration(config) {
+    this.config = config;
+  }
   /** @param {string} label */
   createDataChannel(label) {
     const ch = new FakeChannel(label);

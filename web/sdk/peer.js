@@ -108,6 +108,19 @@ export class PeerLink {
   }
 
   /** Closes the connection for good. */
+  /**
+   * Replaces the ICE servers, for TURN credentials refreshed by the server.
+   * @param {RTCIceServer[]} iceServers
+   */
+  setIceServers(iceServers) {
+    if (this.#closed) return;
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (err) {
+      this.#opts.onError?.(err);
+    }
+  }
+
   close() {
     if (this.#closed) return;
     this.#closed = true;

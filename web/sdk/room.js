@@ -182,6 +182,15 @@ export class Room extends Emitter {
   }
 
   /**
+   * @internal New ICE servers (fresh TURN credentials) for the links to every
+   * peer: later ICE gathering, including ICE restarts, uses them.
+   * @param {RTCIceServer[]} list
+   */
+  _iceServers(list) {
+    for (const link of this.#links.values()) link.setIceServers?.(list);
+  }
+
+  /**
    * @internal A frame for this room.
    * @param {{type: string, [key: string]: any}} frame
    */

@@ -144,6 +144,11 @@ export interface SwitchboardEvents {
    * or an error frame that answers no request.
    */
   error: (err: SwitchboardError) => void;
+  /**
+   * The server sent fresh ICE servers (TURN credentials) before the last ones
+   * expired; iceServers is updated and open peer connections use them.
+   */
+  'ice-servers': (iceServers: RTCIceServer[]) => void;
 }
 
 export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';

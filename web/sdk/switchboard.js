@@ -331,6 +331,13 @@ export class Switchboard extends Emitter {
         this.#lastError = SwitchboardError.fromFrame(frame);
         this.emit('error', this.#lastError);
         return;
+      case 'ice-servers':
+        // Fresh TURN credentials, pushed before the last ones expire.
+        if (!Array.isArray(frame.iceServers)) return;
+        this.iceServers = frame.iceServers;
+        for (const room of this.#rooms.values()) room._iceServers(this.iceServers);
+        this.emit('ice-servers', this.iceServers);
+        return;
       case 'peer-joined':
       case 'peer-left':
       case 'signal':

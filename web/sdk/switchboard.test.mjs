@@ -205,6 +205,13 @@ test('peers of a room get a link with the ICE servers of the welcome', async () 
   const sig = ws.sent.find((f) => f.type === 'signal');
   assert.deepEqual({ ...sig, id: 0 }, { type: 'signal', room: 'r', to: 'p9', data: { description: { type: 'answer', sdp: 'answer-sdp' } }, id: 0 });
 
+  // Fresh TURN credentials pushed by the server reach the open links.
+  const fresh = next(sb, 'ice-servers');
+  ws.reply({ type: 'ice-servers', iceServers: [{ urls: 'turn:t', username: 'u2', credential: 'c2' }] });
+  await fresh;
+  assert.deepEqual(sb.iceServers, [{ urls: 'turn:t', username: 'u2', credential: 'c2' }]);
+  assert.deepEqual(FakePeerConnection.instances[0].config, { iceServers: [{ urls: 'turn:t', username: 'u2', credential: 'c2' }] });
+
   const left = next(room, 'peer-left');
   ws.reply({ type: 'peer-left', room: 'r', peer: 'p9' });
   assert.equal((await left)[0].peer, 'p9');
