@@ -317,7 +317,9 @@ func TestRepliesAndSeq(t *testing.T) {
 
 // Messages to one client arrive in the order they were sent.
 func TestOrdering(t *testing.T) {
-	srv := start(t, signaling.Config{Rate: 10000, Burst: 10000})
+	// A queue that holds the whole burst: this test is about order, and a
+	// busy machine must not turn it into the slow-consumer test.
+	srv := start(t, signaling.Config{Rate: 10000, Burst: 10000, SendQueueFrames: 4096})
 	a, _ := connect(t, srv, "a")
 	b, pb := connect(t, srv, "b")
 	a.Join("r")

@@ -36,7 +36,8 @@ var listenRe = regexp.MustCompile(`websocket=(ws://\S+)`)
 // process and its WebSocket URL once it listens.
 func startServe(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, string, *strings.Builder) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	// TURN on free ports, so tests can run side by side and next to a real TURN server.
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--turn-listen-ip", "127.0.0.1", "--turn-port", "-1"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -114,10 +115,17 @@ func TestServeGeneratesSecretAndRefusesBadFlags(t *testing.T) {
 	if !strings.Contains(logs.String(), "generated a random one") {
 		t.Errorf("no log line about the generated secret:\n%s", logs)
 	}
+	// It prints its TURN URLs.
+	if !regexp.MustCompile(`TURN URLs for clients on this host.*turn:127\.0\.0\.1:\d+\?transport=udp`).MatchString(logs.String()) {
+		t.Errorf("no TURN URLs in the log:\n%s", logs)
+	}
 	for _, args := range [][]string{
 		{"serve", "--namespaces", "chat:peers=x"},
 		{"serve", "--rate", "-1"},
 		{"serve", "--tls-cert", "c.pem"},
+		{"serve", "--turn-allow-peers", "10.0.0.0/33"},
+		{"serve", "--turn-relay-ports", "5000"},
+		{"serve", "--signaling=false", "--turn=false"},
 		{"token", "--user", "u"},
 		{"nonsense"},
 	} {

@@ -45,6 +45,8 @@ func runServe(args []string) error {
 	fs.IntVar(&sc.Limits.RoomsPerSession, "rooms-per-session", 32, "rooms one session may be in (default namespace)")
 	fs.IntVar(&sc.Limits.PeersPerRoom, "peers-per-room", 50, "peers in one room (default namespace)")
 	fs.IntVar(&sc.SendQueueFrames, "send-queue", 1024, "frames queued for a client before it is disconnected as too slow")
+	sigOn := fs.Bool("signaling", true, "run the WebSocket signaling service (--signaling=false: TURN only)")
+	tf := addTURNFlags(fs)
 	withEnvUsage(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -61,6 +63,13 @@ func runServe(args []string) error {
 		return err
 	}
 	sc.Namespaces = ns
+	cfg.NoSignaling = !*sigOn
+	if cfg.TURN, err = tf.config(); err != nil {
+		return err
+	}
+	if cfg.NoSignaling && cfg.TURN == nil {
+		return errors.New("--signaling=false and --turn=false leave nothing to run")
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -86,6 +95,10 @@ func runServe(args []string) error {
 	if srv.TLS() {
 		scheme = "https"
 	}
+	if t := srv.TURN(); t != nil {
+		log.Info("TURN URLs for clients on this host", "urls", strings.Join(t.URLs(hostOf(ln.Addr())), " "))
+	}
+	// Last: tests and scripts wait for this line.
 	log.Info("switchboard listening", "addr", ln.Addr().String(), "websocket", wsURL(scheme, ln.Addr()), "demo", demoURL(scheme, ln.Addr()))
 	if cfg.Dev {
 		log.Warn("dev mode: JWT secret for `switchboard token --secret`", "secret", string(srv.Secret()))
@@ -110,11 +123,16 @@ func runServe(args []string) error {
 	return <-errc
 }
 
-func demoURL(scheme string, a net.Addr) string {
-	host := "localhost"
+// hostOf is the host a local user reaches a listener at.
+func hostOf(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
-		host = ta.IP.String()
+		return ta.IP.String()
 	}
+	return "localhost"
+}
+
+func demoURL(scheme string, a net.Addr) string {
+	host := hostOf(a)
 	return fmt.Sprintf("%s://%s/", scheme, net.JoinHostPort(host, strconv.Itoa(a.(*net.TCPAddr).Port)))
 }
 

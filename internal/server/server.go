@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
 )
 
@@ -39,9 +41,16 @@ type Config struct {
 	JWTSecret        string // HS256 secret; generated at start when empty and no public key is set
 	JWTPublicKeyFile string // PEM public key (RSA: RS256, P-256: ES256) instead of a secret
 
-	// Signaling carries limits, namespaces and origins; its Verifier, Logger
-	// and Metrics are set by New.
-	Signaling signaling.Config
+	// Signaling carries limits, namespaces and origins; its Verifier, Logger,
+	// Metrics and ICEServers are set by New. NoSignaling switches the
+	// WebSocket endpoint off (a TURN-only server).
+	Signaling   signaling.Config
+	NoSignaling bool
+
+	// TURN, when set, starts the embedded TURN server next to signaling; the
+	// welcome frame and GET /v1/ice-servers then hand out its credentials.
+	// Its Logger and Metrics are set by New.
+	TURN *turn.Config
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -50,7 +59,9 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	sig    *signaling.Server
+	sig    *signaling.Server // nil with NoSignaling
+	turn   *turn.Server      // nil without TURN
+	verify *signaling.Verifier
 	reg    *prometheus.Registry
 	http   *http.Server
 	secret []byte // HS256 secret, nil with a public key
@@ -92,11 +103,24 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc.Logger = s.log.With("component", "signaling")
-	sc.Metrics = s.reg
-	sc.MaxSessions = capSessions(sc.MaxSessions, s.log)
-	if s.sig, err = signaling.New(sc); err != nil {
-		return nil, err
+	s.verify = sc.Verifier
+	if cfg.TURN != nil {
+		tc := *cfg.TURN
+		tc.Logger = s.log.With("component", "turn")
+		tc.Metrics = s.reg
+		if s.turn, err = turn.New(tc); err != nil {
+			return nil, err
+		}
+		sc.ICEServers = s.iceServersJSON
+	}
+	if !cfg.NoSignaling {
+		sc.Logger = s.log.With("component", "signaling")
+		sc.Metrics = s.reg
+		sc.MaxSessions = capSessions(sc.MaxSessions, s.log)
+		if s.sig, err = signaling.New(sc); err != nil {
+			s.closeTURN()
+			return nil, err
+		}
 	}
 	s.http = &http.Server{
 		Addr:              cfg.Listen,
@@ -130,7 +154,14 @@ func capSessions(want int, log *slog.Logger) int {
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /ws", s.sig)
+	if s.sig != nil {
+		mux.Handle("GET /ws", s.sig)
+	} else {
+		mux.HandleFunc("GET /ws", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "signaling is switched off on this server"})
+		})
+	}
+	mux.HandleFunc("GET /v1/ice-servers", s.iceServers)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -159,7 +190,7 @@ func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
 	}
 	const ttl = time.Hour
 	ns := map[string][]string{}
-	for _, n := range s.sig.Config().Namespaces {
+	for _, n := range s.cfg.Signaling.Namespaces {
 		ns[n.Name] = []string{"*"}
 	}
 	tok, err := signaling.MintHS256(s.secret, signaling.TokenSpec{
@@ -170,6 +201,66 @@ func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": user, "expires": time.Now().Add(ttl).Unix()})
+}
+
+// iceServers answers GET /v1/ice-servers for apps that do their own
+// signaling: the caller proves who it is with the same JWT that signaling
+// takes (Authorization: Bearer), and gets the iceServers a welcome would carry.
+func (s *Server) iceServers(w http.ResponseWriter, r *http.Request) {
+	if s.turn == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "TURN is switched off on this server"})
+		return
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": "unauthorized", "error": "send the JWT as Authorization: Bearer <token>"})
+		return
+	}
+	id, err := s.verify.Verify(tok)
+	if err != nil {
+		var pe *signaling.Error
+		code := "unauthorized"
+		if errors.As(err, &pe) {
+			code = string(pe.Code)
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": code, "error": err.Error()})
+		return
+	}
+	list := s.turn.ICEServers(id.User, r.Host, time.Now())
+	var exp int64
+	if len(list) > 0 {
+		exp = list[len(list)-1].Expires
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"iceServers": list, "expires": exp})
+}
+
+// iceServersJSON is signaling's Config.ICEServers.
+func (s *Server) iceServersJSON(user, host string) ([]byte, time.Time) {
+	list := s.turn.ICEServers(user, host, time.Now())
+	b, err := json.Marshal(list)
+	if err != nil { // a []ICEServer always marshals
+		panic(err)
+	}
+	var exp time.Time
+	for _, l := range list {
+		if l.Expires != 0 {
+			exp = time.Unix(l.Expires, 0)
+		}
+	}
+	return b, exp
+}
+
+// TURN returns the embedded TURN server, or nil when it is off.
+func (s *Server) TURN() *turn.Server { return s.turn }
+
+func (s *Server) closeTURN() {
+	if s.turn != nil {
+		if err := s.turn.Close(); err != nil {
+			s.log.Warn("closing TURN", "err", err)
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -218,6 +309,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// ends, and the WebSocket sessions must get their 1001 meanwhile.
 	herr := make(chan error, 1)
 	go func() { herr <- s.http.Shutdown(ctx) }()
-	serr := s.sig.Shutdown(ctx)
-	return errors.Join(<-herr, serr)
+	var serr error
+	if s.sig != nil {
+		serr = s.sig.Shutdown(ctx)
+	}
+	err := errors.Join(<-herr, serr)
+	if s.turn != nil {
+		err = errors.Join(err, s.turn.Close())
+	}
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -12,12 +13,17 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/internal/server"
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 // Options configures StartServer.
 type Options struct {
 	Dev       bool
 	Signaling signaling.Config // limits, namespaces, origins (Verifier, Logger, Metrics are set by the server)
+	// TURN, when set, runs the embedded TURN server too. Zero ports become
+	// free ports on 127.0.0.1 (Port and TLSPort -1, ListenIP 127.0.0.1), so
+	// tests can run side by side; read the bound addresses from App.TURN().Addrs().
+	TURN *turn.Config
 }
 
 // Server is a running Switchboard on 127.0.0.1 with a random port.
@@ -31,6 +37,10 @@ type Server struct {
 // TestSecret is the JWT secret test servers use.
 const TestSecret = "test-secret-0123456789"
 
+// TestTURNSecret is the TURN REST API secret test servers use unless the
+// test sets one.
+const TestTURNSecret = "test-turn-secret-0123456789"
+
 // StartServer starts the full HTTP server (signaling, web pages, metrics, dev
 // token endpoint when Dev) and shuts it down in t.Cleanup. Set SWITCHBOARD_TEST_LOG=1
 // to see its logs.
@@ -40,11 +50,29 @@ func StartServer(t testing.TB, opts Options) *Server {
 	if os.Getenv("SWITCHBOARD_TEST_LOG") != "" {
 		out = os.Stderr
 	}
+	var tc *turn.Config
+	if opts.TURN != nil {
+		c := *opts.TURN
+		if !c.ListenIP.IsValid() {
+			c.ListenIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+		if c.Port == 0 {
+			c.Port = -1
+		}
+		if c.TLSPort == 0 {
+			c.TLSPort = -1
+		}
+		if c.Secret == nil {
+			c.Secret = []byte(TestTURNSecret)
+		}
+		tc = &c
+	}
 	app, err := server.New(server.Config{
 		Listen:    "127.0.0.1:0",
 		Dev:       opts.Dev,
 		JWTSecret: TestSecret,
 		Signaling: opts.Signaling,
+		TURN:      tc,
 		Logger:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -1,0 +1,384 @@
+package turn
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	pionturn "github.com/pion/turn/v5"
+)
+
+// relayGen is the RelayAddressGenerator of every listener. It takes relay
+// sockets from pion's port-range generators (one per address family the
+// server has a relay address for) and wraps each in the checks pion does
+// not make: the peer policy on every packet and connection, the per-user
+// bandwidth cap, metrics, and RFC 6062 TCP relaying off unless enabled.
+type relayGen struct {
+	s      *Server
+	v4, v6 *pionturn.RelayAddressGeneratorPortRange
+}
+
+var _ pionturn.RelayAddressGenerator = (*relayGen)(nil)
+
+func (g *relayGen) Validate() error {
+	if g.v4 == nil && g.v6 == nil {
+		return ErrNoRelayAddress
+	}
+	for _, r := range []*pionturn.RelayAddressGeneratorPortRange{g.v4, g.v6} {
+		if r != nil {
+			if err := r.Validate(); err != nil {
+				return fmt.Errorf("turn: relay address generator: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (g *relayGen) pick(network string) (*pionturn.RelayAddressGeneratorPortRange, error) {
+	r := g.v4
+	if strings.HasSuffix(network, "6") {
+		r = g.v6
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w (%s)", ErrNoRelayAddress, network)
+	}
+	return r, nil
+}
+
+func (g *relayGen) AllocatePacketConn(c pionturn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	r, err := g.pick(c.Network)
+	if err != nil {
+		g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
+		return nil, nil, err
+	}
+	pc, addr, err := r.AllocatePacketConn(c)
+	if err != nil {
+		g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
+		g.s.log.Warn("TURN relay socket failed", "err", err)
+		return nil, nil, fmt.Errorf("turn: relay socket: %w", err)
+	}
+	rc := &relayPacketConn{PacketConn: pc, s: g.s, key: relayKeyOf(addr), user: c.UserID, bw: g.s.bw.acquire(c.UserID)}
+	g.s.relays.add(rc.key, rc)
+	return rc, addr, nil
+}
+
+func (g *relayGen) AllocateListener(c pionturn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	if !g.s.cfg.TCPRelay {
+		g.s.m.allocsRefused.WithLabelValues("tcp_relay_disabled").Inc()
+		g.s.log.Debug("TURN allocation refused", "reason", "tcp_relay_disabled", "user", clip(c.UserID))
+		return nil, nil, ErrTCPRelayDisabled
+	}
+	r, err := g.pick(c.Network)
+	if err != nil {
+		g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
+		return nil, nil, err
+	}
+	ln, addr, err := r.AllocateListener(c)
+	if err != nil {
+		g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
+		g.s.log.Warn("TURN relay listener failed", "err", err)
+		return nil, nil, fmt.Errorf("turn: relay listener: %w", err)
+	}
+	rl := &relayListener{Listener: ln, s: g.s, key: relayKeyOf(addr), user: c.UserID}
+	g.s.relays.add(rl.key, rl)
+	return rl, addr, nil
+}
+
+// AllocateConn dials a peer for an RFC 6062 Connect. pion has already asked
+// the PermissionHandler about the IP; the port matters too (the server's
+// own listeners), so the full address is checked before dialing.
+func (g *relayGen) AllocateConn(c pionturn.AllocateConnConfig) (net.Conn, error) {
+	if !g.s.cfg.TCPRelay {
+		return nil, ErrTCPRelayDisabled
+	}
+	ap, ok := peerAddr(c.RemoteAddr)
+	if !ok {
+		return nil, fmt.Errorf("turn: connect: peer address %v", c.RemoteAddr)
+	}
+	if err := g.s.policy.PeerAddr(ap); err != nil {
+		g.s.m.permsRefused.WithLabelValues(deniedReason(err)).Inc()
+		g.s.log.Debug("TURN connect refused", "reason", deniedReason(err), "peer", ap.String(), "user", clip(c.UserID))
+		return nil, err
+	}
+	r, err := g.pick(c.Network)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := r.AllocateConn(c)
+	if err != nil {
+		return nil, fmt.Errorf("turn: connect to %s: %w", ap, err)
+	}
+	return g.s.newRelayConn(conn, c.UserID), nil
+}
+
+// peerAddr is a peer's address as received: an IPv4-mapped address stays
+// mapped, for the policy to judge in both forms.
+func peerAddr(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort(), a.IP != nil
+	case *net.TCPAddr:
+		return a.AddrPort(), a.IP != nil
+	}
+	return netip.AddrPort{}, false
+}
+
+func deniedReason(err error) string {
+	if d, ok := errors.AsType[*DeniedError](err); ok {
+		return d.Reason
+	}
+	return "denied"
+}
+
+// relayPacketConn is one UDP allocation's relay socket.
+type relayPacketConn struct {
+	net.PacketConn
+	s    *Server
+	key  relayKey
+	user string
+	bw   *userBandwidth // nil without a cap
+	once sync.Once
+}
+
+// WriteTo sends a client's Send indication or ChannelData payload to a
+// peer. pion has checked the permission (an IP); this checks the whole
+// address again, so a packet to a denied peer or to one of the server's
+// own listener ports is dropped even if a permission let it through.
+// Drops report success: pion would only log an error per packet.
+func (r *relayPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ap, ok := peerAddr(addr)
+	if !ok {
+		r.s.m.dropped.WithLabelValues("invalid").Inc()
+		return len(p), nil
+	}
+	if err := r.s.policy.PeerAddr(ap); err != nil {
+		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+		return len(p), nil
+	}
+	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), len(p)) {
+		r.s.m.dropped.WithLabelValues("bandwidth").Inc()
+		return len(p), nil
+	}
+	n, err := r.PacketConn.WriteTo(p, addr)
+	if err == nil {
+		r.s.m.udpBytesTo.Add(float64(n))
+		r.s.m.udpPktsTo.Inc()
+	}
+	return n, err
+}
+
+// relayReadRetries bounds how many errors in a row other than a closed
+// socket ReadFrom swallows: pion deletes the allocation on any read error,
+// and a stray ICMP-reported error must not do that.
+const relayReadRetries = 16
+
+// ReadFrom returns the next datagram from an allowed peer, dropping those
+// from denied sources and those over the user's bandwidth.
+func (r *relayPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	errs := 0
+	for {
+		n, addr, err := r.PacketConn.ReadFrom(p)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errs >= relayReadRetries {
+				return n, addr, err
+			}
+			errs++
+			continue
+		}
+		errs = 0
+		ap, ok := peerAddr(addr)
+		if !ok {
+			r.s.m.dropped.WithLabelValues("invalid").Inc()
+			continue
+		}
+		if err := r.s.policy.PeerAddr(ap); err != nil {
+			r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+			continue
+		}
+		if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
+			r.s.m.dropped.WithLabelValues("bandwidth").Inc()
+			continue
+		}
+		r.s.m.udpBytesFrom.Add(float64(n))
+		r.s.m.udpPktsFrom.Inc()
+		return n, addr, nil
+	}
+}
+
+func (r *relayPacketConn) Close() error {
+	var err error // nil when already closed: pion's Manager.Close stops at the first error
+	r.once.Do(func() {
+		r.s.relays.remove(r.key, r)
+		r.s.bw.release(r.user, r.bw)
+		err = r.PacketConn.Close()
+	})
+	return err
+}
+
+// relayListener is one RFC 6062 TCP allocation's relay listener.
+type relayListener struct {
+	net.Listener
+	s    *Server
+	key  relayKey
+	user string
+	once sync.Once
+}
+
+// Accept drops connections from denied peers before pion sees them (pion
+// then checks that the client permitted the peer's IP).
+func (l *relayListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ap, ok := peerAddr(c.RemoteAddr())
+		if !ok {
+			_ = c.Close()
+			continue
+		}
+		if err := l.s.policy.PeerAddr(ap); err != nil {
+			l.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+			_ = c.Close()
+			continue
+		}
+		return l.s.newRelayConn(c, l.user), nil
+	}
+}
+
+func (l *relayListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.s.relays.remove(l.key, l)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// relayConn is an RFC 6062 peer data connection. Bytes over the user's
+// bandwidth are delayed, not dropped: TCP cannot lose them.
+type relayConn struct {
+	net.Conn
+	s      *Server
+	user   string
+	bw     *userBandwidth
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (s *Server) newRelayConn(c net.Conn, user string) *relayConn {
+	return &relayConn{Conn: c, s: s, user: user, bw: s.bw.acquire(user), closed: make(chan struct{})}
+}
+
+func (c *relayConn) Read(p []byte) (int, error) {
+	if c.bw != nil && len(p) > c.bw.lim.Burst() {
+		p = p[:c.bw.lim.Burst()]
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.s.m.tcpBytesFrom.Add(float64(n))
+		if werr := c.wait(n); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return n, err
+}
+
+func (c *relayConn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		chunk := p
+		if c.bw != nil && len(chunk) > c.bw.lim.Burst() {
+			chunk = chunk[:c.bw.lim.Burst()]
+		}
+		if err := c.wait(len(chunk)); err != nil {
+			return written, err
+		}
+		n, err := c.Conn.Write(chunk)
+		written += n
+		c.s.m.tcpBytesTo.Add(float64(n))
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// wait holds the caller until the user's bucket has n bytes.
+func (c *relayConn) wait(n int) error {
+	if c.bw == nil {
+		return nil
+	}
+	res := c.bw.lim.ReserveN(time.Now(), n)
+	d := res.Delay()
+	if d == 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.closed:
+		res.Cancel()
+		return net.ErrClosed
+	}
+}
+
+func (c *relayConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		close(c.closed)
+		c.s.bw.release(c.user, c.bw)
+		err = c.Conn.Close()
+	})
+	return err
+}
+
+// relayKey names a relay socket by its port (and transport): what pion's
+// OnAllocationCreated reports as the relay address.
+type relayKey struct {
+	tcp  bool
+	port uint16
+}
+
+func relayKeyOf(a net.Addr) relayKey {
+	_, tcp := a.(*net.TCPAddr)
+	return relayKey{tcp: tcp, port: portOf(a)}
+}
+
+// relaySet finds an allocation's relay socket by port, so the server can
+// end an allocation pion would keep (see lifetimeCap): closing the socket
+// makes pion's relay loop delete the allocation.
+type relaySet struct {
+	mu sync.Mutex
+	m  map[relayKey]interface{ Close() error }
+}
+
+func (r *relaySet) add(k relayKey, c interface{ Close() error }) {
+	r.mu.Lock()
+	if r.m == nil {
+		r.m = map[relayKey]interface{ Close() error }{}
+	}
+	r.m[k] = c
+	r.mu.Unlock()
+}
+
+func (r *relaySet) remove(k relayKey, c interface{ Close() error }) {
+	r.mu.Lock()
+	if r.m[k] == c {
+		delete(r.m, k)
+	}
+	r.mu.Unlock()
+}
+
+func (r *relaySet) get(k relayKey) interface{ Close() error } {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[k]
+}
