@@ -11,6 +11,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)   # browser end-to-end tests
+for tool in turnutils_uclient turnutils_peer turnserver; do   # TURN tests against coturn's client, echo peer, server
+  command -v "$tool" >/dev/null || { missing+=(coturn); break; }
+done
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || missing+=(iproute2)   # network-namespace tests (ip netns)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "# installing: ${missing[*]}"
   as_root apt-get update -qq

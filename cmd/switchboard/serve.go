@@ -99,7 +99,11 @@ func runServe(args []string) error {
 		log.Info("TURN URLs for clients on this host", "urls", strings.Join(t.URLs(hostOf(ln.Addr())), " "))
 	}
 	// Last: tests and scripts wait for this line.
-	log.Info("switchboard listening", "addr", ln.Addr().String(), "websocket", wsURL(scheme, ln.Addr()), "demo", demoURL(scheme, ln.Addr()))
+	if cfg.NoSignaling {
+		log.Info("switchboard listening (TURN only: no signaling)", "addr", ln.Addr().String(), "metrics", demoURL(scheme, ln.Addr())+"metrics")
+	} else {
+		log.Info("switchboard listening", "addr", ln.Addr().String(), "websocket", wsURL(scheme, ln.Addr()), "demo", demoURL(scheme, ln.Addr()))
+	}
 	if cfg.Dev {
 		log.Warn("dev mode: JWT secret for `switchboard token --secret`", "secret", string(srv.Secret()))
 		fmt.Fprintf(os.Stderr, "\n  Open %s in two browser tabs to try the demo.\n\n", demoURL(scheme, ln.Addr()))
