@@ -26,6 +26,10 @@ type PionPeerConfig struct {
 	// ICEServers, when non-nil (it may be empty), replaces the iceServers
 	// of the welcome; nil uses the welcome's, as the browser SDK does.
 	ICEServers []webrtc.ICEServer
+	// Policy is the ICE transport policy; webrtc.ICETransportPolicyRelay
+	// forces the connection through TURN, as iceTransportPolicy "relay"
+	// does in a browser. Zero is "all".
+	Policy webrtc.ICETransportPolicy
 	// Messages is how many data-channel messages each peer sends (default 10).
 	Messages int
 }
@@ -311,7 +315,7 @@ func (p *PionPeer) newPeerConnection(st *peerState) error {
 	if p.cfg.ICEServers != nil {
 		servers = p.cfg.ICEServers
 	}
-	pc, err := p.cfg.API.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	pc, err := p.cfg.API.NewPeerConnection(webrtc.Configuration{ICEServers: servers, ICETransportPolicy: p.cfg.Policy})
 	if err != nil {
 		return fmt.Errorf("NewPeerConnection: %w", err)
 	}
