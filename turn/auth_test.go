@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,4 +110,42 @@ func FuzzParseRESTUsername(f *testing.F) {
 			t.Fatalf("%q accepted with expiry %q", in, ts)
 		}
 	})
+}
+
+// The unauthenticated-reply limit costs the same whatever a flood of forged
+// sources does, and a flood from many sources leaves a source it does not
+// collide with its whole budget.
+func TestUnauthLimiterFlood(t *testing.T) {
+	u := newUnauthLimiter(20)
+	now := time.Unix(1_700_000_000, 0)
+	victim := netip.MustParseAddr("198.51.100.7")
+	for i := range 200_000 { // forged sources, one packet each
+		u.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), now)
+	}
+	got := 0
+	for range 100 {
+		if u.allow(victim, now) {
+			got++
+		}
+	}
+	// 200,000 packets over 65,536 buckets: about 3 tokens taken from the
+	// victim's bucket of 40, if it collides at all.
+	if got < 25 || got > 40 {
+		t.Errorf("victim got %d replies after the flood, want most of its burst of 40", got)
+	}
+	// One IPv6 host's /64 is one source; another /64 is not.
+	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
+	for range 40 {
+		u.allow(a, now)
+	}
+	if u.allow(b, now) {
+		t.Errorf("a second address in the same /64 got a budget of its own")
+	}
+	if !u.allow(netip.MustParseAddr("2001:db8:1:3::1"), now) {
+		t.Errorf("another /64 shares the exhausted budget")
+	}
+	// Budgets refill at the rate.
+	if !u.allow(a, now.Add(time.Second)) {
+		t.Errorf("no refill after a second")
+	}
 }

@@ -62,10 +62,18 @@ func (l *lifetimeCap) rememberKey(src net.Addr, key []byte) {
 				delete(l.keys, k)
 			}
 		}
+		// Still full: a client is leaving keys behind on purpose. The key
+		// of a real request is taken by its response microseconds later,
+		// so make room by dropping arbitrary (map order) old ones rather
+		// than refusing the new one.
+		for k := range l.keys {
+			if len(l.keys) < signingKeysMax {
+				break
+			}
+			delete(l.keys, k)
+		}
 	}
-	if len(l.keys) < signingKeysMax {
-		l.keys[k] = signingKey{key: key, at: now}
-	}
+	l.keys[k] = signingKey{key: key, at: now}
 	l.mu.Unlock()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -116,8 +117,22 @@ func listenUDP(n transport.Net, reusePort bool, ip netip.Addr, port int) (net.Pa
 		return n.ListenPacket(network("udp", ip), addr)
 	}
 	lc := n.CreateListenConfig(&net.ListenConfig{Control: setReusePort})
-	return lc.ListenPacket(context.Background(), network("udp", ip), addr)
+	pc, err := lc.ListenPacket(context.Background(), network("udp", ip), addr)
+	if uc, ok := pc.(*net.UDPConn); ok && err == nil {
+		// Every client's requests and ChannelData arrive on these few
+		// sockets: with the kernel's default buffer (about 200 KiB, some 200
+		// small datagrams) a few milliseconds without a read loop scheduled
+		// lose packets at 100k/s. The kernel caps the size at
+		// net.core.rmem_max/wmem_max; coturn asks for the same.
+		_ = uc.SetReadBuffer(listenerSocketBuffer)
+		_ = uc.SetWriteBuffer(listenerSocketBuffer)
+	}
+	return pc, err
 }
+
+// listenerSocketBuffer is the receive and send buffer asked for on the
+// UDP listening sockets.
+const listenerSocketBuffer = 4 << 20
 
 // setReusePort lets the ReadLoops UDP sockets share one port; the kernel
 // spreads clients over them by their address, so a client always reaches
@@ -167,6 +182,7 @@ func interfaceAddrs(n transport.Net) []netip.Addr {
 // udpListener is a TURN UDP socket as pion sees it.
 type udpListener struct {
 	net.PacketConn
+	udp  *net.UDPConn // PacketConn when it is the host's socket, nil on a virtual network
 	s    *Server
 	port uint16
 	once sync.Once // the read loop ended
@@ -176,6 +192,14 @@ type udpListener struct {
 // serving a socket on any read error, and an error reported by the kernel
 // (ICMP unreachable, no buffer space) must not take the port down.
 func (c *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
+	// Let the relay goroutines run before taking the next client datagram:
+	// they carry the return leg of what was already relayed. Without it,
+	// under overload the read loops (which always find a datagram queued)
+	// take most of the CPU, relay packets out to peers whose answers then
+	// overflow the relay sockets, and round trips completed at 80 to 90%
+	// of the rate with it (docs/benchmarks.md, TURN relay). With no other
+	// goroutine runnable it returns at once.
+	runtime.Gosched()
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
 		if err == nil {
@@ -207,6 +231,9 @@ func (c *udpListener) WriteTo(p []byte, addr net.Addr) (int, error) {
 			}
 		}
 	}
+	if ua, ok := addr.(*net.UDPAddr); ok && c.udp != nil {
+		return c.udp.WriteToUDPAddrPort(p, ua.AddrPort()) // no sockaddr allocated per packet
+	}
 	return c.PacketConn.WriteTo(p, addr)
 }
 
@@ -217,6 +244,16 @@ func (c *udpListener) WriteTo(p []byte, addr net.Addr) (int, error) {
 const (
 	firstReadTimeout = 10 * time.Second
 	writeTimeout     = 10 * time.Second
+	// allocateTimeout is how long a TCP or TLS connection may stay open
+	// without an allocation: bytes alone do not keep a connection slot,
+	// so nobody holds the server's slots without credentials. (With
+	// RFC 6062 relaying on, connections that carry peer data have no
+	// allocation of their own, so the limit is off then.)
+	allocateTimeout = 30 * time.Second
+	// maxConnsPerIP bounds TCP and TLS connections from one source
+	// address; generous, because a whole office behind one NAT may use
+	// TURN over TCP.
+	maxConnsPerIP = 256
 )
 
 // connListener is a TCP or TLS listener as pion sees it. It counts the
@@ -228,8 +265,10 @@ type connListener struct {
 	s           *Server
 	port        uint16
 	idleTimeout time.Duration
-	// firstTimeout is firstReadTimeout; atomic so a test can shorten it.
+	// firstTimeout and allocTimeout are firstReadTimeout and
+	// allocateTimeout; atomic so a test can shorten them.
 	firstTimeout atomic.Int64
+	allocTimeout atomic.Int64
 	once         sync.Once // the accept loop ended
 
 	mu    sync.Mutex
@@ -262,7 +301,17 @@ func (l *connListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		sc := &serverConn{Conn: c, l: l}
+		src, _ := clientAddr(c.RemoteAddr())
+		if !l.s.perIP.add(src.src.Addr()) {
+			l.s.conns.Add(-1)
+			l.s.m.dropped.WithLabelValues("tcp_conn_per_ip_limit").Inc()
+			_ = c.Close()
+			continue
+		}
+		sc := &serverConn{Conn: c, l: l, src: src.src, allocateBy: time.Now().Add(time.Duration(l.allocTimeout.Load()))}
+		if l.s.cfg.TCPRelay {
+			sc.allocated.Store(true)
+		}
 		l.mu.Lock()
 		closing := l.conns == nil
 		if !closing {
@@ -272,9 +321,11 @@ func (l *connListener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		if closing {
 			l.s.conns.Add(-1)
+			l.s.perIP.remove(src.src.Addr())
 			_ = c.Close()
 			continue
 		}
+		l.s.tcpBySrc.Store(sc.src, sc)
 		return sc, nil
 	}
 }
@@ -294,17 +345,26 @@ func (l *connListener) closeConns() {
 // serverConn is one TCP or TLS client connection.
 type serverConn struct {
 	net.Conn
-	l      *connListener
-	active atomic.Bool // some bytes have arrived
-	once   sync.Once
+	l          *connListener
+	src        netip.AddrPort // the client's address, unmapped
+	allocateBy time.Time      // closed then unless it has allocated
+	active     atomic.Bool    // some bytes have arrived
+	allocated  atomic.Bool    // an allocation was made on it
+	once       sync.Once
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {
-	d := time.Duration(c.l.firstTimeout.Load())
-	if c.active.Load() {
-		d = c.l.idleTimeout
+	now := time.Now()
+	var dl time.Time
+	switch {
+	case c.allocated.Load():
+		dl = now.Add(c.l.idleTimeout)
+	case !c.active.Load():
+		dl = now.Add(min(time.Duration(c.l.firstTimeout.Load()), c.allocateBy.Sub(now)))
+	default:
+		dl = c.allocateBy
 	}
-	_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	_ = c.Conn.SetReadDeadline(dl)
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.active.Store(true)
@@ -326,6 +386,13 @@ func (c *serverConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// markAllocated lifts the allocate deadline, also from a Read blocked on it.
+func (c *serverConn) markAllocated() {
+	if !c.allocated.Swap(true) {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.l.idleTimeout))
+	}
+}
+
 func (c *serverConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
@@ -334,6 +401,8 @@ func (c *serverConn) Close() error {
 			delete(c.l.conns, c)
 		}
 		c.l.mu.Unlock()
+		c.l.s.tcpBySrc.CompareAndDelete(c.src, c)
+		c.l.s.perIP.remove(c.src.Addr())
 		c.l.s.conns.Add(-1)
 		c.l.s.loops.Done()
 	})
@@ -341,4 +410,33 @@ func (c *serverConn) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// ipCounter counts connections per source address.
+type ipCounter struct {
+	mu sync.Mutex
+	m  map[netip.Addr]int
+}
+
+func (c *ipCounter) add(ip netip.Addr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[netip.Addr]int{}
+	}
+	if c.m[ip] >= maxConnsPerIP {
+		return false
+	}
+	c.m[ip]++
+	return true
+}
+
+func (c *ipCounter) remove(ip netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[ip] <= 1 {
+		delete(c.m, ip)
+		return
+	}
+	c.m[ip]--
 }

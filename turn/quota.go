@@ -179,6 +179,11 @@ func (q *quota) created(src, dst net.Addr, _, user, _ string, relay net.Addr, _ 
 	}
 	k := allocKey{tcp: sk.tcp, src: sk.src, port: portOf(dst)}
 	transport := q.s.transportOf(k)
+	if sk.tcp {
+		if c, ok := q.s.tcpBySrc.Load(sk.src); ok {
+			c.(*serverConn).markAllocated()
+		}
+	}
 	q.mu.Lock()
 	if _, ok := q.pending[sk]; ok {
 		delete(q.pending, sk) // confirmed: the place moves from pending to total
@@ -186,7 +191,16 @@ func (q *quota) created(src, dst net.Addr, _, user, _ string, relay net.Addr, _ 
 	} else {
 		q.users[user]++ // its pending place had timed out
 	}
-	if q.total == 0 {
+	if old, dup := q.allocs[k]; dup {
+		// Two allocations on one key would make the first one's place leak
+		// for good when the second replaces it: give it back now.
+		if old.hardExpiry != nil {
+			old.hardExpiry.Stop()
+		}
+		q.userDoneLocked(old.user)
+		q.total--
+		q.s.log.Warn("TURN allocation replaced another on the same client address and port", "client", src.String())
+	} else if q.total == 0 {
 		q.empty = make(chan struct{})
 	}
 	q.total++
@@ -257,20 +271,19 @@ func (s *Server) permissionHandler(port uint16) pionturn.PermissionHandler {
 	}
 }
 
-// permit records peer for the allocation, refusing a new peer beyond the
-// cap. A peer already permitted (a refresh) always passes.
+// permit refuses a new peer beyond the cap; a peer already permitted (a
+// refresh) always passes. It records nothing: the peer counts once pion has
+// made the permission (permCreated), so a Connect, which makes none, or a
+// ChannelBind that fails after asking, leaves no slot taken for good. A
+// client's requests arrive on one read loop, one after another, so two
+// cannot both pass for the last slot.
 func (q *quota) permit(k allocKey, peer netip.Addr, client net.Addr) bool {
 	q.mu.Lock()
 	info, ok := q.allocs[k]
 	full := false
 	if ok {
-		if _, has := info.perms[peer]; !has {
-			if len(info.perms) >= q.maxPerm {
-				full = true
-			} else {
-				info.perms[peer] = struct{}{}
-			}
-		}
+		_, has := info.perms[peer]
+		full = !has && len(info.perms) >= q.maxPerm
 	}
 	q.mu.Unlock()
 	if !ok {
@@ -288,9 +301,15 @@ func (q *quota) permit(k allocKey, peer netip.Addr, client net.Addr) bool {
 	return true
 }
 
-// permDeleted is EventHandler.OnPermissionDeleted (expiry, or the
-// allocation going away): the peer no longer counts against the cap.
-func (q *quota) permDeleted(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+// permCreated is EventHandler.OnPermissionCreated: the peer counts against
+// the cap from now on.
+func (q *quota) permCreated(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+	q.withPerms(src, dst, peer, func(perms map[netip.Addr]struct{}, ip netip.Addr) { perms[ip] = struct{}{} })
+}
+
+// withPerms runs f under the lock on the peer set of the allocation that
+// src and dst name, with the peer's unmapped address.
+func (q *quota) withPerms(src, dst net.Addr, peer net.IP, f func(map[netip.Addr]struct{}, netip.Addr)) {
 	sk, ok := clientAddr(src)
 	ip, ok2 := netip.AddrFromSlice(peer)
 	if !ok || !ok2 {
@@ -298,9 +317,15 @@ func (q *quota) permDeleted(src, dst net.Addr, _, _, _ string, _ net.Addr, peer 
 	}
 	q.mu.Lock()
 	if info, ok := q.allocs[allocKey{tcp: sk.tcp, src: sk.src, port: portOf(dst)}]; ok {
-		delete(info.perms, ip.Unmap())
+		f(info.perms, ip.Unmap())
 	}
 	q.mu.Unlock()
+}
+
+// permDeleted is EventHandler.OnPermissionDeleted (expiry, or the
+// allocation going away): the peer no longer counts against the cap.
+func (q *quota) permDeleted(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+	q.withPerms(src, dst, peer, func(perms map[netip.Addr]struct{}, ip netip.Addr) { delete(perms, ip) })
 }
 
 // count returns the allocations now (tests).

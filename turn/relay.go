@@ -62,6 +62,7 @@ func (g *relayGen) AllocatePacketConn(c pionturn.AllocateListenerConfig) (net.Pa
 		return nil, nil, fmt.Errorf("turn: relay socket: %w", err)
 	}
 	rc := &relayPacketConn{PacketConn: pc, s: g.s, key: relayKeyOf(addr), user: c.UserID, bw: g.s.bw.acquire(c.UserID)}
+	rc.udp, _ = pc.(*net.UDPConn)
 	g.s.relays.add(rc.key, rc)
 	return rc, addr, nil
 }
@@ -137,11 +138,21 @@ func deniedReason(err error) string {
 // relayPacketConn is one UDP allocation's relay socket.
 type relayPacketConn struct {
 	net.PacketConn
+	// udp is PacketConn when it is the host's socket (not a virtual
+	// network's): its netip calls read and write without allocating.
+	udp  *net.UDPConn
 	s    *Server
 	key  relayKey
 	user string
 	bw   *userBandwidth // nil without a cap
 	once sync.Once
+
+	// lastFrom is the peer address ReadFrom returned last, returned again
+	// while datagrams keep coming from the same peer (nearly always, an
+	// allocation talks to one or two). pion's relay loop, the only reader,
+	// uses it for that datagram only; it is never modified.
+	lastFrom   *net.UDPAddr
+	lastFromAP netip.AddrPort
 }
 
 // WriteTo sends a client's Send indication or ChannelData payload to a
@@ -163,7 +174,13 @@ func (r *relayPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		r.s.m.dropped.WithLabelValues("bandwidth").Inc()
 		return len(p), nil
 	}
-	n, err := r.PacketConn.WriteTo(p, addr)
+	var n int
+	var err error
+	if r.udp != nil {
+		n, err = r.udp.WriteToUDPAddrPort(p, ap) // no sockaddr allocated per packet
+	} else {
+		n, err = r.PacketConn.WriteTo(p, addr)
+	}
 	if err == nil {
 		r.s.m.udpBytesTo.Add(float64(n))
 		r.s.m.udpPktsTo.Inc()
@@ -181,7 +198,15 @@ const relayReadRetries = 16
 func (r *relayPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	errs := 0
 	for {
-		n, addr, err := r.PacketConn.ReadFrom(p)
+		var n int
+		var addr net.Addr
+		var ap netip.AddrPort
+		var err error
+		if r.udp != nil {
+			n, ap, err = r.udp.ReadFromUDPAddrPort(p) // no address allocated per packet
+		} else {
+			n, addr, err = r.PacketConn.ReadFrom(p)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errs >= relayReadRetries {
 				return n, addr, err
@@ -190,23 +215,40 @@ func (r *relayPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			continue
 		}
 		errs = 0
-		ap, ok := peerAddr(addr)
-		if !ok {
-			r.s.m.dropped.WithLabelValues("invalid").Inc()
+		if r.udp == nil {
+			var ok bool
+			if ap, ok = peerAddr(addr); !ok {
+				r.s.m.dropped.WithLabelValues("invalid").Inc()
+				continue
+			}
+		}
+		if !r.allowFrom(ap, n) {
 			continue
 		}
-		if err := r.s.policy.PeerAddr(ap); err != nil {
-			r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
-			continue
+		if r.udp != nil {
+			if r.lastFrom == nil || ap != r.lastFromAP {
+				r.lastFrom, r.lastFromAP = net.UDPAddrFromAddrPort(ap), ap
+			}
+			addr = r.lastFrom
 		}
-		if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
-			r.s.m.dropped.WithLabelValues("bandwidth").Inc()
-			continue
-		}
-		r.s.m.udpBytesFrom.Add(float64(n))
-		r.s.m.udpPktsFrom.Inc()
 		return n, addr, nil
 	}
+}
+
+// allowFrom applies the peer policy and the bandwidth cap to a datagram
+// of n bytes from ap, and counts it.
+func (r *relayPacketConn) allowFrom(ap netip.AddrPort, n int) bool {
+	if err := r.s.policy.PeerAddr(ap); err != nil {
+		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+		return false
+	}
+	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
+		r.s.m.dropped.WithLabelValues("bandwidth").Inc()
+		return false
+	}
+	r.s.m.udpBytesFrom.Add(float64(n))
+	r.s.m.udpPktsFrom.Inc()
+	return true
 }
 
 func (r *relayPacketConn) Close() error {

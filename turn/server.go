@@ -40,10 +40,12 @@ type Server struct {
 	udp      []*udpListener
 	tcpConns []*connListener // the TCP and TLS listeners
 
-	conns   atomic.Int64   // TCP and TLS connections being served
-	loops   sync.WaitGroup // pion's read and accept loops and TCP/TLS connections
-	closing atomic.Bool
-	done    chan struct{} // closed by Close
+	conns    atomic.Int64   // TCP and TLS connections being served
+	perIP    ipCounter      // TCP and TLS connections per source address
+	tcpBySrc sync.Map       // netip.AddrPort -> *serverConn, to mark the ones that allocate
+	loops    sync.WaitGroup // pion's read and accept loops and TCP/TLS connections
+	closing  atomic.Bool
+	done     chan struct{} // closed by Close
 
 	closeOnce sync.Once
 	closeErr  error
@@ -233,6 +235,7 @@ func (s *Server) serve(b *listeners) error {
 			OnAllocationCreated: s.q.created,
 			OnAllocationDeleted: s.q.deleted,
 			OnAllocationError:   s.q.allocError,
+			OnPermissionCreated: s.q.permCreated,
 			OnPermissionDeleted: s.q.permDeleted,
 		},
 	}
@@ -240,6 +243,7 @@ func (s *Server) serve(b *listeners) error {
 	for _, c := range b.udp {
 		port := portOf(c.LocalAddr())
 		u := &udpListener{PacketConn: c, s: s, port: port}
+		u.udp, _ = c.(*net.UDPConn)
 		s.udp = append(s.udp, u)
 		pc.PacketConnConfigs = append(pc.PacketConnConfigs, pionturn.PacketConnConfig{
 			PacketConn: u, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(port)})
@@ -251,6 +255,7 @@ func (s *Server) serve(b *listeners) error {
 		port := portOf(ln.Addr())
 		cl := &connListener{Listener: ln, s: s, port: port, idleTimeout: idle, conns: map[*serverConn]struct{}{}}
 		cl.firstTimeout.Store(int64(firstReadTimeout))
+		cl.allocTimeout.Store(int64(allocateTimeout))
 		s.tcpConns = append(s.tcpConns, cl)
 		pc.ListenerConfigs = append(pc.ListenerConfigs, pionturn.ListenerConfig{
 			Listener: cl, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(port)})
@@ -269,10 +274,14 @@ func (s *Server) serve(b *listeners) error {
 	}
 
 	// Relaying to the server's own listeners is refused at every address
-	// they are reached at.
+	// they are reached at. A listener bound to every address is reached at
+	// every local address, including 127.0.0.2, 0.0.0.0 and addresses added
+	// after start: its ports are refused on every address (peers'
+	// candidates are on ephemeral ports, relays on the relay range, so
+	// nothing legitimate uses them).
 	ips := []netip.Addr{s.cfg.ListenIP}
 	if s.cfg.ListenIP.IsUnspecified() {
-		ips = interfaceAddrs(s.cfg.Net)
+		ips = append(interfaceAddrs(s.cfg.Net), netip.IPv4Unspecified(), netip.IPv6Unspecified())
 	}
 	if s.cfg.PublicIP.IsValid() {
 		ips = append(ips, s.cfg.PublicIP)

@@ -277,3 +277,53 @@ func TestSilentConnectionIsClosed(t *testing.T) {
 	}
 	waitFor(t, "the connection to be released", func() bool { return ts.conns.Load() == 0 })
 }
+
+// Bytes alone do not keep a connection slot: a TCP client that talks but
+// never allocates is cut off, while one that allocates stays past the
+// deadline. No client holds more than maxConnsPerIP connections.
+func TestConnectionWithoutAllocationIsClosed(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.tcpConns[0].allocTimeout.Store(int64(300 * time.Millisecond))
+	talker, err := net.Dial("tcp", ts.Addrs().TCP.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talker.Close()
+	good := tcpClient(t, ts, creds("ok"))
+	relay := allocate(t, good)
+	defer relay.Close()
+	binding := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+	deadline := time.Now().Add(5 * time.Second)
+	for { // keep talking (Binding requests) until the server hangs up
+		if _, err := talker.Write(binding.Raw); err != nil {
+			break
+		}
+		_ = talker.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := talker.Read(make([]byte, 1500)); err != nil && !isTimeout(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a connection without an allocation is still served after 5 s")
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // past the deadline for the allocated one too
+	if _, err := good.SendBindingRequest(); err != nil {
+		t.Fatalf("the allocated connection was cut off: %v", err)
+	}
+	waitFor(t, "the talker's slot to be released", func() bool { return ts.conns.Load() == 1 })
+
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range maxConnsPerIP + 5 {
+		c, err := net.Dial("tcp", ts.Addrs().TCP.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	ts.waitMetric(t, 6, "switchboard_turn_dropped_packets_total", "reason", "tcp_conn_per_ip_limit")
+}

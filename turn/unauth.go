@@ -2,80 +2,72 @@ package turn
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// unauthLimiter bounds, per source IP, the replies the server sends to
+// unauthLimiter bounds, per source, the replies the server sends to
 // requests that carried no valid credentials: 401 challenges, other error
 // responses without MESSAGE-INTEGRITY, and Binding responses. A UDP source
 // address can be forged, so without it the server would answer a flood of
 // forged requests at a victim (a reflector). Over TCP and TLS the source is
 // real, so only UDP replies go through it.
 //
-// The map is bounded: an entry idle long enough to have refilled is the
-// same as a fresh one and is swept; when a flood from more distinct
-// sources than the bound fills it anyway, new sources get no reply until a
-// sweep makes room (failing closed, which is the point of the limit).
+// It is a fixed table of token buckets indexed by a keyed hash of the
+// source (an IPv4 address, or an IPv6 /64, which one host usually holds
+// whole): constant memory and constant time whatever a flood of forged
+// sources does, where a map of sources would need sweeping and either grow
+// or fail closed for newcomers. Sources that collide share a budget; with
+// 65,536 buckets a forged flood must reach about 65,536 x the rate (1.3
+// million packets/s at the default 20/s) before it drains the bucket of a
+// source it does not know.
 type unauthLimiter struct {
-	limit rate.Limit
-	burst int
-	idle  time.Duration // time to refill a bucket from empty
-
-	mu        sync.Mutex
-	m         map[netip.Addr]*unauthEntry
-	lastSweep time.Time
+	rate, burst float64 // tokens per second, bucket size
+	seed        maphash.Seed
+	stripes     [64]sync.Mutex // bucket i is guarded by stripes[i%64]
+	buckets     []unauthBucket
 }
 
-type unauthEntry struct {
-	lim  *rate.Limiter
-	last time.Time
+type unauthBucket struct {
+	tokens float64
+	last   int64 // unix nanoseconds of the last refill; 0: never used (full)
 }
 
-const unauthMaxSources = 1 << 16
+const unauthBuckets = 1 << 16
 
 func newUnauthLimiter(perSecond float64) *unauthLimiter {
-	burst := max(int(2*perSecond), 1)
 	return &unauthLimiter{
-		limit: rate.Limit(perSecond),
-		burst: burst,
-		idle:  time.Duration(float64(burst) / perSecond * float64(time.Second)),
-		m:     map[netip.Addr]*unauthEntry{},
+		rate:    perSecond,
+		burst:   max(2*perSecond, 1),
+		seed:    maphash.MakeSeed(),
+		buckets: make([]unauthBucket, unauthBuckets),
 	}
 }
 
 func (u *unauthLimiter) allow(ip netip.Addr, now time.Time) bool {
-	ip = ip.Unmap()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if now.Sub(u.lastSweep) > u.idle {
-		u.sweepLocked(now)
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		ip = netip.PrefixFrom(ip, 64).Masked().Addr()
 	}
-	e := u.m[ip]
-	if e == nil {
-		if len(u.m) >= unauthMaxSources {
-			u.sweepLocked(now)
-			if len(u.m) >= unauthMaxSources {
-				return false
-			}
-		}
-		e = &unauthEntry{lim: rate.NewLimiter(u.limit, u.burst)}
-		u.m[ip] = e
+	i := maphash.Comparable(u.seed, ip) % unauthBuckets
+	mu := &u.stripes[i%uint64(len(u.stripes))]
+	mu.Lock()
+	defer mu.Unlock()
+	b := &u.buckets[i]
+	t := now.UnixNano()
+	if b.last == 0 {
+		b.tokens = u.burst
+	} else if t > b.last {
+		b.tokens = min(u.burst, b.tokens+float64(t-b.last)/1e9*u.rate)
 	}
-	e.last = now
-	return e.lim.AllowN(now, 1)
-}
-
-func (u *unauthLimiter) sweepLocked(now time.Time) {
-	u.lastSweep = now
-	for ip, e := range u.m {
-		if now.Sub(e.last) > u.idle {
-			delete(u.m, ip)
-		}
+	b.last = t
+	if b.tokens < 1 {
+		return false
 	}
+	b.tokens--
+	return true
 }
 
 // STUN wire constants (RFC 8489).
