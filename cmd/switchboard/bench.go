@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -21,6 +22,8 @@ const benchUsage = `switchboard bench: load a running server on this host and me
 
   switchboard bench signaling [flags]   sessions held, signals relayed per second,
                                         relay latency, server memory per idle session
+  switchboard bench turn [flags]        TURN allocations held, packets relayed per second,
+                                        loss, latency, server memory per allocation
 
 Only loopback addresses (127.0.0.0/8) may be targets or sources.
 `
@@ -33,8 +36,10 @@ func runBench(args []string) error {
 	switch args[0] {
 	case "signaling":
 		return runBenchSignaling(args[1:])
+	case "turn":
+		return runBenchTURN(args[1:])
 	}
-	return fmt.Errorf("bench: unknown benchmark %q (want: signaling)", args[0])
+	return fmt.Errorf("bench: unknown benchmark %q (want: signaling, turn)", args[0])
 }
 
 func runBenchSignaling(args []string) error {
@@ -135,6 +140,119 @@ its own --sources.
 	}
 	if n := res.Errors(); n > 0 {
 		return fmt.Errorf("bench signaling: %d errors (first: %s)", n, res.FirstError)
+	}
+	return nil
+}
+
+func runBenchTURN(args []string) error {
+	fs := flag.NewFlagSet("bench turn", flag.ContinueOnError)
+	var (
+		cfg      bench.TURNConfig
+		server   = fs.String("server", "127.0.0.1:3478", "the TURN server's UDP address (loopback)")
+		sources  = fs.String("sources", "127.0.0.2-127.0.0.5", "client source addresses, a list of addresses and ranges (about 28,000 allocations each)")
+		peer     = fs.String("peer", "127.0.0.1", "address of the echo peer the relays send to (the server must allow it: --turn-allow-peers 127.0.0.0/8)")
+		payloads = fs.String("payloads", "100,1200", "payload sizes in bytes; every relay phase runs at each")
+		rates    = fs.String("rates", "50000,100000,0", `relay phases per payload, in order: R>0 offers R echo round trips/s in total (R/a: per allocation), 0 is closed loop; "none": idle memory only`)
+		timeout  = fs.Duration("timeout", 0, "stop after this long whatever happens (default: what the phases need, plus margin and --wait-max)")
+		gcPct    = fs.Int("gc-percent", 400, "GOGC of the generator itself (keeps its GC out of the way; -1 leaves it)")
+		quietOut = fs.Bool("quiet", false, "print only RESULT lines and the summary")
+		cpuProf  = fs.String("cpuprofile", "", "write the generator's own CPU profile to this file (is the generator the bottleneck?)")
+	)
+	fs.StringVar(&cfg.Secret, "secret", "", "the server's TURN REST secret (--turn-secret, coturn's static-auth-secret) [$SWITCHBOARD_TURN_SECRET]")
+	fs.IntVar(&cfg.PID, "pid", 0, "server PID for RSS, open files and CPU from /proc (0: find from the UDP port, -1: none)")
+	fs.StringVar(&cfg.MetricsURL, "metrics-url", "", "server /metrics URL for Go heap and its own relayed-packet counters (default: none)")
+	fs.StringVar(&cfg.Label, "label", "switchboard", "server name in RESULT lines")
+	fs.IntVar(&cfg.Allocations, "allocations", 1000, "allocations to make and hold (one user and one client socket each; at most the open-file limit minus 64)")
+	fs.IntVar(&cfg.Dials, "dials", 64, "allocations being set up at once")
+	fs.IntVar(&cfg.Warm, "warm", 100, "allocations made and released before the memory baseline (-1: none)")
+	fs.DurationVar(&cfg.Settle, "settle", 8*time.Second, "idle time after allocating before memory is read")
+	fs.DurationVar(&cfg.Lifetime, "lifetime", 10*time.Minute, "allocation LIFETIME asked for; allocations and channels are refreshed at a third of it")
+	fs.IntVar(&cfg.PeerSockets, "peer-sockets", 2, "SO_REUSEPORT sockets (one goroutine each) of the echo peer")
+	fs.IntVar(&cfg.Active, "active", 100, "allocations sending in the relay phases (at most --allocations)")
+	fs.IntVar(&cfg.Window, "window", 4, "closed loop: packets in flight per allocation")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "per phase, time before measuring")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "per phase, measured time")
+	fs.Float64Var(&cfg.WaitIdle, "wait-idle", 15, "before each measurement, wait until every core is under this % busy (0: don't wait)")
+	fs.DurationVar(&cfg.WaitMax, "wait-max", 30*time.Minute, "longest wait for an idle machine before measuring anyway (marked in RESULT lines)")
+	fs.DurationVar(&cfg.Timeline, "timeline", 0, "print round trips and latency every interval while measuring (e.g. 1s)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `switchboard bench turn: make N TURN allocations (UDP, one user each) on a running
+server, each with a channel to an echo peer of its own, hold them idle and read the
+server's memory per allocation, then relay through --active of them at every
+payload size and rate: packets relayed per second, Mbit/s, loss, round-trip latency,
+CPU of the server and of this generator, kernel receive-buffer drops. Prints
+progress, one "RESULT key=value ..." line per measurement, and a summary; stops by
+itself and releases its allocations.
+
+  switchboard serve --signaling=false --turn-secret S --turn-listen-ip 127.0.0.1 \
+      --turn-allow-peers 127.0.0.0/8 --turn-max-allocations 19000 --log-level warn &
+  switchboard bench turn --server 127.0.0.1:3478 --secret S --pid $! --allocations 10000
+
+Works against any TURN server with coturn's REST credentials (--use-auth-secret).
+One generator process holds at most its open-file limit of allocations; for more,
+run several, each with its own --sources.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench turn: unexpected arguments %q", fs.Args())
+	}
+	if cfg.Secret == "" {
+		cfg.Secret = lookupEnv("SWITCHBOARD_TURN_SECRET")
+	}
+	var err error
+	if cfg.Server, err = netip.ParseAddrPort(*server); err != nil {
+		return fmt.Errorf("bench turn: --server %q: want IP:PORT", *server)
+	}
+	if cfg.Peer, err = netip.ParseAddr(*peer); err != nil {
+		return fmt.Errorf("bench turn: --peer %q: want an IP address", *peer)
+	}
+	if cfg.Sources, err = bench.ParseSources(*sources); err != nil {
+		return err
+	}
+	if cfg.Payloads, err = bench.ParseInts(*payloads); err != nil {
+		return err
+	}
+	active := min(max(cfg.Active, 1), max(cfg.Allocations, 1))
+	if cfg.Rates, err = bench.ParseTURNRates(*rates, active); err != nil {
+		return err
+	}
+	if *gcPct != -1 {
+		debug.SetGCPercent(*gcPct)
+	}
+	limit := *timeout
+	if limit <= 0 {
+		limit = bench.TURNBudget(cfg) + cfg.WaitMax*time.Duration(1+len(cfg.Rates)*len(cfg.Payloads))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	w := &lineFilter{quiet: *quietOut, out: os.Stdout}
+	res, err := bench.RunTURN(ctx, cfg, w)
+	if err != nil {
+		return err
+	}
+	if n := res.Errors(); n > 0 {
+		return fmt.Errorf("bench turn: %d errors (first: %s)", n, res.FirstError)
 	}
 	return nil
 }

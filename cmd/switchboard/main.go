@@ -1,9 +1,11 @@
 // Command switchboard is the Switchboard server: WebSocket signaling for
-// WebRTC peers, with the web SDK and demo pages embedded.
+// WebRTC peers and an embedded TURN server, with the web SDK and demo pages
+// embedded.
 //
 //	switchboard serve [flags]     run the server (every flag also reads SWITCHBOARD_<NAME>)
 //	switchboard token [flags]     print a signed token
-//	switchboard bench signaling   drive a running server and measure it
+//	switchboard bench signaling   drive a running server's signaling and measure it
+//	switchboard bench turn        drive a running server's TURN relay and measure it
 package main
 
 import (
@@ -11,13 +13,14 @@ import (
 	"os"
 )
 
-const usage = `switchboard: self-hosted WebRTC signaling
+const usage = `switchboard: self-hosted WebRTC signaling and TURN
 
 Usage:
   switchboard serve [flags]            run the server (try --dev, then open http://localhost:8080/)
   switchboard token --secret S --user U [--room R]... [--ttl 1h]
                                        print an HS256 token
   switchboard bench signaling [flags]  load a running server and report throughput, latency, memory
+  switchboard bench turn [flags]       load a running TURN server: packets/s, Mbit/s, loss, memory per allocation
   switchboard help COMMAND             flags of a command
 
 Every serve flag can also be set with an environment variable: --jwt-secret is SWITCHBOARD_JWT_SECRET.
