@@ -45,16 +45,13 @@ func runBench(args []string) error {
 func runBenchSignaling(args []string) error {
 	fs := flag.NewFlagSet("bench signaling", flag.ContinueOnError)
 	var (
-		urls     listFlag = listFlag{"ws://127.0.0.1:8080/ws"}
-		pids     listFlag
-		mURLs    listFlag
-		cfg      bench.Config
-		sources  = fs.String("sources", "127.0.0.2-127.0.0.5", "source addresses, a list of addresses and ranges (about 28,000 sessions each)")
-		rates    = fs.String("rates", "10000,100000,0", `relay phases in order: R>0 offers R signals/s in total, 0 is closed loop; "none" measures idle memory only`)
-		timeout  = fs.Duration("timeout", 0, "stop after this long whatever happens (default: what the phases need, plus margin)")
-		gcPct    = fs.Int("gc-percent", 400, "GOGC of the generator itself (keeps its GC out of the way; -1 leaves it)")
-		quietOut = fs.Bool("quiet", false, "print only RESULT lines and the summary")
-		cpuProf  = fs.String("cpuprofile", "", "write the generator's own CPU profile to this file (is the generator the bottleneck?)")
+		urls    listFlag = listFlag{"ws://127.0.0.1:8080/ws"}
+		pids    listFlag
+		mURLs   listFlag
+		cfg     bench.Config
+		sources = fs.String("sources", "127.0.0.2-127.0.0.5", "source addresses, a list of addresses and ranges (about 28,000 sessions each)")
+		rates   = fs.String("rates", "10000,100000,0", `relay phases in order: R>0 offers R signals/s in total, 0 is closed loop; "none" measures idle memory only`)
+		common  = addCommonBenchFlags(fs, "stop after this long whatever happens (default: what the phases need, plus margin)")
 	)
 	fs.Var(&urls, "url", "signaling endpoint(s), comma-separated; pairs of sessions go to each in turn")
 	fs.Var(&pids, "pid", "server PID(s) for RSS and CPU from /proc, one per --url (0: find from the port, -1: none)")
@@ -88,14 +85,8 @@ its own --sources.
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseBenchFlags(fs, args); done || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench signaling: unexpected arguments %q", fs.Args())
 	}
 	if cfg.Secret == "" && cfg.Token == "" {
 		cfg.Secret = lookupEnv("SWITCHBOARD_JWT_SECRET")
@@ -110,30 +101,16 @@ its own --sources.
 	if cfg.Targets, err = benchTargets(urls, pids, mURLs); err != nil {
 		return err
 	}
-	if *gcPct != -1 {
-		debug.SetGCPercent(*gcPct)
-	}
-	limit := *timeout
+	limit := common.timeout
 	if limit <= 0 {
 		limit = bench.Budget(cfg)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	if *cpuProf != "" {
-		f, err := os.Create(*cpuProf)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	ctx, done, err := common.start(limit)
+	if err != nil {
+		return err
 	}
-	out := os.Stdout
-	w := &lineFilter{quiet: *quietOut, out: out}
+	defer done()
+	w := common.output()
 	res, err := bench.Run(ctx, cfg, w)
 	if err != nil {
 		return err // already says "bench: ..."
@@ -153,10 +130,7 @@ func runBenchTURN(args []string) error {
 		peer     = fs.String("peer", "127.0.0.1", "address of the echo peer the relays send to (the server must allow it: --turn-allow-peers 127.0.0.0/8)")
 		payloads = fs.String("payloads", "100,1200", "payload sizes in bytes; every relay phase runs at each")
 		rates    = fs.String("rates", "50000,100000,0", `relay phases per payload, in order: R>0 offers R echo round trips/s in total (R/a: per allocation), 0 is closed loop; "none": idle memory only`)
-		timeout  = fs.Duration("timeout", 0, "stop after this long whatever happens (default: what the phases need, plus margin and --wait-max)")
-		gcPct    = fs.Int("gc-percent", 400, "GOGC of the generator itself (keeps its GC out of the way; -1 leaves it)")
-		quietOut = fs.Bool("quiet", false, "print only RESULT lines and the summary")
-		cpuProf  = fs.String("cpuprofile", "", "write the generator's own CPU profile to this file (is the generator the bottleneck?)")
+		common   = addCommonBenchFlags(fs, "stop after this long whatever happens (default: what the phases need, plus margin and --wait-max)")
 	)
 	fs.StringVar(&cfg.Secret, "secret", "", "the server's TURN REST secret (--turn-secret, coturn's static-auth-secret) [$SWITCHBOARD_TURN_SECRET]")
 	fs.IntVar(&cfg.PID, "pid", 0, "server PID for RSS, open files and CPU from /proc (0: find from the UDP port, -1: none)")
@@ -195,14 +169,8 @@ run several, each with its own --sources.
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseBenchFlags(fs, args); done || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench turn: unexpected arguments %q", fs.Args())
 	}
 	if cfg.Secret == "" {
 		cfg.Secret = lookupEnv("SWITCHBOARD_TURN_SECRET")
@@ -224,29 +192,16 @@ run several, each with its own --sources.
 	if cfg.Rates, err = bench.ParseTURNRates(*rates, active); err != nil {
 		return err
 	}
-	if *gcPct != -1 {
-		debug.SetGCPercent(*gcPct)
-	}
-	limit := *timeout
+	limit := common.timeout
 	if limit <= 0 {
 		limit = bench.TURNBudget(cfg) + cfg.WaitMax*time.Duration(1+len(cfg.Rates)*len(cfg.Payloads))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	if *cpuProf != "" {
-		f, err := os.Create(*cpuProf)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	ctx, done, err := common.start(limit)
+	if err != nil {
+		return err
 	}
-	w := &lineFilter{quiet: *quietOut, out: os.Stdout}
+	defer done()
+	w := common.output()
 	res, err := bench.RunTURN(ctx, cfg, w)
 	if err != nil {
 		return err
@@ -309,3 +264,66 @@ func (l *lineFilter) Write(p []byte) (int, error) {
 	}
 	return l.out.Write(p)
 }
+
+// commonBenchFlags are the flags every benchmark has.
+type commonBenchFlags struct {
+	timeout time.Duration
+	gcPct   int
+	quiet   bool
+	cpuProf string
+}
+
+// addCommonBenchFlags defines --timeout (with timeoutUsage), --gc-percent,
+// --quiet and --cpuprofile on fs.
+func addCommonBenchFlags(fs *flag.FlagSet, timeoutUsage string) *commonBenchFlags {
+	c := &commonBenchFlags{}
+	fs.DurationVar(&c.timeout, "timeout", 0, timeoutUsage)
+	fs.IntVar(&c.gcPct, "gc-percent", 400, "GOGC of the generator itself (keeps its GC out of the way; -1 leaves it)")
+	fs.BoolVar(&c.quiet, "quiet", false, "print only RESULT lines and the summary")
+	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write the generator's own CPU profile to this file (is the generator the bottleneck?)")
+	return c
+}
+
+// parseBenchFlags parses args into fs; done is true after --help (nothing
+// more to do). Positional arguments are an error.
+func parseBenchFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return true, err
+	}
+	if fs.NArg() > 0 {
+		return true, fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return false, nil
+}
+
+// start applies --gc-percent, and returns a context that ends on SIGINT,
+// SIGTERM or after limit, with the --cpuprofile running; done stops both.
+func (c *commonBenchFlags) start(limit time.Duration) (ctx context.Context, done func(), err error) {
+	if c.gcPct != -1 {
+		debug.SetGCPercent(c.gcPct)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	done = func() { cancel(); stop() }
+	if c.cpuProf != "" {
+		f, err := os.Create(c.cpuProf)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			done()
+			return nil, nil, err
+		}
+		ctxDone := done
+		done = func() { pprof.StopCPUProfile(); f.Close(); ctxDone() }
+	}
+	return ctx, done, nil
+}
+
+// output is where a benchmark writes: stdout, without progress lines with --quiet.
+func (c *commonBenchFlags) output() *lineFilter { return &lineFilter{quiet: c.quiet, out: os.Stdout} }

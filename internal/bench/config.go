@@ -55,23 +55,7 @@ func (c Config) withDefaults() Config {
 	if c.Sessions == 0 {
 		c.Sessions = 1000
 	}
-	if len(c.Sources) == 0 {
-		for i := 2; i <= 5; i++ {
-			c.Sources = append(c.Sources, netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}))
-		}
-	}
-	if c.Dials == 0 {
-		c.Dials = 64
-	}
-	if c.Warm == 0 {
-		c.Warm = 100
-	}
-	if c.Warm < 0 {
-		c.Warm = 0
-	}
-	if c.Settle == 0 {
-		c.Settle = 8 * time.Second
-	}
+	connectDefaults(&c.Sources, &c.Dials, &c.Warm, &c.Settle)
 	if c.Window == 0 {
 		c.Window = 8
 	}
@@ -97,9 +81,7 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...)
-	}
+	bad := badConfig
 	if len(c.Targets) == 0 {
 		return bad("no target URL")
 	}
@@ -113,10 +95,8 @@ func (c Config) validate() error {
 			}
 		}
 	}
-	for _, a := range c.Sources {
-		if !isLoopback(a) {
-			return fmt.Errorf("%w: source %s", ErrNotLoopback, a)
-		}
+	if err := checkSources(c.Sources); err != nil {
+		return err
 	}
 	if (c.Secret == "") == (c.Token == "") {
 		return bad("give a JWT secret or a token (one of them)")
@@ -130,19 +110,13 @@ func (c Config) validate() error {
 	if c.Payload < 16 || c.Payload > 60<<10 {
 		return bad("payload %d bytes: want 16 to 61440", c.Payload)
 	}
-	for _, r := range c.Rates {
-		if r < 0 {
-			return bad("rate %v must not be negative", r)
-		}
+	if err := checkRates(c.Rates); err != nil {
+		return err
 	}
 	if c.Warmup < 0 || c.Duration <= 0 || c.Settle < 0 || c.Timeline < 0 {
 		return bad("durations must be positive")
 	}
-	// One source address offers about 28,000 ephemeral ports.
-	if need := (c.Sessions + c.Warm + 27999) / 28000; len(c.Sources) < need {
-		return bad("%d sessions need at least %d source addresses (about 28,000 ports each)", c.Sessions+c.Warm, need)
-	}
-	return nil
+	return checkSourcePorts(c.Sessions+c.Warm, len(c.Sources), "sessions")
 }
 
 // Budget is how long Run takes at most with cfg (connecting, settling, every

@@ -297,11 +297,20 @@ func findPID(wsURL string) int {
 			}
 		}
 	}
+	return pidHolding(inodes, "")
+}
+
+// pidHolding is the first process (other than the one numbered skip) with
+// an open file descriptor on one of inodes ("socket:[N]"); 0 if none.
+func pidHolding(inodes map[string]bool, skip string) int {
 	if len(inodes) == 0 {
 		return 0
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
+		if skip != "" && filepath.Base(p) == skip {
+			continue
+		}
 		fds, _ := os.ReadDir(p + "/fd")
 		for _, fd := range fds {
 			if l, err := os.Readlink(p + "/fd/" + fd.Name()); err == nil && inodes[l] {

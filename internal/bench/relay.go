@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -44,12 +43,7 @@ func (r *runner) phase(ctx context.Context, ss []*session, rate float64) Phase {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	if rate > 0 {
-		n := min(paceShards, len(live))
-		for k := range n {
-			var shard []*session
-			for i := k; i < len(live); i += n {
-				shard = append(shard, live[i])
-			}
+		for _, shard := range shards(live, paceShards) {
 			wg.Add(1)
 			go r.pace(shard, rate*float64(len(shard))/float64(len(live)), per, stop, &wg)
 		}
@@ -64,10 +58,7 @@ func (r *runner) phase(ctx context.Context, ss []*session, rate float64) Phase {
 	r.skipped.Store(0)
 	r.behind.Store(0)
 	sent0 := r.sent.Load()
-	skip := r.skipPIDs()
-	cs0 := coreTicks()
-	o0 := otherTicks(skip)
-	sc0, gc0, t0 := r.serverTicks(), procCPUTicks(0), time.Now()
+	cpu := startCPUWindow(r.skipPIDs(), r.serverTicks)
 	r.measuring.Store(true)
 	if cfg.Timeline > 0 {
 		r.timeline(ctx, cfg.Duration)
@@ -75,23 +66,15 @@ func (r *runner) phase(ctx context.Context, ss []*session, rate float64) Phase {
 		sleepCtx(ctx, cfg.Duration)
 	}
 	r.measuring.Store(false)
-	res.Elapsed = time.Since(t0)
-	sc1, gc1 := r.serverTicks(), procCPUTicks(0)
-	cs1 := coreTicks()
-	o1 := otherTicks(skip)
-	secs := res.Elapsed.Seconds()
+	u := cpu.stop()
+	res.Elapsed = u.Elapsed
 	res.Sent = r.sent.Load() - sent0
 	res.Delivered = r.delivered.Load()
 	res.Skipped, res.Behind = r.skipped.Load(), r.behind.Load()
 	res.P50, res.P99, res.P999 = r.hist.quantile(0.5), r.hist.quantile(0.99), r.hist.quantile(0.999)
 	res.Mean, res.Max = r.hist.mean(), r.hist.maximum()
-	res.ServerCPU = -1
-	if sc0 >= 0 && sc1 >= 0 {
-		res.ServerCPU = 100 * float64(sc1-sc0) / clockTicks / secs
-	}
-	res.GenCPU = 100 * float64(gc1-gc0) / clockTicks / secs
-	res.OtherCPU = otherPct(o0, o1, secs)
-	res.CoreBusy, res.SoftIRQ, res.Steal = coreUsage(cs0, cs1, secs)
+	res.ServerCPU, res.GenCPU, res.OtherCPU = u.ServerCPU, u.GenCPU, u.OtherCPU
+	res.CoreBusy, res.SoftIRQ, res.Steal = u.CoreBusy, u.SoftIRQ, u.Steal
 
 	close(stop)
 	r.loop.Store(false)
@@ -125,40 +108,22 @@ func (r *runner) serverTicks() int64 {
 // window is full, until stop is closed.
 func (r *runner) pace(shard []*session, rate float64, per int32, stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
-	i := rand.IntN(len(shard))
-	lag := int64(rate*maxBehind.Seconds()) + 1
-	start := time.Now()
-	var n int64 // sends due so far, made or not
-	for {
-		select {
-		case <-stop:
-			return
-		default:
+	behind := func(k int64) {
+		if r.measuring.Load() {
+			r.behind.Add(k)
 		}
-		due := int64(time.Since(start).Seconds() * rate)
-		if due-n > lag {
-			if r.measuring.Load() {
-				r.behind.Add(due - n - lag)
-			}
-			n = due - lag
-		}
-		for ; n < due; n++ {
-			s := shard[i]
-			if i++; i == len(shard) {
-				i = 0
-			}
-			p := s.partner.Load()
-			if !s.alive.Load() || p == nil || s.inflight.Load() >= per {
-				if r.measuring.Load() {
-					r.skipped.Add(1)
-				}
-				continue
-			}
-			r.send(s, p)
-		}
-		next := start.Add(time.Duration(float64(n+1) / rate * float64(time.Second)))
-		time.Sleep(min(max(time.Until(next), 500*time.Microsecond), 50*time.Millisecond))
 	}
+	paceRoundRobin(len(shard), rate, 500*time.Microsecond, stop, behind, func(i int) {
+		s := shard[i]
+		p := s.partner.Load()
+		if !s.alive.Load() || p == nil || s.inflight.Load() >= per {
+			if r.measuring.Load() {
+				r.skipped.Add(1)
+			}
+			return
+		}
+		r.send(s, p)
+	})
 }
 
 // kick starts a closed-loop phase: every session sends per signals to its
@@ -186,14 +151,5 @@ func (r *runner) kick(live []*session, per int32) {
 // timeline waits d, printing every cfg.Timeline the signals relayed in the
 // interval and their latency.
 func (r *runner) timeline(ctx context.Context, d time.Duration) {
-	t := new(hist)
-	r.tick.Store(t)
-	defer r.tick.Store(nil)
-	start := time.Now()
-	for ctx.Err() == nil && time.Since(start) < d {
-		sleepCtx(ctx, min(r.cfg.Timeline, d-time.Since(start)))
-		r.logf("t=%5.1fs relayed=%6d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f", time.Since(start).Seconds(),
-			t.count.Load(), ms(t.quantile(0.5)), ms(t.quantile(0.99)), ms(t.maximum()))
-		t.reset()
-	}
+	runTimeline(ctx, r.out, &r.tick, r.cfg.Timeline, d, "relayed")
 }

@@ -59,18 +59,12 @@ type Idle struct {
 
 // PerSession returns (after-before)/Held in KiB, or -1.
 func (i Idle) PerSession(before, after int64) float64 {
-	if before < 0 || after < 0 || i.Held == 0 {
-		return -1
-	}
-	return float64(after-before) / 1024 / float64(i.Held)
+	return perHeld(before, after, i.Held, 1024)
 }
 
 // GoroutinesPerSession is (after-before)/Held, or -1.
 func (i Idle) GoroutinesPerSession() float64 {
-	if i.GoroutinesBefore < 0 || i.GoroutinesAfter < 0 || i.Held == 0 {
-		return -1
-	}
-	return float64(i.GoroutinesAfter-i.GoroutinesBefore) / float64(i.Held)
+	return perHeld(i.GoroutinesBefore, i.GoroutinesAfter, i.Held, 1)
 }
 
 // Phase is one relay measurement.
@@ -126,12 +120,12 @@ func (r *Result) idleLine() string {
 		" rss_before_kib=%d rss_after_kib=%d kib_per_idle_session=%.2f rss_source=%s"+
 		" heap_before_kib=%d heap_after_kib=%d heap_kib_per_idle_session=%.2f heap_at=%s"+
 		" stack_kib_per_idle_session=%.2f goroutines_per_session=%.2f srcs=%d other_procs_cpu_pct=%.0f"+
-		" gen_cpus=%s server_cpus=%s first_err=%s",
+		" %s",
 		r.Label, i.Sessions, i.Held, i.DialFailures, i.Connect.Seconds(), float64(i.Sessions-i.DialFailures)/max(i.Connect.Seconds(), 1e-9),
 		kib(i.RSSBefore), kib(i.RSSAfter), i.PerSession(i.RSSBefore, i.RSSAfter), orNone(i.RSSSource),
 		kib(i.HeapBefore), kib(i.HeapAfter), i.PerSession(i.HeapBefore, i.HeapAfter), orNone(i.HeapAt),
 		i.PerSession(i.StackBefore, i.StackAfter), i.GoroutinesPerSession(),
-		i.Sources, i.OtherCPU, r.Machine.GenCPUs, r.Machine.ServerCPUs, orNone(r.FirstError))
+		i.Sources, i.OtherCPU, resultTail(r.Machine, r.FirstError))
 }
 
 func (r *Result) phaseLine(p Phase) string {
@@ -139,18 +133,14 @@ func (r *Result) phaseLine(p Phase) string {
 	if p.Mode == "relay-paced" {
 		extra = fmt.Sprintf("offered_per_s=%.0f window_per_pair=%d skipped=%d behind=%d", p.Offered, p.Window, p.Skipped, p.Behind)
 	}
-	busy := make([]string, len(p.CoreBusy))
-	for i, b := range p.CoreBusy {
-		busy[i] = fmt.Sprintf("%.0f", b)
-	}
 	return fmt.Sprintf("RESULT server=%s mode=%s sessions=%d %s payload_bytes=%d secs=%.1f sent_per_s=%.0f signals_per_s=%.0f"+
 		" p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f server_cpu_pct=%.0f gen_cpu_pct=%.0f core_busy_pct=%s"+
 		" softirq_pct=%.0f steal_pct=%.0f other_procs_cpu_pct=%.0f read_errs=%d write_errs=%d error_frames=%d seq_gaps=%d held=%d rss_kib=%d"+
-		" gen_cpus=%s server_cpus=%s first_err=%s",
+		" %s",
 		r.Label, p.Mode, p.Sessions, extra, p.Payload, p.Elapsed.Seconds(), p.SentPerSec(), p.PerSec(),
-		ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max), p.ServerCPU, p.GenCPU, strings.Join(busy, "/"),
+		ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max), p.ServerCPU, p.GenCPU, pcts(p.CoreBusy),
 		p.SoftIRQ, p.Steal, p.OtherCPU, p.ReadErrors, p.WriteErrors, p.ErrorFrames, p.SeqGaps, p.Held, kib(p.RSS),
-		r.Machine.GenCPUs, r.Machine.ServerCPUs, orNone(r.FirstError))
+		resultTail(r.Machine, r.FirstError))
 }
 
 // WriteSummary writes a human-readable summary of r.
@@ -166,21 +156,12 @@ func (r *Result) WriteSummary(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "  phase\toffered/s\tsent/s\trelayed/s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tserver CPU %\tgen CPU %\terrors\t")
 		for _, p := range r.Phases {
-			off := "closed loop"
-			if p.Mode == "relay-paced" {
-				off = fmt.Sprintf("%.0f", p.Offered)
-			}
+			off := offeredCell(p.Mode, p.Offered)
 			fmt.Fprintf(tw, "  %s\t%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t\n", p.Mode, off,
 				p.SentPerSec(), p.PerSec(), ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max), p.ServerCPU, p.GenCPU,
 				p.ReadErrors+p.WriteErrors+p.ErrorFrames+p.SeqGaps)
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(w, "  machine: %d CPUs, %.1f GiB, kernel %s, generator %s on CPUs %s, server on CPUs %s, open-file limit %d\n",
-		m.CPUs, float64(m.MemTotal)/(1<<30), m.Kernel, m.GoVersion, m.GenCPUs, m.ServerCPUs, m.FileLimit)
-	first := r.FirstError
-	if first == "" {
-		first = "none"
-	}
-	fmt.Fprintf(w, "  errors: %d (first: %s)\n", r.Errors(), first)
+	writeSummaryTail(w, m, r.Errors(), r.FirstError)
 }

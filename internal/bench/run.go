@@ -45,25 +45,10 @@ type runner struct {
 	seqGaps   atomic.Int64
 	readers   sync.WaitGroup
 
-	errMu    sync.Mutex
-	firstErr string
+	errNote
 }
 
-func (r *runner) noteErr(err error) {
-	r.errMu.Lock()
-	if r.firstErr == "" {
-		r.firstErr = err.Error()
-	}
-	r.errMu.Unlock()
-}
-
-func (r *runner) firstError() string {
-	r.errMu.Lock()
-	defer r.errMu.Unlock()
-	return r.firstErr
-}
-
-func (r *runner) logf(format string, args ...any) { fmt.Fprintf(r.out, "# "+format+"\n", args...) }
+func (r *runner) logf(format string, args ...any) { logf(r.out, format, args...) }
 
 // token returns the hello token of session idx.
 func (r *runner) token(idx int) string {
@@ -123,9 +108,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 
 func (r *runner) run(ctx context.Context, res *Result) error {
 	cfg := &r.cfg
-	m := res.Machine
-	r.logf("machine: %d CPUs, %.1f GiB, kernel %s, %s, open-file limit %d; generator on CPUs %s, server on CPUs %s",
-		m.CPUs, float64(m.MemTotal)/(1<<30), m.Kernel, m.GoVersion, m.FileLimit, m.GenCPUs, m.ServerCPUs)
+	logMachine(r.out, res.Machine)
 	for i, t := range cfg.Targets {
 		r.logf("target %d: %s pid=%d metrics=%s", i, t.URL, r.probes[i].pid, t.MetricsURL)
 	}
@@ -217,41 +200,28 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	return ctx.Err()
 }
 
-// giveUpAfter failed dials without a single success end the connect phase
-// (a wrong secret or URL fails every session the same way).
+// giveUpAfter failed dials (sessions, allocations) without a single success
+// end the connect phase (a wrong secret or address fails every one the same
+// way).
 const giveUpAfter = 200
 
 // connect opens n sessions numbered base.. with cfg.Dials in flight and
 // starts their readers; failed ones are nil.
 func (r *runner) connect(ctx context.Context, n, base int) []*session {
 	out := make([]*session, n)
-	var next, ok, failed atomic.Int64
-	var wg sync.WaitGroup
-	for range min(r.cfg.Dials, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n || (failed.Load() >= giveUpAfter && ok.Load() == 0) {
-					return
-				}
-				s, err := r.dial(ctx, base+i)
-				if err != nil {
-					failed.Add(1)
-					r.noteErr(fmt.Errorf("session %d: %w", base+i, err))
-					continue
-				}
-				ok.Add(1)
-				s.alive.Store(true)
-				r.held.Add(1)
-				out[i] = s
-				r.readers.Add(1)
-				go r.read(s)
-			}
-		}()
-	}
-	wg.Wait()
+	openAll(ctx, n, r.cfg.Dials, giveUpAfter, func(i int) bool {
+		s, err := r.dial(ctx, base+i)
+		if err != nil {
+			r.noteErr(fmt.Errorf("session %d: %w", base+i, err))
+			return false
+		}
+		s.alive.Store(true)
+		r.held.Add(1)
+		out[i] = s
+		r.readers.Add(1)
+		go r.read(s)
+		return true
+	})
 	return out
 }
 
@@ -265,15 +235,7 @@ func (r *runner) pair(ss []*session) {
 	}
 }
 
-func count(ss []*session) int {
-	n := 0
-	for _, s := range ss {
-		if s != nil {
-			n++
-		}
-	}
-	return n
-}
+func count(ss []*session) int { return countSet(ss) }
 
 // waitHeld waits until at most n sessions are open or d passes.
 func (r *runner) waitHeld(n int64, d time.Duration) {
@@ -287,9 +249,7 @@ func (r *runner) resetErrors() {
 	r.writeErrs.Store(0)
 	r.errFrames.Store(0)
 	r.seqGaps.Store(0)
-	r.errMu.Lock()
-	r.firstErr = ""
-	r.errMu.Unlock()
+	r.clearErr()
 }
 
 func (r *runner) skipPIDs() map[int]bool {

@@ -67,23 +67,7 @@ func (c TURNConfig) withDefaults() TURNConfig {
 	if c.Allocations == 0 {
 		c.Allocations = 1000
 	}
-	if len(c.Sources) == 0 {
-		for i := 2; i <= 5; i++ {
-			c.Sources = append(c.Sources, netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}))
-		}
-	}
-	if c.Dials == 0 {
-		c.Dials = 64
-	}
-	if c.Warm == 0 {
-		c.Warm = 100
-	}
-	if c.Warm < 0 {
-		c.Warm = 0
-	}
-	if c.Settle == 0 {
-		c.Settle = 8 * time.Second
-	}
+	connectDefaults(&c.Sources, &c.Dials, &c.Warm, &c.Settle)
 	if c.Lifetime == 0 {
 		c.Lifetime = 10 * time.Minute
 	}
@@ -119,9 +103,7 @@ func (c TURNConfig) withDefaults() TURNConfig {
 const turnMinPayload = 12
 
 func (c TURNConfig) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...)
-	}
+	bad := badConfig
 	if !c.Server.IsValid() || c.Server.Port() == 0 {
 		return bad("no TURN server address")
 	}
@@ -131,10 +113,8 @@ func (c TURNConfig) validate() error {
 	if !isLoopback(c.Peer) {
 		return fmt.Errorf("%w: peer %s", ErrNotLoopback, c.Peer)
 	}
-	for _, a := range c.Sources {
-		if !isLoopback(a) {
-			return fmt.Errorf("%w: source %s", ErrNotLoopback, a)
-		}
+	if err := checkSources(c.Sources); err != nil {
+		return err
 	}
 	if c.MetricsURL != "" {
 		if err := checkURL(c.MetricsURL, "http"); err != nil {
@@ -155,20 +135,14 @@ func (c TURNConfig) validate() error {
 			return bad("payload %d bytes: want %d to 1400", p, turnMinPayload)
 		}
 	}
-	for _, r := range c.Rates {
-		if r < 0 {
-			return bad("rate %v must not be negative", r)
-		}
+	if err := checkRates(c.Rates); err != nil {
+		return err
 	}
 	if c.Warmup < 0 || c.Duration <= 0 || c.Settle < 0 || c.Timeline < 0 || c.Lifetime < time.Minute || c.WaitIdle < 0 {
 		return bad("durations must be positive (lifetime at least a minute)")
 	}
-	// One source address offers about 28,000 ephemeral ports, and every
-	// allocation holds one client socket.
-	if need := (c.Allocations + c.Warm + 27999) / 28000; len(c.Sources) < need {
-		return bad("%d allocations need at least %d source addresses (about 28,000 ports each)", c.Allocations+c.Warm, need)
-	}
-	return nil
+	// Every allocation holds one client socket.
+	return checkSourcePorts(c.Allocations+c.Warm, len(c.Sources), "allocations")
 }
 
 // TURNBudget is how long RunTURN takes at most with cfg, with margin: a

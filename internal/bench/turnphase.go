@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -79,12 +78,7 @@ func (r *turnRunner) phase(ctx context.Context, held []*turnAlloc, payload int, 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	if rate > 0 {
-		n := min(turnPaceShards, len(active))
-		for k := range n {
-			var shard []*turnAlloc
-			for i := k; i < len(active); i += n {
-				shard = append(shard, active[i])
-			}
+		for _, shard := range shards(active, turnPaceShards) {
 			wg.Add(1)
 			go r.pace(shard, payload, rate*float64(len(shard))/float64(len(active)), stop, &wg)
 		}
@@ -108,10 +102,7 @@ func (r *turnRunner) phase(ctx context.Context, held []*turnAlloc, payload int, 
 	sent0, del0, peer0 := r.sentWin.Load(), r.delivered.Load(), r.peer.inWin.Load()
 	drops0, rcv0 := socks.drops(), rcvbufErrors()
 	relayed0, dropped0 := r.turnCounters(ctx)
-	skip := r.skipPIDs()
-	cs0 := coreTicks()
-	o0 := otherTicks(skip)
-	sc0, gc0, t0 := r.probe.cpuTicks(), procCPUTicks(0), time.Now()
+	cpu := startCPUWindow(r.skipPIDs(), r.probe.cpuTicks)
 	r.winTo.Store(math.MaxInt64)
 	r.winFrom.Store(r.stamp())
 	if cfg.Timeline > 0 {
@@ -120,12 +111,9 @@ func (r *turnRunner) phase(ctx context.Context, held []*turnAlloc, payload int, 
 		sleepCtx(ctx, cfg.Duration)
 	}
 	r.winTo.Store(r.stamp())
-	res.Elapsed = time.Since(t0)
-	sc1, gc1 := r.probe.cpuTicks(), procCPUTicks(0)
-	cs1 := coreTicks()
-	o1 := otherTicks(skip)
+	u := cpu.stop()
+	res.Elapsed = u.Elapsed
 	relayed1, dropped1 := r.turnCounters(ctx)
-	secs := res.Elapsed.Seconds()
 
 	close(stop)
 	r.loop.Store(false)
@@ -156,13 +144,8 @@ func (r *turnRunner) phase(ctx context.Context, held []*turnAlloc, payload int, 
 	res.Behind, res.Stalls = r.behind.Load(), r.stalls.Load()
 	res.P50, res.P99, res.P999 = r.hist.quantile(0.5), r.hist.quantile(0.99), r.hist.quantile(0.999)
 	res.Mean, res.Max = r.hist.mean(), r.hist.maximum()
-	res.ServerCPU = -1
-	if sc0 >= 0 && sc1 >= 0 {
-		res.ServerCPU = 100 * float64(sc1-sc0) / clockTicks / secs
-	}
-	res.GenCPU = 100 * float64(gc1-gc0) / clockTicks / secs
-	res.OtherCPU = otherPct(o0, o1, secs)
-	res.CoreBusy, res.SoftIRQ, res.Steal = coreUsage(cs0, cs1, secs)
+	res.ServerCPU, res.GenCPU, res.OtherCPU = u.ServerCPU, u.GenCPU, u.OtherCPU
+	res.CoreBusy, res.SoftIRQ, res.Steal = u.CoreBusy, u.SoftIRQ, u.Steal
 	res.WriteErrors = r.writeErrs.Load() - w0 + r.peer.writeErrs.Swap(0)
 	res.ReadErrors = r.readErrs.Load() - re0
 	res.BadPackets = r.badPackets.Load() - bp0 + r.misrouted.Load() - mr0
@@ -175,33 +158,15 @@ func (r *turnRunner) phase(ctx context.Context, held []*turnAlloc, payload int, 
 func (r *turnRunner) pace(shard []*turnAlloc, payload int, rate float64, stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
 	b := make([]byte, 4+payload)
-	i := rand.IntN(len(shard))
-	lag := int64(rate*maxBehind.Seconds()) + 1
-	start := time.Now()
-	var n int64 // sends due so far
-	for {
-		select {
-		case <-stop:
-			return
-		default:
+	behind := func(k int64) {
+		if r.winFrom.Load() != math.MaxInt64 {
+			r.behind.Add(k)
 		}
-		due := int64(time.Since(start).Seconds() * rate)
-		if due-n > lag {
-			if r.winFrom.Load() != math.MaxInt64 {
-				r.behind.Add(due - n - lag)
-			}
-			n = due - lag
-		}
-		for ; n < due; n++ {
-			a := shard[i]
-			if i++; i == len(shard) {
-				i = 0
-			}
-			r.send(a, b, r.putPacket(b, a))
-		}
-		next := start.Add(time.Duration(float64(n+1) / rate * float64(time.Second)))
-		time.Sleep(min(max(time.Until(next), 200*time.Microsecond), 50*time.Millisecond))
 	}
+	paceRoundRobin(len(shard), rate, 200*time.Microsecond, stop, behind, func(i int) {
+		a := shard[i]
+		r.send(a, b, r.putPacket(b, a))
+	})
 }
 
 // watchdog restarts, in a closed loop, allocations that received nothing
@@ -234,14 +199,5 @@ func (r *turnRunner) watchdog(active []*turnAlloc, payload int, stop <-chan stru
 // timeline waits d, printing every cfg.Timeline the round trips completed
 // in the interval and their latency.
 func (r *turnRunner) timeline(ctx context.Context, d time.Duration) {
-	t := new(hist)
-	r.tick.Store(t)
-	defer r.tick.Store(nil)
-	start := time.Now()
-	for ctx.Err() == nil && time.Since(start) < d {
-		sleepCtx(ctx, min(r.cfg.Timeline, d-time.Since(start)))
-		r.logf("t=%5.1fs round_trips=%6d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f", time.Since(start).Seconds(),
-			t.count.Load(), ms(t.quantile(0.5)), ms(t.quantile(0.99)), ms(t.maximum()))
-		t.reset()
-	}
+	runTimeline(ctx, r.out, &r.tick, r.cfg.Timeline, d, "round_trips")
 }

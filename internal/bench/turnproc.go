@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -28,24 +27,7 @@ func findUDPPID(ap netip.AddrPort) int {
 			inodes["socket:["+s.inode+"]"] = true
 		}
 	}
-	if len(inodes) == 0 {
-		return 0
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	self := strconv.Itoa(os.Getpid())
-	for _, p := range procs {
-		if filepath.Base(p) == self {
-			continue
-		}
-		fds, _ := os.ReadDir(p + "/fd")
-		for _, fd := range fds {
-			if l, err := os.Readlink(p + "/fd/" + fd.Name()); err == nil && inodes[l] {
-				pid, _ := strconv.Atoi(filepath.Base(p))
-				return pid
-			}
-		}
-	}
-	return 0
+	return pidHolding(inodes, strconv.Itoa(os.Getpid()))
 }
 
 // countFDs is the number of open files of pid, -1 unknown.
@@ -215,12 +197,4 @@ func (r *turnRunner) turnCounters(ctx context.Context) (relayed, dropped int64) 
 		*dst += int64(v)
 	}
 	return relayed, dropped
-}
-
-func pcts(v []float64) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprintf("%.0f", x)
-	}
-	return strings.Join(s, "/")
 }

@@ -50,17 +50,11 @@ type TURNIdle struct {
 
 // PerAllocation returns (after-before)/Held in KiB, or -1.
 func (i TURNIdle) PerAllocation(before, after int64) float64 {
-	if before < 0 || after < 0 || i.Held == 0 {
-		return -1
-	}
-	return float64(after-before) / 1024 / float64(i.Held)
+	return perHeld(before, after, i.Held, 1024)
 }
 
 func (i TURNIdle) perAlloc(before, after int64) float64 {
-	if before < 0 || after < 0 || i.Held == 0 {
-		return -1
-	}
-	return float64(after-before) / float64(i.Held)
+	return perHeld(before, after, i.Held, 1)
 }
 
 // TURNPhase is one relay measurement.
@@ -151,19 +145,16 @@ func waitNote(d time.Duration, timedOut bool) string {
 
 func (r *TURNResult) idleLine() string {
 	i := r.Idle
-	fds := -1.0
-	if i.FDsBefore >= 0 && i.FDsAfter >= 0 && i.Held > 0 {
-		fds = float64(i.FDsAfter-i.FDsBefore) / float64(i.Held)
-	}
+	fds := perHeld(int64(i.FDsBefore), int64(i.FDsAfter), i.Held, 1)
 	return fmt.Sprintf("RESULT server=%s mode=idle allocations=%d held=%d alloc_fails=%d connect_s=%.1f allocs_per_s=%.0f"+
 		" rss_before_kib=%d rss_after_kib=%d kib_per_allocation=%.2f rss_source=%s"+
 		" heap_before_kib=%d heap_after_kib=%d heap_kib_per_allocation=%.2f heap_at=%s goroutines_per_allocation=%.2f"+
-		" server_fds_per_allocation=%.2f srcs=%d idle_wait_s=%s other_procs_cpu_pct=%.0f errors=%d gen_cpus=%s server_cpus=%s first_err=%s",
+		" server_fds_per_allocation=%.2f srcs=%d idle_wait_s=%s other_procs_cpu_pct=%.0f errors=%d %s",
 		r.Label, i.Allocations, i.Held, i.Failures, i.Connect.Seconds(), float64(i.Allocations-i.Failures)/max(i.Connect.Seconds(), 1e-9),
 		kib(i.RSSBefore), kib(i.RSSAfter), i.PerAllocation(i.RSSBefore, i.RSSAfter), orNone(i.RSSSource),
 		kib(i.HeapBefore), kib(i.HeapAfter), i.PerAllocation(i.HeapBefore, i.HeapAfter), orNone(i.HeapAt),
 		i.perAlloc(i.GoroutinesBefore, i.GoroutinesAfter), fds, i.Sources, waitNote(i.IdleWait, i.WaitTimedOut), i.OtherCPU, i.Errors,
-		r.Machine.GenCPUs, r.Machine.ServerCPUs, orNone(r.FirstError))
+		resultTail(r.Machine, r.FirstError))
 }
 
 func (r *TURNResult) phaseLine(p TURNPhase) string {
@@ -175,13 +166,13 @@ func (r *TURNResult) phaseLine(p TURNPhase) string {
 		" loss_pct=%.3f loss_to_peer_pct=%.3f loss_from_peer_pct=%.3f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f"+
 		" server_cpu_pct=%.0f server_us_per_pkt=%.2f gen_cpu_pct=%.0f gen_us_per_pkt=%.2f core_busy_pct=%s softirq_pct=%.0f steal_pct=%.0f other_procs_cpu_pct=%.0f"+
 		" drops_peer=%d drops_server=%d drops_clients=%d drops_other=%d rcvbuf_errs=%d server_relayed_pps=%s server_dropped=%d"+
-		" write_errs=%d read_errs=%d bad_pkts=%d ctl_errs=%d rss_kib=%d idle_wait_s=%s gen_cpus=%s server_cpus=%s first_err=%s",
+		" write_errs=%d read_errs=%d bad_pkts=%d ctl_errs=%d rss_kib=%d idle_wait_s=%s %s",
 		r.Label, p.Mode, p.Payload, p.Active, extra, p.Elapsed.Seconds(), float64(p.Sent)/p.Elapsed.Seconds(), p.RoundTrips(), p.RelayPPS(), p.Mbits(),
 		p.Loss(), p.LossOut(), p.LossBack(), ms(p.P50), ms(p.P99), ms(p.P999), ms(p.Max),
 		p.ServerCPU, p.ServerUsPerPacket(), p.GenCPU, p.GenUsPerPacket(), pcts(p.CoreBusy), p.SoftIRQ, p.Steal, p.OtherCPU,
 		p.Drops.peer, p.Drops.server, p.Drops.clients, p.Drops.other, p.RcvbufErrors, serverPPS(p), p.ServerDropped,
 		p.WriteErrors, p.ReadErrors, p.BadPackets, p.ControlErrors, kib(p.RSS), waitNote(p.IdleWait, p.WaitTimedOut),
-		r.Machine.GenCPUs, r.Machine.ServerCPUs, orNone(r.FirstError))
+		resultTail(r.Machine, r.FirstError))
 }
 
 func serverPPS(p TURNPhase) string {
@@ -201,21 +192,12 @@ func (r *TURNResult) WriteSummary(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "  phase\tpayload\tallocs\toffered rt/s\trt/s\trelayed pkt/s\tMbit/s\tloss %\tp50 ms\tp99 ms\tserver CPU %\tµs/pkt\tgen CPU %\tkernel drops\t")
 		for _, p := range r.Phases {
-			off := "closed loop"
-			if p.Mode == "relay-paced" {
-				off = fmt.Sprintf("%.0f", p.Offered)
-			}
+			off := offeredCell(p.Mode, p.Offered)
 			fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%.0f\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%.0f\t%d\t\n", p.Mode, p.Payload, p.Active, off,
 				p.RoundTrips(), p.RelayPPS(), p.Mbits(), p.Loss(), ms(p.P50), ms(p.P99), p.ServerCPU, p.ServerUsPerPacket(), p.GenCPU,
 				p.Drops.peer+p.Drops.server+p.Drops.clients+p.Drops.other)
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(w, "  machine: %d CPUs, %.1f GiB, kernel %s, generator %s on CPUs %s, server on CPUs %s, open-file limit %d\n",
-		m.CPUs, float64(m.MemTotal)/(1<<30), m.Kernel, m.GoVersion, m.GenCPUs, m.ServerCPUs, m.FileLimit)
-	first := r.FirstError
-	if first == "" {
-		first = "none"
-	}
-	fmt.Fprintf(w, "  errors: %d (first: %s)\n", r.Errors(), first)
+	writeSummaryTail(w, m, r.Errors(), r.FirstError)
 }

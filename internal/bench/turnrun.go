@@ -43,25 +43,10 @@ type turnRunner struct {
 	badPackets, misrouted    atomic.Int64
 	ctlOK, ctlErrs           atomic.Int64
 
-	errMu    sync.Mutex
-	firstErr string
+	errNote
 }
 
-func (r *turnRunner) noteErr(err error) {
-	r.errMu.Lock()
-	if r.firstErr == "" {
-		r.firstErr = err.Error()
-	}
-	r.errMu.Unlock()
-}
-
-func (r *turnRunner) firstError() string {
-	r.errMu.Lock()
-	defer r.errMu.Unlock()
-	return r.firstErr
-}
-
-func (r *turnRunner) logf(format string, args ...any) { fmt.Fprintf(r.out, "# "+format+"\n", args...) }
+func (r *turnRunner) logf(format string, args ...any) { logf(r.out, format, args...) }
 
 func (r *turnRunner) stamp() int64 { return int64(time.Since(r.t0)) }
 
@@ -110,9 +95,7 @@ func RunTURN(ctx context.Context, cfg TURNConfig, out io.Writer) (TURNResult, er
 
 func (r *turnRunner) run(ctx context.Context, res *TURNResult) error {
 	cfg := &r.cfg
-	m := res.Machine
-	r.logf("machine: %d CPUs, %.1f GiB, kernel %s, %s, open-file limit %d; generator on CPUs %s, server on CPUs %s",
-		m.CPUs, float64(m.MemTotal)/(1<<30), m.Kernel, m.GoVersion, m.FileLimit, m.GenCPUs, m.ServerCPUs)
+	logMachine(r.out, res.Machine)
 	r.logf("target: turn:%s pid=%d metrics=%s", cfg.Server, r.probe.pid, orNone(cfg.MetricsURL))
 
 	var err error
@@ -211,51 +194,25 @@ func (r *turnRunner) run(ctx context.Context, res *TURNResult) error {
 	return ctx.Err()
 }
 
-// giveUpAllocs failed allocations without a single success end the connect
-// phase (a wrong secret or address fails every one the same way).
-const giveUpAllocs = 200
-
 // connect sets up n allocations numbered base.. with cfg.Dials in flight
 // and starts their readers; failed ones are nil.
 func (r *turnRunner) connect(ctx context.Context, n, base int) []*turnAlloc {
 	out := make([]*turnAlloc, n)
-	var next, ok, failed atomic.Int64
-	var wg sync.WaitGroup
-	for range min(r.cfg.Dials, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n || (failed.Load() >= giveUpAllocs && ok.Load() == 0) {
-					return
-				}
-				a, err := r.allocate(base + i)
-				if err != nil {
-					failed.Add(1)
-					r.noteErr(fmt.Errorf("allocation %d: %w", base+i, err))
-					continue
-				}
-				ok.Add(1)
-				out[i] = a
-				r.readers.Add(1)
-				go func() { defer r.readers.Done(); r.read(a) }()
-			}
-		}()
-	}
-	wg.Wait()
+	openAll(ctx, n, r.cfg.Dials, giveUpAfter, func(i int) bool {
+		a, err := r.allocate(base + i)
+		if err != nil {
+			r.noteErr(fmt.Errorf("allocation %d: %w", base+i, err))
+			return false
+		}
+		out[i] = a
+		r.readers.Add(1)
+		go func() { defer r.readers.Done(); r.read(a) }()
+		return true
+	})
 	return out
 }
 
-func countAllocs(as []*turnAlloc) int {
-	n := 0
-	for _, a := range as {
-		if a != nil {
-			n++
-		}
-	}
-	return n
-}
+func countAllocs(as []*turnAlloc) int { return countSet(as) }
 
 // release deallocates every allocation of as (Refresh with LIFETIME 0),
 // sending again to those not confirmed, and closes the sockets.
@@ -331,9 +288,7 @@ func (r *turnRunner) resetErrors() {
 	for _, c := range []*atomic.Int64{&r.writeErrs, &r.readErrs, &r.badPackets, &r.misrouted, &r.ctlErrs} {
 		c.Store(0)
 	}
-	r.errMu.Lock()
-	r.firstErr = ""
-	r.errMu.Unlock()
+	r.clearErr()
 }
 
 func (r *turnRunner) skipPIDs() map[int]bool {
