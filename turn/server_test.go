@@ -306,7 +306,20 @@ func TestConnectionWithoutAllocationIsClosed(t *testing.T) {
 			t.Fatal("a connection without an allocation is still served after 5 s")
 		}
 	}
-	time.Sleep(400 * time.Millisecond) // past the deadline for the allocated one too
+	// The allocated connection must outlive its own allocate deadline.
+	var allocateBy time.Time
+	ts.tcpBySrc.Range(func(_, v any) bool {
+		if c := v.(*serverConn); c.allocated.Load() {
+			allocateBy = c.allocateBy
+		}
+		return true
+	})
+	if allocateBy.IsZero() {
+		t.Fatal("the allocating connection was not marked allocated")
+	}
+	waitFor(t, "the allocated connection's allocate deadline to pass", func() bool {
+		return time.Now().After(allocateBy.Add(100 * time.Millisecond))
+	})
 	if _, err := good.SendBindingRequest(); err != nil {
 		t.Fatalf("the allocated connection was cut off: %v", err)
 	}

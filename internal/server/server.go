@@ -229,11 +229,17 @@ func (s *Server) iceServers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := s.turn.ICEServers(id.User, r.Host, time.Now())
+	writeJSON(w, http.StatusOK, map[string]any{"iceServers": list, "expires": credentialsExpire(list)})
+}
+
+// credentialsExpire is when the TURN credentials in list stop working
+// (unix seconds; the STUN entry carries none).
+func credentialsExpire(list []turn.ICEServer) int64 {
 	var exp int64
-	if len(list) > 0 {
-		exp = list[len(list)-1].Expires
+	for _, l := range list {
+		exp = max(exp, l.Expires)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"iceServers": list, "expires": exp})
+	return exp
 }
 
 // iceServersJSON is signaling's Config.ICEServers.
@@ -244,10 +250,8 @@ func (s *Server) iceServersJSON(user, host string) ([]byte, time.Time) {
 		panic(err)
 	}
 	var exp time.Time
-	for _, l := range list {
-		if l.Expires != 0 {
-			exp = time.Unix(l.Expires, 0)
-		}
+	if e := credentialsExpire(list); e != 0 {
+		exp = time.Unix(e, 0)
 	}
 	return b, exp
 }
