@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// files holds the SDK modules and the demo page. Only *.js and *.d.ts of
-// sdk/ are embedded: the unit tests and their fakes (*.mjs) stay out.
+// files holds the SDK modules, the demo pages and the examples. Only *.js and
+// *.d.ts of sdk/ are embedded: the unit tests and their fakes (*.mjs) stay out.
 //
-//go:embed sdk/*.js sdk/*.d.ts demo
+//go:embed sdk/*.js sdk/*.d.ts demo examples
 var files embed.FS
 
 // contentTypes maps file extensions to the Content-Type served. It is explicit
@@ -55,8 +55,10 @@ type handler struct {
 // Handler returns the handler for the SDK and the demo:
 //
 //	/                    the demo page (demo/index.html)
-//	/<file>              other demo assets (demo/<file>)
+//	/<file>              other demo pages and assets (demo/<file>)
 //	/sdk/<file>          SDK modules and switchboard.d.ts
+//	/examples/<path>     the examples (examples/<path>); a directory's
+//	                     index.html also answers at the directory, "/examples/react/"
 //
 // Anything else is 404; methods other than GET and HEAD are 405.
 func Handler() http.Handler {
@@ -81,6 +83,11 @@ func Handler() http.Handler {
 		switch {
 		case a.sdk:
 			h.assets["/"+name] = a
+		case strings.HasPrefix(name, "examples/"):
+			h.assets["/"+name] = a
+			if dir, file := path.Split(name); file == "index.html" {
+				h.assets["/"+dir] = a
+			}
 		case name == "demo/index.html":
 			h.assets["/"] = a
 			h.assets["/index.html"] = a
@@ -103,10 +110,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p = "/"
 	}
 	if p != "/" {
+		dir := strings.HasSuffix(p, "/")
 		p = path.Clean(p)
+		if dir {
+			p += "/" // "/examples/react/" names the example's index.html
+		}
 	}
 	a, ok := h.assets[p]
 	if !ok {
+		if _, isDir := h.assets[p+"/"]; isDir && !strings.HasSuffix(p, "/") {
+			http.Redirect(w, r, p+"/", http.StatusMovedPermanently) // "/examples/react"
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}

@@ -78,6 +78,7 @@ func TestNotServed(t *testing.T) {
 	for _, path := range []string{
 		"/nope", "/sdk/", "/sdk/nope.js", "/sdk/protocol.test.mjs", "/sdk/fakes.mjs",
 		"/demo/index.html", "/web.go", "/sdk/../web.go", "/ws", "/v1/dev/token",
+		"/examples/", "/examples/react/nope.js", "/examples/../web.go",
 	} {
 		if res, _ := get(t, srv, http.MethodGet, path, nil); res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
@@ -113,7 +114,7 @@ func TestHeadAndRevalidation(t *testing.T) {
 // urlPath is where an embedded file is served.
 func urlPath(name string) string {
 	switch {
-	case strings.HasPrefix(name, "sdk/"):
+	case strings.HasPrefix(name, "sdk/"), strings.HasPrefix(name, "examples/"):
 		return "/" + name
 	case name == "demo/index.html":
 		return "/"
@@ -164,6 +165,9 @@ func TestReferencesResolve(t *testing.T) {
 		if err != nil || d.IsDir() || !(strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".html")) {
 			return err
 		}
+		if strings.Contains(name, "/vendor/") {
+			return nil // third-party builds as published; their strings are not references
+		}
 		body, err := files.ReadFile(name)
 		if err != nil {
 			return err
@@ -192,4 +196,25 @@ func TestReferencesResolve(t *testing.T) {
 		t.Errorf("found only %d references: is the pattern still right?", checked)
 	}
 	t.Logf("%d references resolve", checked)
+}
+
+func TestDirectoryIndex(t *testing.T) {
+	srv := httptest.NewServer(Handler())
+	t.Cleanup(srv.Close)
+	srv.Client().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, _ := get(t, srv, http.MethodGet, "/examples/react/vendor/LICENSE.txt", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("vendored React licence: status %d", res.StatusCode)
+	}
+	if _, err := files.ReadFile("examples/react/index.html"); err != nil {
+		t.Skip("no examples/react/index.html yet") // the React example adds it
+	}
+	res, body := get(t, srv, http.MethodGet, "/examples/react/", nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Errorf("GET /examples/react/: status %d", res.StatusCode)
+	}
+	res, _ = get(t, srv, http.MethodGet, "/examples/react", nil)
+	if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/examples/react/" {
+		t.Errorf("GET /examples/react: status %d, Location %q; want 301 to /examples/react/", res.StatusCode, res.Header.Get("Location"))
+	}
 }
