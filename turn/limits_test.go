@@ -2,6 +2,7 @@ package turn
 
 import (
 	"encoding/binary"
+	"net"
 	"testing"
 	"time"
 
@@ -141,4 +142,38 @@ func TestUserBandwidth(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.waitMetric(t, drops+1, "switchboard_turn_dropped_packets_total", "reason", "bandwidth")
+}
+
+// A datagram from a peer the client has no permission for is dropped
+// before it is charged: strangers cannot spend a user's bandwidth.
+func TestStrangersDoNotSpendBandwidth(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		allowLoopback(c)
+		c.UserBandwidth = 1 // bytes/s: only the bucket's burst is there to spend
+	})
+	peer := echoPeer(t) // on 127.0.0.1
+	relay := allocate(t, udpClient(t, ts, creds("bw")))
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stranger.Close() })
+	payload := make([]byte, 1000)
+	const n = 20 // 20 kB, five times the bucket
+	for range n {
+		if _, err := stranger.WriteTo(payload, relay.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.waitMetric(t, n, "switchboard_turn_dropped_packets_total", "reason", "no_permission")
+	if got := ts.metric(t, "switchboard_turn_dropped_packets_total", "reason", "bandwidth"); got != 0 {
+		t.Fatalf("%v datagrams dropped for bandwidth after strangers only", got)
+	}
+	// The bucket is still full: a datagram to the permitted peer and its echo both pass.
+	if _, err := relay.WriteTo(payload, peer); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFrom(t, relay); len(got) != len(payload) {
+		t.Fatalf("echo of %d bytes, want %d", len(got), len(payload))
+	}
 }

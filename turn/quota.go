@@ -308,7 +308,8 @@ func (q *quota) permCreated(src, dst net.Addr, _, _, _ string, _ net.Addr, peer 
 }
 
 // withPerms runs f under the lock on the peer set of the allocation that
-// src and dst name, with the peer's unmapped address.
+// src and dst name, with the peer's unmapped address, and hands the new set
+// to the allocation's relay socket.
 func (q *quota) withPerms(src, dst net.Addr, peer net.IP, f func(map[netip.Addr]struct{}, netip.Addr)) {
 	sk, ok := clientAddr(src)
 	ip, ok2 := netip.AddrFromSlice(peer)
@@ -318,6 +319,9 @@ func (q *quota) withPerms(src, dst net.Addr, peer net.IP, f func(map[netip.Addr]
 	q.mu.Lock()
 	if info, ok := q.allocs[allocKey{tcp: sk.tcp, src: sk.src, port: portOf(dst)}]; ok {
 		f(info.perms, ip.Unmap())
+		if rc, ok := q.s.relays.get(info.relay).(*relayPacketConn); ok {
+			rc.setPeers(info.perms)
+		}
 	}
 	q.mu.Unlock()
 }

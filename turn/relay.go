@@ -3,10 +3,13 @@ package turn
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pionturn "github.com/pion/turn/v5"
@@ -147,6 +150,12 @@ type relayPacketConn struct {
 	bw   *userBandwidth // nil without a cap
 	once sync.Once
 
+	// peers holds the peer IPs (unmapped) the client has permissions for,
+	// kept by the quota's permission events. A datagram from anyone else is
+	// dropped before it is metered or charged to the user's bandwidth:
+	// pion would drop it too, but only after the charge.
+	peers atomic.Pointer[[]netip.Addr]
+
 	// lastFrom is the peer address ReadFrom returned last, returned again
 	// while datagrams keep coming from the same peer (nearly always, an
 	// allocation talks to one or two). pion's relay loop, the only reader,
@@ -235,11 +244,15 @@ func (r *relayPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
-// allowFrom applies the peer policy and the bandwidth cap to a datagram
-// of n bytes from ap, and counts it.
+// allowFrom applies the peer policy, the client's permissions and the
+// bandwidth cap to a datagram of n bytes from ap, and counts it.
 func (r *relayPacketConn) allowFrom(ap netip.AddrPort, n int) bool {
 	if err := r.s.policy.PeerAddr(ap); err != nil {
 		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+		return false
+	}
+	if !r.permitted(ap.Addr().Unmap()) {
+		r.s.m.dropped.WithLabelValues("no_permission").Inc()
 		return false
 	}
 	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
@@ -249,6 +262,21 @@ func (r *relayPacketConn) allowFrom(ap netip.AddrPort, n int) bool {
 	r.s.m.udpBytesFrom.Add(float64(n))
 	r.s.m.udpPktsFrom.Inc()
 	return true
+}
+
+// permitted reports whether the client has a permission for ip.
+func (r *relayPacketConn) permitted(ip netip.Addr) bool {
+	if ps := r.peers.Load(); ps != nil {
+		return slices.Contains(*ps, ip)
+	}
+	return false
+}
+
+// setPeers replaces the permitted peer IPs (copy on write: ReadFrom reads
+// them without a lock on every datagram).
+func (r *relayPacketConn) setPeers(perms map[netip.Addr]struct{}) {
+	ps := slices.Collect(maps.Keys(perms))
+	r.peers.Store(&ps)
 }
 
 func (r *relayPacketConn) Close() error {
