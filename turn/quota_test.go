@@ -161,3 +161,16 @@ func tcpEchoPeer(t *testing.T) string {
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	return ln.Addr().String()
 }
+
+// The same port on the IPv4 and the IPv6 relay address names two sockets.
+func TestRelayKeyFamilies(t *testing.T) {
+	v4 := relayKeyOf(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 50000})
+	v6 := relayKeyOf(&net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 50000})
+	tcp := relayKeyOf(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 50000})
+	if v4 == v6 || v4 == tcp || v4.v6 || !v6.v6 {
+		t.Fatalf("keys %+v, %+v, %+v", v4, v6, tcp)
+	}
+	if again := relayKeyOf(&net.UDPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 50000}); again != v4 {
+		t.Fatalf("16-byte form of the IPv4 address: %+v, want %+v", again, v4)
+	}
+}

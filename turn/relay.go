@@ -410,16 +410,24 @@ func (c *relayConn) Close() error {
 	return err
 }
 
-// relayKey names a relay socket by its port (and transport): what pion's
-// OnAllocationCreated reports as the relay address.
+// relayKey names a relay socket by its port, transport and address family:
+// what pion's OnAllocationCreated reports as the relay address. With an IPv4
+// and an IPv6 relay address the same port number can be taken in each.
 type relayKey struct {
-	tcp  bool
-	port uint16
+	tcp, v6 bool
+	port    uint16
 }
 
 func relayKeyOf(a net.Addr) relayKey {
-	_, tcp := a.(*net.TCPAddr)
-	return relayKey{tcp: tcp, port: portOf(a)}
+	var ip net.IP
+	tcp := false
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip, tcp = a.IP, true
+	}
+	return relayKey{tcp: tcp, v6: ip != nil && ip.To4() == nil, port: portOf(a)}
 }
 
 // relaySet finds an allocation's relay socket by port, so the server can
