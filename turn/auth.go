@@ -44,6 +44,13 @@ func (s *Server) authenticate(ra *pionturn.RequestAttributes) (userID string, ke
 // username but the MESSAGE-INTEGRITY did not match (a wrong password).
 func (s *Server) onAuth(src, _ net.Addr, _, username, _, method string, verdict bool) {
 	if verdict {
+		// An RFC 6062 data connection makes no allocation: a signed
+		// ConnectionBind lifts its allocate deadline instead.
+		if method == stun.MethodConnectionBind.String() {
+			if sk, ok := clientAddr(src); ok && sk.tcp {
+				s.markAllocated(sk.src)
+			}
+		}
 		return
 	}
 	if method == stun.MethodAllocate.String() {

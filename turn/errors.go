@@ -12,6 +12,13 @@ var (
 	// while Config.TCPRelay is off. The client sees 508 (Insufficient
 	// Capacity), the only code pion lets an allocator failure produce.
 	ErrTCPRelayDisabled = errors.New("turn: TCP relay allocations are disabled")
+	// ErrTCPRelayOverUDP refuses an RFC 6062 TCP allocation requested over
+	// UDP: RFC 6062 section 5.1 requires a TCP or TLS control connection
+	// (and a Connect would otherwise dial from a UDP read loop).
+	ErrTCPRelayOverUDP = errors.New("turn: TCP relay allocations need a TCP or TLS control connection (RFC 6062)")
+	// ErrPeerConnLimit refuses an RFC 6062 Connect when the allocation
+	// already has Config.MaxPermissionsPerAllocation peer connections.
+	ErrPeerConnLimit = errors.New("turn: too many peer connections on this allocation")
 	// ErrNoRelayAddress refuses an allocation of an address family (IPv4 or
 	// IPv6) the server has no relay address for.
 	ErrNoRelayAddress = errors.New("turn: no relay address of the requested address family")

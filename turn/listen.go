@@ -309,9 +309,6 @@ func (l *connListener) Accept() (net.Conn, error) {
 			continue
 		}
 		sc := &serverConn{Conn: c, l: l, src: src.src, allocateBy: time.Now().Add(time.Duration(l.allocTimeout.Load()))}
-		if l.s.cfg.TCPRelay {
-			sc.allocated.Store(true)
-		}
 		l.mu.Lock()
 		closing := l.conns == nil
 		if !closing {
@@ -384,6 +381,14 @@ func (c *serverConn) Write(p []byte) (int, error) {
 		_ = c.Conn.Close()
 	}
 	return n, err
+}
+
+// markAllocated lifts the allocate deadline of the TCP or TLS connection
+// from src: it has allocated, or bound an RFC 6062 peer connection.
+func (s *Server) markAllocated(src netip.AddrPort) {
+	if c, ok := s.tcpBySrc.Load(src); ok {
+		c.(*serverConn).markAllocated() //nolint:forcetypeassert // only *serverConn is stored
+	}
 }
 
 // markAllocated lifts the allocate deadline, also from a Read blocked on it.

@@ -180,9 +180,7 @@ func (q *quota) created(src, dst net.Addr, _, user, _ string, relay net.Addr, _ 
 	k := allocKey{tcp: sk.tcp, src: sk.src, port: portOf(dst)}
 	transport := q.s.transportOf(k)
 	if sk.tcp {
-		if c, ok := q.s.tcpBySrc.Load(sk.src); ok {
-			c.(*serverConn).markAllocated()
-		}
+		q.s.markAllocated(sk.src)
 	}
 	q.mu.Lock()
 	if _, ok := q.pending[sk]; ok {

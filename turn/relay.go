@@ -23,6 +23,9 @@ import (
 type relayGen struct {
 	s      *Server
 	v4, v6 *pionturn.RelayAddressGeneratorPortRange
+	// udpControl marks the generator of the UDP listeners: RFC 6062 TCP
+	// allocations are refused there.
+	udpControl bool
 }
 
 var _ pionturn.RelayAddressGenerator = (*relayGen)(nil)
@@ -76,21 +79,48 @@ func (g *relayGen) AllocateListener(c pionturn.AllocateListenerConfig) (net.List
 		g.s.log.Debug("TURN allocation refused", "reason", "tcp_relay_disabled", "user", clip(c.UserID))
 		return nil, nil, ErrTCPRelayDisabled
 	}
+	if g.udpControl {
+		g.s.m.allocsRefused.WithLabelValues("tcp_relay_over_udp").Inc()
+		g.s.log.Debug("TURN allocation refused", "reason", "tcp_relay_over_udp", "user", clip(c.UserID))
+		return nil, nil, ErrTCPRelayOverUDP
+	}
 	r, err := g.pick(c.Network)
 	if err != nil {
 		g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
 		return nil, nil, err
 	}
-	ln, addr, err := r.AllocateListener(c)
-	if err != nil {
-		g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
-		g.s.log.Warn("TURN relay listener failed", "err", err)
-		return nil, nil, fmt.Errorf("turn: relay listener: %w", err)
+	// pion binds TCP relay listeners with SO_REUSEPORT (a Connect dials
+	// from the same port), so the kernel lets a second allocation bind a
+	// port another one listens on and would share its peers' connections
+	// between them: a port already taken is given back and another drawn.
+	for range tcpRelayPortTries {
+		ln, addr, err := r.AllocateListener(c)
+		if err != nil {
+			g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
+			g.s.log.Warn("TURN relay listener failed", "err", err)
+			return nil, nil, fmt.Errorf("turn: relay listener: %w", err)
+		}
+		// Not ln.Addr(): pion has rewritten the listener's own address
+		// object to the advertised relay address.
+		ta, ok := addr.(*net.TCPAddr)
+		if !ok {
+			_ = ln.Close()
+			return nil, nil, fmt.Errorf("turn: relay listener: address %v is not TCP", addr)
+		}
+		bind := &net.TCPAddr{IP: net.ParseIP(r.Address), Port: ta.Port}
+		rl := &relayListener{Listener: ln, s: g.s, key: relayKeyOf(addr), user: c.UserID, bind: bind}
+		if g.s.relays.addIfFree(rl.key, rl) {
+			return rl, addr, nil
+		}
+		_ = ln.Close()
 	}
-	rl := &relayListener{Listener: ln, s: g.s, key: relayKeyOf(addr), user: c.UserID}
-	g.s.relays.add(rl.key, rl)
-	return rl, addr, nil
+	g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
+	g.s.log.Warn("TURN relay listener failed", "err", "no free port after retries")
+	return nil, nil, fmt.Errorf("turn: relay listener: no free relay port in %d tries", tcpRelayPortTries)
 }
+
+// tcpRelayPortTries bounds the draws of a TCP relay port already in use.
+const tcpRelayPortTries = 16
 
 // AllocateConn dials a peer for an RFC 6062 Connect. pion has already asked
 // the PermissionHandler about the IP; the port matters too (the server's
@@ -98,6 +128,9 @@ func (g *relayGen) AllocateListener(c pionturn.AllocateListenerConfig) (net.List
 func (g *relayGen) AllocateConn(c pionturn.AllocateConnConfig) (net.Conn, error) {
 	if !g.s.cfg.TCPRelay {
 		return nil, ErrTCPRelayDisabled
+	}
+	if g.udpControl {
+		return nil, ErrTCPRelayOverUDP
 	}
 	ap, ok := peerAddr(c.RemoteAddr)
 	if !ok {
@@ -112,11 +145,23 @@ func (g *relayGen) AllocateConn(c pionturn.AllocateConnConfig) (net.Conn, error)
 	if err != nil {
 		return nil, err
 	}
+	owner, _ := g.s.relays.get(relayKeyOf(c.LocalAddr)).(*relayListener)
+	if owner == nil {
+		return nil, fmt.Errorf("turn: connect: no relay listener at %v", c.LocalAddr)
+	}
+	if !owner.take() {
+		return nil, ErrPeerConnLimit
+	}
+	// pion binds the outgoing connection to the relay address it hands
+	// out, which behind a 1:1 NAT (--turn-public-ip) is not a local
+	// address; the address the listener is bound to has the same port and is.
+	c.LocalAddr = owner.bind
 	conn, err := r.AllocateConn(c)
 	if err != nil {
+		owner.conns.Add(-1)
 		return nil, fmt.Errorf("turn: connect to %s: %w", ap, err)
 	}
-	return g.s.newRelayConn(conn, c.UserID), nil
+	return g.s.newRelayConn(conn, c.UserID, owner), nil
 }
 
 // peerAddr is a peer's address as received: an IPv4-mapped address stays
@@ -292,10 +337,25 @@ func (r *relayPacketConn) Close() error {
 // relayListener is one RFC 6062 TCP allocation's relay listener.
 type relayListener struct {
 	net.Listener
-	s    *Server
-	key  relayKey
-	user string
-	once sync.Once
+	s     *Server
+	key   relayKey
+	user  string
+	once  sync.Once
+	conns atomic.Int32 // open peer connections, accepted or connected
+	bind  *net.TCPAddr // the local address the listener is bound to
+}
+
+// take counts one more peer connection, refusing it beyond the cap (the
+// permission cap: a peer IP allows many ports, and each connection holds a
+// file descriptor).
+func (l *relayListener) take() bool {
+	if l.conns.Add(1) > int32(l.s.cfg.MaxPermissionsPerAllocation) { //nolint:gosec // a small configured cap
+		l.conns.Add(-1)
+		l.s.m.dropped.WithLabelValues("peer_conn_limit").Inc()
+		l.s.log.Debug("TURN peer connection refused", "reason", "peer_conn_limit", "user", clip(l.user))
+		return false
+	}
+	return true
 }
 
 // Accept drops connections from denied peers before pion sees them (pion
@@ -316,7 +376,11 @@ func (l *relayListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		return l.s.newRelayConn(c, l.user), nil
+		if !l.take() {
+			_ = c.Close()
+			continue
+		}
+		return l.s.newRelayConn(c, l.user, l), nil
 	}
 }
 
@@ -335,13 +399,14 @@ type relayConn struct {
 	net.Conn
 	s      *Server
 	user   string
+	owner  *relayListener // its allocation, which counts it
 	bw     *userBandwidth
 	closed chan struct{}
 	once   sync.Once
 }
 
-func (s *Server) newRelayConn(c net.Conn, user string) *relayConn {
-	return &relayConn{Conn: c, s: s, user: user, bw: s.bw.acquire(user), closed: make(chan struct{})}
+func (s *Server) newRelayConn(c net.Conn, user string, owner *relayListener) *relayConn {
+	return &relayConn{Conn: c, s: s, user: user, owner: owner, bw: s.bw.acquire(user), closed: make(chan struct{})}
 }
 
 func (c *relayConn) Read(p []byte) (int, error) {
@@ -405,6 +470,7 @@ func (c *relayConn) Close() error {
 	c.once.Do(func() {
 		close(c.closed)
 		c.s.bw.release(c.user, c.bw)
+		c.owner.conns.Add(-1)
 		err = c.Conn.Close()
 	})
 	return err
@@ -445,6 +511,20 @@ func (r *relaySet) add(k relayKey, c interface{ Close() error }) {
 	}
 	r.m[k] = c
 	r.mu.Unlock()
+}
+
+// addIfFree adds c under k unless another socket holds k.
+func (r *relaySet) addIfFree(k relayKey, c interface{ Close() error }) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, taken := r.m[k]; taken {
+		return false
+	}
+	if r.m == nil {
+		r.m = map[relayKey]interface{ Close() error }{}
+	}
+	r.m[k] = c
+	return true
 }
 
 func (r *relaySet) remove(k relayKey, c interface{ Close() error }) {

@@ -240,13 +240,15 @@ func (s *Server) serve(b *listeners) error {
 		},
 	}
 	own := map[uint16]bool{} // the listening ports
+	udpGen := *gen
+	udpGen.udpControl = true
 	for _, c := range b.udp {
 		port := portOf(c.LocalAddr())
 		u := &udpListener{PacketConn: c, s: s, port: port}
 		u.udp, _ = c.(*net.UDPConn)
 		s.udp = append(s.udp, u)
 		pc.PacketConnConfigs = append(pc.PacketConnConfigs, pionturn.PacketConnConfig{
-			PacketConn: u, RelayAddressGenerator: gen, PermissionHandler: s.permissionHandler(port)})
+			PacketConn: u, RelayAddressGenerator: &udpGen, PermissionHandler: s.permissionHandler(port)})
 		s.addrs.UDP = localAddrPort(c.LocalAddr())
 		own[port] = true
 	}
