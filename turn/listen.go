@@ -246,9 +246,9 @@ const (
 	writeTimeout     = 10 * time.Second
 	// allocateTimeout is how long a TCP or TLS connection may stay open
 	// without an allocation: bytes alone do not keep a connection slot,
-	// so nobody holds the server's slots without credentials. (With
-	// RFC 6062 relaying on, connections that carry peer data have no
-	// allocation of their own, so the limit is off then.)
+	// so nobody holds the server's slots without credentials. (An RFC 6062
+	// data connection has no allocation of its own: its signed
+	// ConnectionBind counts as one.)
 	allocateTimeout = 30 * time.Second
 	// maxConnsPerIP bounds TCP and TLS connections from one source
 	// address; generous, because a whole office behind one NAT may use
