@@ -123,12 +123,16 @@ func NewPublicKeyVerifier(pemBytes []byte) (*Verifier, error) {
 	return nil, fmt.Errorf("%w: unsupported public key type %T", ErrBadConfig, pub)
 }
 
+// TokenLeeway is the clock skew allowed when checking "exp": a token is
+// accepted, and a session kept, until exp + TokenLeeway.
+const TokenLeeway = 5 * time.Second
+
 func newVerifier(key any, alg string) *Verifier {
 	v := &Verifier{key: key, now: time.Now}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{alg}), // never "none", never an algorithm the key was not made for
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(TokenLeeway),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	)
 	return v

@@ -45,6 +45,10 @@ type Config struct {
 	PingInterval       time.Duration // WebSocket ping period (default 10 s)
 	PongTimeout        time.Duration // a connection silent this long is dropped (default 30 s)
 	WriteTimeout       time.Duration // one write to a client (default 10 s)
+	// TokenWarning is how long before its token expires a session gets a
+	// "token-expiring" frame (default 1 min); a session whose token expires
+	// without a "refresh" is closed with token_expired (4401).
+	TokenWarning time.Duration
 
 	// AllowedOrigins lists the browser origins ("https://app.example.com")
 	// allowed to connect besides the server's own; "*" allows any. Requests
@@ -106,6 +110,7 @@ func (c Config) withDefaults() Config {
 	defDur(&c.PingInterval, 10*time.Second)
 	defDur(&c.PongTimeout, 30*time.Second)
 	defDur(&c.WriteTimeout, 10*time.Second)
+	defDur(&c.TokenWarning, time.Minute)
 	c.Limits = c.Limits.withDefaults()
 	ns := make([]Namespace, len(c.Namespaces))
 	for i, n := range c.Namespaces {

@@ -36,6 +36,9 @@ var fuzzFrameSeeds = []string{
 	`{"type":"broadcast","room":"lobby","data":[1,2.5,true,false,null,{"a":{"b":{"c":[[[]]]}}}]}`,
 	`{"type":"ping"}`,
 	`{"type":"ping","id":"p1"}`,
+	`{"type":"ice-servers","id":2}`,
+	`{"type":"refresh","token":"eyJhbGciOiJIUzI1NiJ9.e30.x","id":"r"}`,
+	`{"type":"refresh"}`,
 	// Unicode and escapes in fields.
 	`{"type":"join","room":"caf\u00e9 \ud83d\ude00 日本"}`,
 	`{"type":"join","room":"\ud800"}`,

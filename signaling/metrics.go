@@ -20,12 +20,13 @@ const (
 	KindAck
 	KindError
 	KindICEServers
+	KindTokenExpiring
 	kindPing  // WebSocket control ping
 	kindClose // WebSocket close frame, then the connection ends
 	numKinds
 )
 
-var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "ping", "close"}
+var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "ping", "close"}
 
 // inbound frame types as metric labels; anything else counts as "unknown".
 var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, "unknown", "invalid"}

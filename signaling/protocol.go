@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -16,6 +17,9 @@ const (
 	// TypeICEServers asks for fresh ICE servers; the server also pushes them
 	// unasked before the ones it handed out expire.
 	TypeICEServers = "ice-servers"
+	// TypeRefresh replaces the session's token with a fresh one of the
+	// same user before the old one expires.
+	TypeRefresh = "refresh"
 )
 
 // Frame types the server sends (besides signal and broadcast, which go both ways).
@@ -27,6 +31,9 @@ const (
 	TypePong       = "pong"
 	TypeAck        = "ack"
 	TypeError      = "error"
+	// TypeTokenExpiring warns that the session's token expires soon: the
+	// client should send a refresh, or the session ends with token_expired.
+	TypeTokenExpiring = "token-expiring"
 )
 
 // Wire limits on the fields of a client frame.
@@ -78,6 +85,11 @@ func (f *Frame) validate() error {
 	case TypeHello:
 		return nil // the token is checked by the verifier
 	case TypePing, TypeICEServers:
+		return nil
+	case TypeRefresh:
+		if f.Token == "" {
+			return errorf(CodeBadRequest, `refresh needs "token"`)
+		}
 		return nil
 	case TypeJoin, TypeLeave:
 		return validRoom(f.Room)
@@ -224,6 +236,16 @@ func encodeError(e *Error, id []byte) []byte {
 	b := appendHead(make([]byte, 0, 64+len(e.Message)+len(id)), TypeError)
 	b = appendField(b, "code", string(e.Code))
 	b = appendField(b, "message", e.Message)
+	b = appendID(b, id)
+	return append(b, '}')
+}
+
+// encodeExpires builds a frame of type typ that says when the session's
+// token expires: the refresh's ack and the expiry warning.
+func encodeExpires(typ string, expires time.Time, id []byte) []byte {
+	b := appendHead(make([]byte, 0, 64+len(id)), typ)
+	b = append(b, `,"expires":`...)
+	b = appendInt(b, expires.Unix())
 	b = appendID(b, id)
 	return append(b, '}')
 }

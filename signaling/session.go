@@ -3,6 +3,7 @@ package signaling
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -41,6 +42,7 @@ type Session struct {
 
 	closing    atomic.Bool  // a close frame is queued or the connection is ending
 	iceRefresh atomic.Int64 // unix nanoseconds after which the pinger pushes fresh ICE servers (0: never)
+	expires    atomic.Int64 // unix nanoseconds when the token expires (0: never); the reader sets it, the clock reads it
 
 	mu        sync.Mutex // guards what follows
 	queue     []outFrame
@@ -51,7 +53,9 @@ type Session struct {
 	writing   bool // a writer goroutine is running
 	closed    bool // nothing more is accepted into the queue
 	closeSent bool
-	pinger    *time.Timer
+	pinger    *time.Timer // the session's one clock: pings, the token's expiry and its warning (see tick)
+	nextPing  time.Time
+	warned    bool // token-expiring sent for the current token
 }
 
 type outFrame struct {
@@ -237,7 +241,8 @@ func (se *Session) writeFrame(f *outFrame, buf *[]byte) error {
 
 func (se *Session) startPinger() {
 	se.mu.Lock()
-	se.pinger = time.AfterFunc(se.pingDelay(), se.ping)
+	se.nextPing = time.Now().Add(se.pingDelay())
+	se.pinger = time.AfterFunc(se.nextDelayLocked(time.Now()), se.tick)
 	se.mu.Unlock()
 }
 
@@ -248,20 +253,111 @@ func (se *Session) pingDelay() time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-func (se *Session) ping() {
-	if !se.Deliver(nil, kindPing) {
+// nextDelayLocked is how long the clock sleeps from now: until the next
+// ping, the token's expiry warning or its expiry, whichever comes first.
+func (se *Session) nextDelayLocked(now time.Time) time.Duration {
+	next := se.nextPing
+	if exp := se.expires.Load(); exp != 0 {
+		at := time.Unix(0, exp)
+		if !se.warned {
+			at = at.Add(-se.srv.cfg.TokenWarning)
+		}
+		if at.Before(next) {
+			next = at
+		}
+	}
+	return max(next.Sub(now), time.Millisecond)
+}
+
+// tick is the session's clock: one timer per session serves the WebSocket
+// pings, the ICE credentials' refresh, and the token's expiry, so an idle
+// session holds no other timer.
+func (se *Session) tick() {
+	now := time.Now()
+	exp := se.expires.Load()
+	if exp != 0 && now.UnixNano() >= exp {
+		se.srv.m.errorOut(CodeTokenExpired)
+		se.Deliver(encodeError(errorf(CodeTokenExpired, "token expired: send a refresh with a fresh token before it does"), nil), KindError)
+		se.closeWith(CloseUnauthorized, string(CodeTokenExpired))
 		return
 	}
-	// The pinger doubles as the ICE credential clock, so a session needs no
-	// timer of its own for it.
-	if r := se.iceRefresh.Load(); r != 0 && time.Now().UnixNano() >= r {
-		se.Deliver(se.encodeICEServers(nil), KindICEServers)
-	}
 	se.mu.Lock()
-	if !se.closed {
-		se.pinger.Reset(se.pingDelay())
+	pingDue := !now.Before(se.nextPing)
+	warn := exp != 0 && !se.warned && now.UnixNano() >= exp-int64(se.srv.cfg.TokenWarning)
+	if warn {
+		se.warned = true
 	}
 	se.mu.Unlock()
+	if warn {
+		// The token's own exp, as the welcome gave it; the session lasts TokenLeeway longer.
+		se.Deliver(encodeExpires(TypeTokenExpiring, time.Unix(0, exp).Add(-TokenLeeway), nil), KindTokenExpiring)
+	}
+	if pingDue {
+		if !se.Deliver(nil, kindPing) {
+			return
+		}
+		// The clock is also the ICE credentials' clock.
+		if r := se.iceRefresh.Load(); r != 0 && now.UnixNano() >= r {
+			se.Deliver(se.encodeICEServers(nil), KindICEServers)
+		}
+	}
+	se.mu.Lock()
+	if pingDue {
+		se.nextPing = now.Add(se.pingDelay())
+	}
+	if !se.closed {
+		se.pinger.Reset(se.nextDelayLocked(now))
+	}
+	se.mu.Unlock()
+}
+
+// refresh replaces the session's token with f.Token: the same user, not
+// expired, granting every room the session is in. The display name other
+// peers were told stays. It answers ack with the new expiry.
+func (se *Session) refresh(f *Frame) error {
+	ident, err := se.srv.cfg.Verifier.Verify(f.Token)
+	if err != nil {
+		return err
+	}
+	if ident.User != se.ident.User {
+		return errorf(CodeForbidden, "the new token is for user %q, this session is %q's", ident.User, se.ident.User)
+	}
+	for _, k := range se.rooms {
+		if !ident.Grants.Allows(k.NS, k.Room) {
+			return errorf(CodeForbidden, "the new token does not grant room %q%s, which this session is in: leave it first", k.Room, nsSuffix(k.NS))
+		}
+	}
+	// Grants and Expires are read only here, on the reader goroutine; the
+	// clock reads the expiry from se.expires.
+	se.ident.Grants, se.ident.Expires = ident.Grants, ident.Expires
+	se.expires.Store(sessionEnd(ident))
+	se.mu.Lock()
+	se.warned = false
+	if !se.closed && se.pinger != nil {
+		se.pinger.Reset(se.nextDelayLocked(time.Now()))
+	}
+	se.mu.Unlock()
+	if f.ID != nil {
+		se.Deliver(encodeExpires(TypeAck, ident.Expires, f.ID), KindAck)
+	}
+	return nil
+}
+
+// sessionEnd is when a session on ident's token ends, in unix nanoseconds
+// (0: never): when the token is no longer accepted.
+func sessionEnd(ident *Identity) int64 {
+	if ident.Expires.IsZero() {
+		return 0
+	}
+	return ident.Expires.Add(TokenLeeway).UnixNano()
+}
+
+// nsSuffix names a namespace in a message, "" for the default one.
+func nsSuffix(ns string) string {
+	if ns == "" {
+		return ""
+	}
+	return fmt.Sprintf(" in namespace %q", ns)
 }
 
 // run is the reader goroutine: handshake, frames, cleanup.
@@ -314,6 +410,7 @@ func (se *Session) handshake() error {
 		return errorf(CodeLimitExceeded, "user %q has %d sessions already", ident.User, srv.cfg.MaxSessionsPerUser)
 	}
 	se.ident = ident
+	se.expires.Store(sessionEnd(ident))
 	se.peer = randomID()
 	se.id = randomID()
 	se.limiter = rate.NewLimiter(rate.Limit(srv.cfg.Rate), srv.cfg.Burst)
@@ -500,6 +597,8 @@ func (se *Session) dispatch(f *Frame) error {
 	case TypeICEServers:
 		se.Deliver(se.encodeICEServers(f.ID), KindICEServers)
 		return nil
+	case TypeRefresh:
+		return se.refresh(f)
 	}
 	ns, ok := se.srv.ns[f.NS]
 	if !ok {
