@@ -100,6 +100,7 @@ var fuzzFrameSeeds = []string{
 
 var clientTypes = map[string]bool{
 	TypeHello: true, TypeJoin: true, TypeLeave: true, TypeSignal: true, TypeBroadcast: true, TypePing: true,
+	TypeICEServers: true, TypeRefresh: true,
 }
 
 // decodeAny decodes JSON keeping numbers as written.
@@ -294,6 +295,10 @@ func FuzzDecodeFrame(f *testing.F) {
 		case TypeBroadcast:
 			if fr.Data == nil {
 				t.Fatalf("DecodeFrame(%q) accepted a broadcast without data", in)
+			}
+		case TypeRefresh:
+			if fr.Token == "" {
+				t.Fatalf("DecodeFrame(%q) accepted a refresh without a token", in)
 			}
 		}
 		if fr.Data == nil {
