@@ -7,9 +7,10 @@ export class FakeChannel {
   binaryType = 'blob';
   /** @type {unknown[]} */
   sent = [];
-  /** @param {string} label */
-  constructor(label) {
+  /** @param {string} label @param {object} [options] */
+  constructor(label, options) {
     this.label = label;
+    this.options = options;
   }
   /** @param {unknown} data */
   send(data) {
@@ -20,7 +21,134 @@ export class FakeChannel {
   }
 }
 
-/** Just enough of RTCPeerConnection for PeerLink and Room. */
+let fakeIds = 0;
+
+/** A MediaStreamTrack stand-in. */
+export class FakeTrack {
+  readyState = 'live';
+  enabled = true;
+  /** @param {string} kind @param {string} [id] */
+  constructor(kind, id = `${kind}-${++fakeIds}`) {
+    this.kind = kind;
+    this.id = id;
+  }
+  stop() {
+    this.readyState = 'ended';
+  }
+}
+
+/** A MediaStream stand-in. */
+export class FakeMediaStream {
+  /** @type {FakeTrack[]} */
+  #tracks;
+  /** @param {FakeTrack[]} [tracks] @param {string} [id] */
+  constructor(tracks = [], id = `stream-${++fakeIds}`) {
+    this.#tracks = [...tracks];
+    this.id = id;
+  }
+  getTracks() {
+    return [...this.#tracks];
+  }
+  getAudioTracks() {
+    return this.#tracks.filter((t) => t.kind === 'audio');
+  }
+  getVideoTracks() {
+    return this.#tracks.filter((t) => t.kind === 'video');
+  }
+  /** @param {FakeTrack} t */
+  addTrack(t) {
+    if (!this.#tracks.includes(t)) this.#tracks.push(t);
+  }
+  /** @param {FakeTrack} t */
+  removeTrack(t) {
+    this.#tracks = this.#tracks.filter((x) => x !== t);
+  }
+}
+
+/** An RTCIceTransport stand-in that can report a new selected pair. */
+export class FakeIceTransport extends EventTarget {
+  onselectedcandidatepairchange = null;
+  changePair() {
+    this.dispatchEvent(new Event('selectedcandidatepairchange'));
+  }
+}
+
+const hasSend = (/** @type {string|null} */ d) => d === 'sendrecv' || d === 'sendonly';
+const hasRecv = (/** @type {string|null} */ d) => d === 'sendrecv' || d === 'recvonly';
+const dir = (/** @type {boolean} */ send, /** @type {boolean} */ recv) =>
+  send ? (recv ? 'sendrecv' : 'sendonly') : recv ? 'recvonly' : 'inactive';
+const reverse = (/** @type {string} */ d) => dir(hasRecv(d), hasSend(d));
+let mids = 0;
+
+/** An RTCRtpSender stand-in. */
+class FakeSender {
+  /** @type {FakeMediaStream[]} */
+  streams = [];
+  /** @param {FakePeerConnection} pc @param {FakeTrack|null} track */
+  constructor(pc, track) {
+    this.pc = pc;
+    this.track = track;
+  }
+  /** @param {FakeTrack|null} track */
+  async replaceTrack(track) {
+    if (track && this.pc.getTransceivers().find((t) => t.sender === this)?.kind !== track.kind) throw new TypeError('kind mismatch');
+    this.track = track;
+  }
+  /** @param {...FakeMediaStream} streams */
+  setStreams(...streams) {
+    this.streams = streams;
+  }
+}
+
+/** An RTCRtpTransceiver stand-in. */
+class FakeTransceiver {
+  /** @type {string|null} */ mid = null;
+  /** @type {string|null} */ currentDirection = null;
+  stopped = false;
+  everSent = false;
+  /** whether this side's receiver gets media (fired "track") */
+  receiving = false;
+  /** @type {{role: 'offer'|'answer', dir: string, offered?: string}|null} last negotiated */
+  negotiated = null;
+  /** @type {{role: 'offer', dir: string}|null} in the local offer not yet answered */
+  pending = null;
+  midFromPendingOffer = false;
+  #direction;
+  /**
+   * @param {FakePeerConnection} pc
+   * @param {string} kind
+   * @param {string} direction
+   * @param {FakeTrack|null} track
+   * @param {boolean} byAddTrack
+   */
+  constructor(pc, kind, direction, track, byAddTrack) {
+    this.pc = pc;
+    this.kind = kind;
+    this.#direction = direction;
+    this.byAddTrack = byAddTrack;
+    this.sender = new FakeSender(pc, track);
+    this.receiver = { track: new FakeTrack(kind, `remote-${kind}-${++fakeIds}`) };
+  }
+  get direction() {
+    return this.#direction;
+  }
+  set direction(d) {
+    if (this.pc.signalingState === 'closed') throw new Error('InvalidStateError: closed');
+    if (d === this.#direction) return;
+    this.#direction = d;
+    this.pc.changed();
+  }
+}
+
+/**
+ * Just enough of RTCPeerConnection for PeerLink and Room, with a miniature
+ * JSEP for media: descriptions whose sdp is "fake:{...}" carry m-lines
+ * ({mid, kind, dir, msid}) and the ICE generation, so two fakes wired
+ * together negotiate transceivers, directions and track events as browsers
+ * do (addTrack reuse, implicit rollback, negotiationneeded when stable).
+ * Data channels do not fire negotiationneeded, and descriptions without
+ * media or ICE restart keep the plain sdp "offer-sdp" / "answer-sdp".
+ */
 export class FakePeerConnection {
   /** @type {FakePeerConnection[]} */
   static instances = [];
@@ -33,6 +161,23 @@ export class FakePeerConnection {
   /** @type {string[]} */
   log = [];
   failCandidates = false;
+  /** @type {FakeTransceiver[]} */
+  transceivers = [];
+  /** what getStats returns: stats objects with an id each */
+  /** @type {any[]} */
+  stats = [];
+  /** @type {any} set to {transport: {iceTransport}} to offer pair events */
+  sctp = null;
+  /** ICE generation: one more per ICE restart offered */
+  iceGeneration = 0;
+  restartIceCalls = 0;
+  #restartPending = false;
+  #restartInOffer = false;
+  /** @type {any[]} m-lines of the remote offer being answered */
+  #remoteMedia = [];
+  /** @type {Map<string, FakeMediaStream>} remote streams by msid */
+  #remoteStreams = new Map();
+  #checkScheduled = false;
   #pending = Promise.resolve();
 
   /** @param {object} config */
@@ -47,22 +192,140 @@ export class FakePeerConnection {
   setConfiguration(config) {
     this.config = config;
   }
-  /** @param {string} label */
-  createDataChannel(label) {
-    const ch = new FakeChannel(label);
+  /** @param {string} label @param {object} [options] */
+  createDataChannel(label, options) {
+    const ch = new FakeChannel(label, options);
     this.channels.push(ch);
     return ch;
+  }
+  getTransceivers() {
+    return [...this.transceivers];
+  }
+  getSenders() {
+    return this.transceivers.map((t) => t.sender);
+  }
+  getReceivers() {
+    return this.transceivers.map((t) => t.receiver);
+  }
+  /** @param {FakeTrack} track @param {...FakeMediaStream} streams */
+  addTrack(track, ...streams) {
+    if (this.signalingState === 'closed') throw new Error('InvalidStateError: closed');
+    if (this.transceivers.some((t) => t.sender.track === track)) throw new Error('InvalidAccessError: track already has a sender');
+    // As the spec: reuse a transceiver of the kind that never sent and has no track.
+    let t = this.transceivers.find((x) => !x.stopped && x.kind === track.kind && x.sender.track === null && !x.everSent);
+    if (t) {
+      t.sender.track = track;
+      t.direction = dir(true, hasRecv(t.direction));
+    } else {
+      t = new FakeTransceiver(this, track.kind, 'sendrecv', track, true);
+      this.transceivers.push(t);
+    }
+    t.sender.streams = streams;
+    this.changed();
+    return t.sender;
+  }
+  /** @param {FakeTrack|string} trackOrKind @param {{direction?: string, streams?: FakeMediaStream[]}} [init] */
+  addTransceiver(trackOrKind, init = {}) {
+    const track = typeof trackOrKind === 'string' ? null : trackOrKind;
+    const kind = typeof trackOrKind === 'string' ? trackOrKind : trackOrKind.kind;
+    const t = new FakeTransceiver(this, kind, init.direction ?? 'sendrecv', track, false);
+    t.sender.streams = init.streams ?? [];
+    this.transceivers.push(t);
+    this.changed();
+    return t;
+  }
+  restartIce() {
+    this.restartIceCalls++;
+    this.#restartPending = true;
+    this.changed();
+  }
+  async getStats() {
+    if (this.signalingState === 'closed') throw new Error('InvalidStateError: closed');
+    return new Map(this.stats.map((s) => [s.id, s]));
+  }
+  /** Sets connectionState and fires the change, as the ICE agent would. */
+  setConnectionState(/** @type {string} */ s) {
+    this.connectionState = s;
+    this.onconnectionstatechange?.();
   }
   /** @param {{type: string, sdp: string}} d */
   async setRemoteDescription(d) {
     this.log.push(`setRemoteDescription ${d.type}`);
-    this.signalingState = d.type === 'offer' ? 'have-remote-offer' : 'stable';
+    const { media } = parseSdp(d.sdp);
+    if (d.type === 'offer') {
+      if (this.signalingState === 'have-local-offer') this.#rollback(); // implicit rollback
+      for (const m of media) {
+        let t = this.transceivers.find((x) => x.mid === m.mid);
+        // A remote m-line that can carry our media takes a free addTrack transceiver.
+        t ??= hasRecv(m.dir) ? this.transceivers.find((x) => x.byAddTrack && x.mid === null && !x.stopped && x.kind === m.kind) : undefined;
+        if (!t) {
+          t = new FakeTransceiver(this, m.kind, 'recvonly', null, false);
+          this.transceivers.push(t);
+        }
+        t.mid = m.mid;
+        this.#remoteSends(t, m);
+      }
+      this.#remoteMedia = media;
+      this.signalingState = 'have-remote-offer';
+    } else {
+      if (this.signalingState !== 'have-local-offer') throw new Error(`InvalidStateError: answer in ${this.signalingState}`);
+      for (const m of media) {
+        const t = this.transceivers.find((x) => x.mid === m.mid);
+        if (!t) continue;
+        t.currentDirection = reverse(m.dir);
+        if (hasSend(t.currentDirection)) t.everSent = true;
+        t.negotiated = t.pending;
+        this.#remoteSends(t, m);
+      }
+      for (const t of this.transceivers) {
+        t.midFromPendingOffer = false;
+        t.pending = null;
+      }
+      this.#restartInOffer = false;
+      this.signalingState = 'stable';
+      this.changed();
+    }
   }
-  async setLocalDescription() {
+  /** @param {{type: string}} [d] */
+  async setLocalDescription(d) {
+    if (d?.type === 'rollback') {
+      this.log.push('setLocalDescription rollback');
+      this.#rollback();
+      this.changed();
+      return;
+    }
     const type = this.signalingState === 'have-remote-offer' ? 'answer' : 'offer';
     this.log.push(`setLocalDescription ${type}`);
-    this.localDescription = { type, sdp: `${type}-sdp` };
-    this.signalingState = type === 'answer' ? 'stable' : 'have-local-offer';
+    let media;
+    if (type === 'offer') {
+      for (const t of this.transceivers) {
+        if (t.stopped || t.mid !== null) continue;
+        t.mid = `m${++mids}`;
+        t.midFromPendingOffer = true;
+      }
+      if (this.#restartPending) {
+        this.#restartPending = false;
+        this.#restartInOffer = true;
+        this.iceGeneration++;
+      }
+      const live = this.transceivers.filter((t) => t.mid !== null && !t.stopped);
+      media = live.map((t) => ({ mid: t.mid, kind: t.kind, dir: t.direction, msid: t.sender.streams.map((s) => s.id) }));
+      for (const t of live) t.pending = { role: 'offer', dir: t.direction };
+      this.signalingState = 'have-local-offer';
+    } else {
+      media = this.#remoteMedia.map((m) => {
+        const t = /** @type {FakeTransceiver} */ (this.transceivers.find((x) => x.mid === m.mid));
+        const answered = dir(hasSend(t.direction) && hasRecv(m.dir), hasRecv(t.direction) && hasSend(m.dir));
+        t.currentDirection = answered;
+        if (hasSend(answered)) t.everSent = true;
+        t.negotiated = { role: 'answer', dir: answered, offered: m.dir };
+        return { mid: m.mid, kind: t.kind, dir: answered, msid: t.sender.streams.map((s) => s.id) };
+      });
+      this.signalingState = 'stable';
+      this.changed();
+    }
+    const plain = media.length === 0 && this.iceGeneration === 0;
+    this.localDescription = { type, sdp: plain ? `${type}-sdp` : `fake:${JSON.stringify({ media, ice: this.iceGeneration })}` };
   }
   /** @param {{candidate: string}} c */
   async addIceCandidate(c) {
@@ -77,6 +340,67 @@ export class FakePeerConnection {
   async settled() {
     for (let i = 0; i < 20; i++) await this.#pending;
   }
+  /** Something that may need negotiation changed: check once stable, as browsers do. */
+  changed() {
+    if (this.#checkScheduled) return;
+    this.#checkScheduled = true;
+    setTimeout(() => {
+      this.#checkScheduled = false;
+      if (this.signalingState === 'stable' && this.#needed()) this.onnegotiationneeded?.();
+    }, 0);
+  }
+  #needed() {
+    if (this.#restartPending) return true;
+    return this.transceivers.some((t) => {
+      if (t.stopped) return false;
+      if (t.mid === null || !t.negotiated) return true;
+      if (t.negotiated.role === 'offer') return t.negotiated.dir !== t.direction;
+      const offered = /** @type {string} */ (t.negotiated.offered);
+      return t.negotiated.dir !== dir(hasSend(t.direction) && hasRecv(offered), hasRecv(t.direction) && hasSend(offered));
+    });
+  }
+  #rollback() {
+    for (const t of this.transceivers) {
+      if (t.midFromPendingOffer) t.mid = null;
+      t.midFromPendingOffer = false;
+      t.pending = null;
+    }
+    if (this.#restartInOffer) {
+      this.#restartInOffer = false;
+      this.#restartPending = true;
+      this.iceGeneration--;
+    }
+    this.signalingState = 'stable';
+  }
+  /**
+   * The remote side's direction for an m-line decides whether our receiver
+   * gets media: "track" when it starts, the track leaves its streams when it stops.
+   * @param {FakeTransceiver} t
+   * @param {{dir: string, msid?: string[]}} m
+   */
+  #remoteSends(t, m) {
+    const sends = hasSend(m.dir);
+    const track = t.receiver.track;
+    if (sends && !t.receiving) {
+      t.receiving = true;
+      const streams = (m.msid ?? []).map((id) => {
+        let s = this.#remoteStreams.get(id);
+        if (!s) this.#remoteStreams.set(id, (s = new FakeMediaStream([], id)));
+        s.addTrack(track);
+        return s;
+      });
+      this.ontrack?.({ track, streams, transceiver: t, receiver: t.receiver });
+    } else if (!sends && t.receiving) {
+      t.receiving = false;
+      for (const s of this.#remoteStreams.values()) s.removeTrack(track);
+    }
+  }
+}
+
+/** @param {string} sdp */
+function parseSdp(sdp) {
+  if (typeof sdp !== 'string' || !sdp.startsWith('fake:')) return { media: [], ice: 0 };
+  return JSON.parse(sdp.slice(5));
 }
 
 /**

@@ -3,17 +3,22 @@
 // peer-left); each pair's link negotiates through signal frames.
 
 import { Emitter } from './emitter.js';
-import { ClientErrorCode, SwitchboardError, broadcast, join, leave, signal } from './protocol.js';
+import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, signal } from './protocol.js';
 import { PeerLink } from './peer.js';
 
 /**
  * @typedef {import('./peer.js').PeerState} PeerState
+ * @typedef {import('./stats.js').ConnectionType} ConnectionType
+ * @typedef {import('./stats.js').PeerStats} PeerStats
  *
  * @typedef {object} PeerInfo
  * @property {string} peer the peer's id, assigned by the server per session
  * @property {string} [user] the user id from the peer's token
  * @property {string} [name] the display name from the peer's token
  * @property {PeerState} state the state of the link to the peer
+ * @property {ConnectionType|null} connectionType whether the link's selected
+ *   ICE candidate pair is direct or goes through a TURN relay; null until a
+ *   pair is selected
  *
  * @typedef {object} RoomHost what a room needs from its Switchboard
  * @property {string|null} id own peer id in the current session
@@ -24,8 +29,13 @@ import { PeerLink } from './peer.js';
  * @typedef {object} LinkLike what a room needs from a link (PeerLink)
  * @property {PeerState} state
  * @property {RTCPeerConnection} pc
+ * @property {MediaStream} [remoteStream]
  * @property {(data: any) => void} handleSignal
- * @property {(data: unknown) => boolean} send
+ * @property {(data: unknown, opts?: {reliable?: boolean}) => boolean} send
+ * @property {(stream: MediaStream|null) => void} [publish]
+ * @property {() => Promise<PeerStats|null>} [getStats]
+ * @property {(list: RTCIceServer[]) => void} [setIceServers]
+ * @property {() => void} [resume]
  * @property {() => void} close
  *
  * @typedef {(opts: import('./peer.js').PeerLinkOptions) => LinkLike} LinkFactory
@@ -50,6 +60,10 @@ export class Room extends Emitter {
   /** @type {string|null} own peer id the links were made with */
   #selfId = null;
   #left = false;
+  /** joins completed, the first one included */
+  #joins = 0;
+  /** @type {MediaStream|null} */
+  #localStream = null;
   /** @type {{promise: Promise<Room>, resolve: (r: Room) => void, reject: (e: Error) => void, done: boolean}} */
   #ready;
 
@@ -83,17 +97,26 @@ export class Room extends Emitter {
     return this.#selfId;
   }
 
+  /** What publish() was last given; null before or after unpublish(). */
+  get localStream() {
+    return this.#localStream;
+  }
+
   /**
    * Sends data to every peer whose data channel is open. Text-like data
-   * travels as JSON, ArrayBuffers and typed arrays as binary.
+   * travels as JSON, ArrayBuffers and typed arrays as binary. By default on
+   * the reliable, ordered channel; {reliable: false} uses the unordered
+   * channel without retransmissions (peers whose unreliable channel is not
+   * open do not get it).
    * @param {unknown} data
+   * @param {{reliable?: boolean}} [opts]
    * @returns {number} the number of peers it was sent to
    */
-  send(data) {
+  send(data, opts) {
     let sent = 0;
     for (const [peer, link] of this.#links) {
       try {
-        if (link.send(data)) sent++;
+        if (link.send(data, opts)) sent++;
       } catch (err) {
         this.#error(new SwitchboardError('send_failed', `sending to ${peer}: ${errorText(err)}`));
       }
@@ -102,12 +125,59 @@ export class Room extends Emitter {
   }
 
   /**
-   * Sends data to one peer. Returns false when its data channel is not open.
+   * Sends data to one peer. Returns false when its data channel (the
+   * reliable one, or with {reliable: false} the unreliable one) is not open.
    * @param {string} peer
    * @param {unknown} data
+   * @param {{reliable?: boolean}} [opts]
    */
-  sendTo(peer, data) {
-    return this.#links.get(peer)?.send(data) ?? false;
+  sendTo(peer, data, opts) {
+    return this.#links.get(peer)?.send(data, opts) ?? false;
+  }
+
+  /**
+   * Sends every track of a stream to every peer in the room, now and to
+   * peers that join later, and after a reconnection. Calling it again with
+   * another stream (or the same one with other tracks) replaces what is sent.
+   * The app owns the tracks: the SDK never stops them.
+   * @param {MediaStream} stream
+   */
+  publish(stream) {
+    if (!stream || typeof (/** @type {any} */ (stream).getTracks) !== 'function') {
+      throw new SwitchboardError(ErrorCode.BAD_REQUEST, 'publish needs a MediaStream');
+    }
+    this.#localStream = stream;
+    if (this.#left) return;
+    for (const link of this.#links.values()) link.publish?.(stream);
+  }
+
+  /** Stops sending media to every peer. */
+  unpublish() {
+    this.#localStream = null;
+    for (const link of this.#links.values()) link.publish?.(null);
+  }
+
+  /**
+   * The remote tracks of a peer: one MediaStream for the life of the link to
+   * it, to which its tracks are added and from which they are removed.
+   * @param {string} peer
+   * @returns {MediaStream|undefined} undefined when there is no link to the peer
+   */
+  remoteStream(peer) {
+    return this.#links.get(peer)?.remoteStream;
+  }
+
+  /**
+   * Statistics of the link to a peer: the selected candidate pair, round
+   * trip, byte totals, inbound video and audio, and bitrates since the
+   * previous getStats of the same peer.
+   * @param {string} peer
+   * @returns {Promise<PeerStats|null>} null when there is no link to the peer
+   */
+  async getStats(peer) {
+    const link = this.#links.get(peer);
+    if (!link?.getStats) return null;
+    return link.getStats();
   }
 
   /**
@@ -121,7 +191,7 @@ export class Room extends Emitter {
   }
 
   /**
-   * The RTCPeerConnection to a peer, for statistics and, later, media.
+   * The RTCPeerConnection to a peer, for what the room does not cover.
    * @param {string} peer
    * @returns {RTCPeerConnection|undefined}
    */
@@ -219,7 +289,8 @@ export class Room extends Emitter {
   /** @param {{peers?: unknown}} reply */
   #onJoined(reply) {
     const self = this.#host.id;
-    if (self !== this.#selfId) {
+    const sameSession = self === this.#selfId;
+    if (!sameSession) {
       // A new session means a new peer id: the others drop links to the old
       // one, so start every link afresh.
       for (const link of this.#links.values()) link.close();
@@ -233,10 +304,14 @@ export class Room extends Emitter {
     for (const id of [...this.peers.keys()]) if (!ids.has(id)) this.#removePeer(id);
     this.joined = true;
     for (const p of listed) this.#addPeer(p);
+    // Same session: links kept through the outage resume what waited for
+    // signaling (ICE restarts).
+    if (sameSession) for (const link of this.#links.values()) link.resume?.();
     if (!this.#ready.done) {
       this.#ready.done = true;
       this.#ready.resolve(this);
     }
+    this.emit('joined', { rejoin: this.#joins++ > 0, sameSession });
   }
 
   /** @param {{peer: string, user?: string, name?: string}} info */
@@ -248,7 +323,7 @@ export class Room extends Emitter {
       this.#ensureLink(info.peer);
       return;
     }
-    entry = { peer: info.peer, user: info.user, name: info.name, state: 'connecting' };
+    entry = { peer: info.peer, user: info.user, name: info.name, state: 'connecting', connectionType: null };
     this.peers.set(info.peer, entry);
     this.#ensureLink(info.peer);
     this.emit('peer-joined', entry);
@@ -277,8 +352,12 @@ export class Room extends Emitter {
         peerId: id,
         iceServers: this.#host.iceServers,
         signal: (data) => this.#signal(id, data),
+        canSignal: () => this.#host.connected && this.joined,
         onData: (data) => this.emit('data', id, data),
         onState: (state) => this.#setState(id, state),
+        onConnectionType: (type) => this.#setConnectionType(id, type),
+        onTrack: (track, stream) => this.emit('track', id, track, stream),
+        onTrackEnded: (track, stream) => this.emit('track-ended', id, track, stream),
         onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `link to ${id}: ${errorText(err)}`)),
       });
     } catch (err) {
@@ -287,6 +366,8 @@ export class Room extends Emitter {
     }
     this.#links.set(id, link);
     this.#setState(id, link.state);
+    // New peers, and links rebuilt in a new session, get what is published.
+    if (this.#localStream) link.publish?.(this.#localStream);
   }
 
   /**
@@ -311,7 +392,18 @@ export class Room extends Emitter {
     const entry = this.peers.get(id);
     if (!entry || entry.state === state) return;
     entry.state = state;
-    this.emit('peer-state', id, state);
+    this.emit('peer-state', id, state, entry);
+  }
+
+  /**
+   * @param {string} id
+   * @param {ConnectionType|null} type
+   */
+  #setConnectionType(id, type) {
+    const entry = this.peers.get(id);
+    if (!entry || entry.connectionType === type) return;
+    entry.connectionType = type;
+    this.emit('peer-state', id, entry.state, entry);
   }
 
   /** @param {Error} err */

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Room } from './room.js';
 import { SwitchboardError } from './protocol.js';
+import { PeerLink } from './peer.js';
+import { FakeMediaStream, FakePeerConnection, FakeTrack, until } from './fakes.mjs';
 
 /** A host that answers joins with the given peers and records requests. */
 function host(peers) {
@@ -31,8 +33,14 @@ function links() {
       signals: [],
       sent: [],
       pc: { peer: opts.peerId },
+      published: [],
+      remoteStream: { peer: opts.peerId },
       handleSignal: (d) => link.signals.push(d),
-      send: (d) => (link.state === 'connected' ? (link.sent.push(d), true) : false),
+      send: (d, o) => (link.state === 'connected' && o?.reliable !== false ? (link.sent.push(d), true) : false),
+      publish: (stream) => link.published.push(stream),
+      getStats: async () => ({ peer: opts.peerId }),
+      resumed: 0,
+      resume: () => link.resumed++,
       close: () => {
         link.closed = true;
         link.state = 'closed';
@@ -54,7 +62,7 @@ test('join fills peers and links every other peer', async () => {
   const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
   room._join();
   assert.equal(await room._ready(), room);
-  assert.deepEqual([...room.peers.values()], [{ peer: 'a', user: 'ua', name: 'A', state: 'connecting' }]);
+  assert.deepEqual([...room.peers.values()], [{ peer: 'a', user: 'ua', name: 'A', state: 'connecting', connectionType: null }]);
   assert.equal(l.made.length, 1);
   assert.equal(l.made[0].opts.selfId, 'me1');
 
@@ -137,6 +145,26 @@ test('a resumed session (same id) keeps its links', async () => {
   assert.equal(l.made[0].closed, false);
 });
 
+test('"joined" fires on the first join and on every rejoin, also when nobody changed', async () => {
+  const h = host([{ peer: 'a' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  const seen = [];
+  room.on('joined', (info) => seen.push(info));
+  room._join();
+  await room._ready();
+  room._disconnected();
+  await room._join(); // same session, same peers
+  room._disconnected();
+  h.id = 'me2';
+  await room._join(); // new session
+  assert.deepEqual(seen, [
+    { rejoin: false, sameSession: false },
+    { rejoin: true, sameSession: true },
+    { rejoin: true, sameSession: false },
+  ]);
+});
+
 test('leave closes the links and tells the server', async () => {
   const h = host([{ peer: 'a' }]);
   const l = links();
@@ -169,4 +197,142 @@ test('a failed first join rejects, a lost connection waits for the next session'
   };
   await room._join();
   await assert.rejects(room._ready(), (err) => err.code === 'limit_exceeded');
+});
+
+test('publish reaches every link, later ones too; unpublish stops it', async () => {
+  const h = host([{ peer: 'a' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  room._join();
+  await room._ready();
+  assert.equal(room.localStream, null);
+  assert.throws(() => room.publish(/** @type {any} */ ({})), (err) => err.code === 'bad_request');
+  const stream = new FakeMediaStream([new FakeTrack('video')]);
+  room.publish(/** @type {any} */ (stream));
+  assert.equal(room.localStream, stream);
+  assert.deepEqual(l.made[0].published, [stream]);
+  room._handle({ type: 'peer-joined', room: 'r', peer: 'b' });
+  assert.deepEqual(l.made[1].published, [stream], 'a later peer gets it on its new link');
+  room.unpublish();
+  assert.equal(room.localStream, null);
+  assert.deepEqual(l.made.map((k) => k.published.at(-1)), [null, null]);
+  room._handle({ type: 'peer-joined', room: 'r', peer: 'c' });
+  assert.deepEqual(l.made[2].published, []);
+});
+
+test('remote media, stats and connection type are per peer', async () => {
+  const h = host([{ peer: 'a' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  room._join();
+  await room._ready();
+  assert.deepEqual(room.remoteStream('a'), { peer: 'a' });
+  assert.equal(room.remoteStream('nobody'), undefined);
+  assert.deepEqual(await room.getStats('a'), { peer: 'a' });
+  assert.equal(await room.getStats('nobody'), null);
+
+  const got = [];
+  room.on('track', (p, t, s) => got.push(['track', p, t, s]));
+  room.on('track-ended', (p, t, s) => got.push(['ended', p, t, s]));
+  room.on('peer-state', (p, s, info) => got.push(['state', p, s, info.connectionType, info === room.peers.get('a')]));
+  const { opts } = l.made[0];
+  opts.onTrack('T', 'S');
+  opts.onTrackEnded('T', 'S');
+  l.made[0].connect();
+  opts.onConnectionType('relayed');
+  opts.onConnectionType('relayed');
+  opts.onConnectionType('direct');
+  assert.deepEqual(got, [
+    ['track', 'a', 'T', 'S'],
+    ['ended', 'a', 'T', 'S'],
+    ['state', 'a', 'connected', null, true],
+    ['state', 'a', 'connected', 'relayed', true],
+    ['state', 'a', 'connected', 'direct', true],
+  ]);
+  assert.equal(room.peers.get('a').connectionType, 'direct');
+  assert.equal(room.send('x', { reliable: false }), 0, 'the fake has no unreliable channel');
+  assert.equal(room.sendTo('a', 'x', { reliable: false }), false);
+  assert.equal(room.sendTo('a', 'x'), true);
+});
+
+test('links wait for signaling; a rejoin in the same session resumes them', async () => {
+  const h = host([{ peer: 'a' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  room._join();
+  await room._ready();
+  const { opts } = l.made[0];
+  assert.equal(opts.canSignal(), true);
+  room._disconnected();
+  h.connected = false;
+  assert.equal(opts.canSignal(), false);
+  h.connected = true;
+  await room._join();
+  assert.equal(opts.canSignal(), true);
+  assert.equal(l.made[0].resumed, 1, 'after the rejoin in the same session');
+});
+
+/**
+ * A signaling server in memory for rooms of real PeerLinks on fake
+ * connections: joins list the others and announce the newcomer; signals are
+ * delivered a moment later.
+ */
+function hub() {
+  /** @type {Map<string, Room>} */
+  const rooms = new Map();
+  const errors = [];
+  const add = (id) => {
+    const h = {
+      id,
+      iceServers: [],
+      connected: true,
+      async request(frame) {
+        if (frame.type === 'join') {
+          const peers = [...rooms.keys()].filter((p) => p !== id).map((peer) => ({ peer }));
+          for (const [p, r] of rooms) if (p !== id) setTimeout(() => r._handle({ type: 'peer-joined', room: 'r', peer: id }), 1);
+          return { type: 'joined', room: 'r', peers };
+        }
+        if (frame.type === 'signal') {
+          setTimeout(() => rooms.get(frame.to)?._handle({ type: 'signal', room: 'r', from: id, data: JSON.parse(JSON.stringify(frame.data)) }), 1);
+        }
+        return { type: 'ack' };
+      },
+    };
+    const room = new Room(h, 'r', undefined, {
+      forget() {},
+      createLink: (o) => new PeerLink({ ...o, RTCPeerConnection: FakePeerConnection, MediaStream: FakeMediaStream }),
+    });
+    room.on('error', (e) => errors.push(e));
+    rooms.set(id, room);
+    return room;
+  };
+  return { add, rooms, errors };
+}
+
+test('a mesh of three where everyone publishes at once settles with one m-line per kind', async () => {
+  const net = hub();
+  const tracks = [];
+  const all = [];
+  for (const id of ['p1', 'p2', 'p3']) {
+    const room = net.add(id);
+    room.on('track', (peer, track, stream) => tracks.push(`${id}<-${peer} ${track.kind} ${stream === room.remoteStream(peer)}`));
+    all.push(room);
+    await room._join();
+  }
+  await until(() => all.every((r) => r.peers.size === 2));
+  for (const room of all) room.publish(/** @type {any} */ (new FakeMediaStream([new FakeTrack('audio'), new FakeTrack('video')])));
+  await until(() => tracks.length === 12);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(net.errors, []);
+  assert.equal(tracks.length, 12);
+  assert.ok(tracks.every((t) => t.endsWith('true')));
+  for (const room of all) {
+    for (const peer of room.peers.keys()) {
+      const pc = /** @type {any} */ (room.getConnection(peer));
+      assert.equal(pc.signalingState, 'stable');
+      assert.deepEqual(pc.getTransceivers().map((t) => `${t.kind} ${t.currentDirection}`), ['audio sendrecv', 'video sendrecv'], `${room.self}->${peer}`);
+      assert.equal(room.remoteStream(peer).getTracks().length, 2);
+    }
+  }
+  for (const room of all) await room.leave();
 });

@@ -106,10 +106,19 @@ export interface SwitchboardOptions {
   pingInterval?: number;
   /** Time in ms for a pong before the connection counts as dead. Default 10000. */
   pingTimeout?: number;
+  /**
+   * Extra settings for every RTCPeerConnection the SDK creates, such as
+   * `{ iceTransportPolicy: 'relay' }`. With `iceServers` these replace the
+   * server's (and the server's refreshed TURN credentials are not applied);
+   * without, the server's `iceServers` are used.
+   */
+  rtcConfig?: RTCConfiguration;
   /** WebSocket constructor, for non-browser use and tests. */
   WebSocket?: typeof WebSocket;
   /** RTCPeerConnection constructor, for non-browser use and tests. */
   RTCPeerConnection?: typeof RTCPeerConnection;
+  /** MediaStream constructor for remote streams, for non-browser use and tests. */
+  MediaStream?: typeof MediaStream;
 }
 
 export interface DisconnectDetails {
@@ -149,9 +158,18 @@ export interface SwitchboardEvents {
    * expired; iceServers is updated and open peer connections use them.
    */
   'ice-servers': (iceServers: RTCIceServer[]) => void;
+  /**
+   * The session's token expires soon (expires: unix seconds). With getToken
+   * the SDK refreshes it by itself; otherwise call refresh() with a fresh
+   * token, or the server ends the session when it expires.
+   */
+  'token-expiring': (expires: number) => void;
 }
 
 export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+/** Whether a link's selected ICE candidate pair goes through a TURN relay. */
+export type ConnectionType = 'direct' | 'relayed';
 
 export interface PeerInfo {
   /** The peer's id, assigned by the server per session. */
@@ -160,14 +178,69 @@ export interface PeerInfo {
   user?: string;
   /** The display name from the peer's token. */
   name?: string;
-  /** The state of the link to the peer ("connected" once its data channel is open). */
+  /**
+   * The state of the link to the peer: "connected" once its data channel is
+   * open; "connecting" also while an ICE restart is under way; "failed" for
+   * good once the restarts are spent.
+   */
   state: PeerState;
+  /**
+   * From the selected ICE candidate pair: "relayed" when either end's
+   * candidate is a TURN relay candidate. null until a pair is selected;
+   * updated when the pair changes (e.g. after an ICE restart).
+   */
+  connectionType: ConnectionType | null;
+}
+
+/** Room.getStats: one link's statistics. */
+export interface PeerStats {
+  connectionType: ConnectionType | null;
+  /** The selected pair's local candidate. */
+  local: { type: string; protocol: string; relayProtocol?: string; address?: string; port?: number } | null;
+  /** The selected pair's remote candidate. */
+  remote: { type: string; protocol: string; address?: string; port?: number } | null;
+  /** Milliseconds, currentRoundTripTime of the selected pair. */
+  rtt: number | null;
+  /** Transport totals. */
+  bytesSent: number;
+  bytesReceived: number;
+  /** Bits/s of inbound RTP since the previous getStats of the same peer; null on the first call. */
+  bitrateIn: number | null;
+  /** Bits/s of outbound RTP, same rule. */
+  bitrateOut: number | null;
+  /** Inbound video summed over its streams (size and rate of the largest); null without inbound video. */
+  video: { framesDecoded: number; framesReceived: number; frameWidth?: number; frameHeight?: number; framesPerSecond?: number } | null;
+  /** Inbound audio; null without. */
+  audio: { packetsReceived: number; audioLevel?: number } | null;
+  /** Milliseconds, of the report. */
+  timestamp: number;
+}
+
+/** Options of Room.send and Room.sendTo. */
+export interface SendOptions {
+  /**
+   * Default true: the reliable, ordered channel. false: the channel
+   * "switchboard-unreliable" (unordered, no retransmissions); the message is
+   * not sent to peers whose unreliable channel is not open.
+   */
+  reliable?: boolean;
 }
 
 export interface RoomEvents {
+  /**
+   * The room was joined: first after join() resolves, then again after every
+   * reconnection rejoined it (rejoin true; sameSession false when the server
+   * gave a new session, so every peer and link is new).
+   */
+  joined: (info: { rejoin: boolean; sameSession: boolean }) => void;
   'peer-joined': (peer: PeerInfo) => void;
   'peer-left': (peer: PeerInfo) => void;
-  'peer-state': (peer: string, state: PeerState) => void;
+  /** The link's state or its connectionType changed. */
+  'peer-state': (peer: string, state: PeerState, info: PeerInfo) => void;
+  /** A remote track arrived; stream is room.remoteStream(peer). */
+  track: (peer: string, track: MediaStreamTrack, stream: MediaStream) => void;
+  /** The peer stopped sending the track (unpublish), or the link closed. */
+  'track-ended': (peer: string, track: MediaStreamTrack, stream: MediaStream) => void;
   /** A data channel message: JSON text arrives parsed, binary as an ArrayBuffer. */
   data: (peer: string, data: unknown) => void;
   /** Data relayed by the server (Room.broadcast). */
@@ -194,12 +267,27 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   readonly peers: Map<string, PeerInfo>;
   /** Whether the room is joined in the current session. */
   readonly joined: boolean;
+  /** What publish() was last given; null before, and after unpublish(). */
+  readonly localStream: MediaStream | null;
   /** Sends to every peer whose data channel is open; returns how many. */
-  send(data: unknown): number;
+  send(data: unknown, opts?: SendOptions): number;
   /** Sends to one peer; false when its data channel is not open. */
-  sendTo(peer: string, data: unknown): boolean;
+  sendTo(peer: string, data: unknown, opts?: SendOptions): boolean;
   /** Sends to every other peer through the server (arrives as "broadcast"). */
   broadcast(data: unknown): Promise<void>;
+  /**
+   * Sends every track of the stream to every peer, now, to later peers and
+   * after reconnections; again with another stream replaces what is sent.
+   * The SDK never stops the tracks. Throws a SwitchboardError "bad_request"
+   * for something that is not a MediaStream.
+   */
+  publish(stream: MediaStream): void;
+  /** Stops sending media to every peer. */
+  unpublish(): void;
+  /** The peer's live remote tracks: one stream for the life of the link; undefined without a link. */
+  remoteStream(peer: string): MediaStream | undefined;
+  /** Statistics of the link to a peer; null when there is no link. */
+  getStats(peer: string): Promise<PeerStats | null>;
   /** The RTCPeerConnection to a peer. */
   getConnection(peer: string): RTCPeerConnection | undefined;
   /** Leaves the room and closes its links. */
@@ -243,6 +331,12 @@ export declare class Switchboard extends TypedEmitter<SwitchboardEvents> {
   request(frame: Frame, opts?: { timeout?: number }): Promise<Frame>;
   /** Round-trip time to the server in ms. */
   ping(): Promise<number>;
+  /**
+   * Replaces the session's token with a fresh one of the same user without
+   * reconnecting (it must grant every room joined); resolves with its expiry
+   * in unix seconds. The next connection uses it too.
+   */
+  refresh(token: string): Promise<number>;
 }
 
 /** The endpoint URL the client connects to for a given url argument. */

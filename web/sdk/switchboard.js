@@ -6,6 +6,8 @@
 //   const room = await sb.join('lobby');
 //   room.on('data', (peer, data) => console.log(peer, data));
 //   room.send({ text: 'hello' });
+//   room.publish(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
+//   room.on('track', (peer, track, stream) => { video.srcObject = stream; });
 //
 // The wire protocol lives in protocol.js, the WebRTC links in peer.js and
 // room.js. Nothing here touches the DOM, and nothing runs at import time.
@@ -47,8 +49,11 @@ export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, MAX_FRAME_BYTE
  * @property {number} [requestTimeout=10000] time for a request to get its reply
  * @property {number} [pingInterval=20000] time between heartbeat pings
  * @property {number} [pingTimeout=10000] time for a pong before the connection counts as dead
+ * @property {RTCConfiguration} [rtcConfig] settings for every RTCPeerConnection, such as
+ *   {iceTransportPolicy: 'relay'}; its iceServers, if given, replace the server's
  * @property {typeof WebSocket} [WebSocket] WebSocket constructor (non-browser use, tests)
  * @property {typeof RTCPeerConnection} [RTCPeerConnection] RTCPeerConnection constructor
+ * @property {typeof MediaStream} [MediaStream] MediaStream constructor for remote streams
  */
 
 const DEFAULTS = {
@@ -216,7 +221,13 @@ export class Switchboard extends Emitter {
         forget: () => {
           if (this.#rooms.get(key) === created) this.#rooms.delete(key);
         },
-        createLink: (o) => new PeerLink({ ...o, RTCPeerConnection: this.#opts.RTCPeerConnection }),
+        createLink: (o) =>
+          new PeerLink({
+            ...o,
+            rtcConfig: this.#opts.rtcConfig,
+            RTCPeerConnection: this.#opts.RTCPeerConnection,
+            MediaStream: this.#opts.MediaStream,
+          }),
       });
       room = created;
       this.#rooms.set(key, room);
@@ -254,6 +265,31 @@ export class Switchboard extends Emitter {
     const start = Date.now();
     await this.request(ping(), { timeout: this.#opts.pingTimeout });
     return Date.now() - start;
+  }
+
+  /**
+   * Replaces the session's token with a fresh one of the same user, without
+   * reconnecting; the next connection uses it too. With getToken the SDK
+   * does this by itself when the server says the token expires soon.
+   * @param {string} token
+   * @returns {Promise<number>} the new token's expiry, unix seconds
+   */
+  async refresh(token) {
+    const reply = await this.request({ type: 'refresh', token });
+    this.auth = { ...this.auth, token };
+    return Number(reply.expires);
+  }
+
+  /** The server warned that the token expires soon: refresh it through getToken. */
+  async #refreshToken() {
+    const getToken = this.#opts.getToken;
+    if (!getToken) return; // the app listens for "token-expiring" and calls refresh()
+    try {
+      await this.refresh(await getToken());
+    } catch (err) {
+      this.emit('error', err instanceof SwitchboardError ? err
+        : new SwitchboardError(ErrorCode.UNAUTHORIZED, `refreshing the token failed: ${errorText(err)}`));
+    }
   }
 
   async #open() {
@@ -337,6 +373,10 @@ export class Switchboard extends Emitter {
         this.iceServers = frame.iceServers;
         for (const room of this.#rooms.values()) room._iceServers(this.iceServers);
         this.emit('ice-servers', this.iceServers);
+        return;
+      case 'token-expiring':
+        this.emit('token-expiring', Number(frame.expires));
+        this.#refreshToken();
         return;
       case 'peer-joined':
       case 'peer-left':

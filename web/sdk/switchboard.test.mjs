@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Switchboard, resolveURL } from './switchboard.js';
-import { FakePeerConnection, fakeWebSocket, goodServer, next, until } from './fakes.mjs';
+import { FakeMediaStream, FakePeerConnection, FakeTrack, fakeWebSocket, goodServer, next, until } from './fakes.mjs';
 
 const fast = { reconnectionDelay: 1, reconnectionDelayMax: 5 };
 
@@ -53,6 +53,31 @@ test('getToken supplies a missing token', async () => {
   await next(sb, 'connect');
   assert.equal(srv.sockets[0].sent[0].token, 'fetched');
   assert.equal(sb.auth.token, 'fetched');
+  sb.disconnect();
+});
+
+test('token-expiring is answered with a refresh through getToken', async () => {
+  let n = 0;
+  const srv = goodServer({
+    onFrame(ws, f) {
+      if (f.type !== 'refresh') return false;
+      ws.reply({ type: 'ack', expires: 2000000000, id: f.id });
+      return true;
+    },
+  });
+  const sb = new Switchboard('ws://x/ws', { getToken: async () => `tok${++n}`, WebSocket: srv.WebSocket });
+  await next(sb, 'connect');
+  const warned = next(sb, 'token-expiring');
+  srv.sockets[0].reply({ type: 'token-expiring', expires: 1767225600 });
+  assert.deepEqual(await warned, [1767225600]);
+  await until(() => srv.sockets[0].sent.some((f) => f.type === 'refresh'));
+  const refresh = srv.sockets[0].sent.find((f) => f.type === 'refresh');
+  assert.equal(refresh.token, 'tok2');
+  await until(() => sb.auth.token === 'tok2');
+  assert.equal(srv.sockets.length, 1, 'no reconnection');
+  // Without getToken the app refreshes itself.
+  assert.equal(await sb.refresh('by-hand'), 2000000000);
+  assert.equal(sb.auth.token, 'by-hand');
   sb.disconnect();
 });
 
@@ -192,11 +217,11 @@ test('peers of a room get a link with the ICE servers of the welcome', async () 
   const sb = new Switchboard('ws://x/ws', { auth: { token: 't' }, WebSocket: srv.WebSocket, RTCPeerConnection: FakePeerConnection });
   const room = await sb.join('r');
   assert.deepEqual([...room.peers.keys()], ['p0', 'p9']);
-  assert.deepEqual(room.peers.get('p0'), { peer: 'p0', user: 'ann', name: 'Ann', state: 'connecting' });
+  assert.deepEqual(room.peers.get('p0'), { peer: 'p0', user: 'ann', name: 'Ann', state: 'connecting', connectionType: null });
   assert.equal(FakePeerConnection.instances.length, 2);
   assert.deepEqual(FakePeerConnection.instances[0].config, { iceServers: [{ urls: 'turn:t' }] });
-  // p1 > p0: p1 is impolite towards p0 and opens the channel; p1 < p9: polite.
-  assert.equal(room.getConnection('p0').channels.length, 1);
+  // p1 > p0: p1 is impolite towards p0 and opens the channels; p1 < p9: polite.
+  assert.equal(room.getConnection('p0').channels.length, 2);
   assert.equal(room.getConnection('p9').channels.length, 0);
 
   const ws = srv.sockets[0];
@@ -217,5 +242,35 @@ test('peers of a room get a link with the ICE servers of the welcome', async () 
   assert.equal((await left)[0].peer, 'p9');
   assert.equal(FakePeerConnection.instances[1].connectionState, 'closed');
   assert.deepEqual([...room.peers.keys()], ['p0']);
+  sb.disconnect();
+});
+
+test('rtcConfig reaches every connection, and a published stream survives a server restart', async () => {
+  FakePeerConnection.instances.length = 0;
+  const srv = goodServer({ peers: [{ peer: 'p0' }], iceServers: [{ urls: 'turn:t' }] });
+  const sb = new Switchboard('ws://x/ws', {
+    ...fast, auth: { token: 't' }, rtcConfig: { iceTransportPolicy: 'relay' },
+    WebSocket: srv.WebSocket, RTCPeerConnection: FakePeerConnection, MediaStream: FakeMediaStream,
+  });
+  const room = await sb.join('r');
+  assert.deepEqual(FakePeerConnection.instances[0].config, { iceTransportPolicy: 'relay', iceServers: [{ urls: 'turn:t' }] });
+  const stream = new FakeMediaStream([new FakeTrack('audio'), new FakeTrack('video')]);
+  room.publish(/** @type {any} */ (stream));
+  const first = FakePeerConnection.instances[0];
+  await until(() => first.getSenders().length === 2);
+
+  // The server restarts: a new session, a new peer id (p2), the link is rebuilt.
+  const ended = [];
+  room.on('track-ended', (peer) => ended.push(peer));
+  srv.sockets[0].serverClose(1001, 'restart');
+  await next(sb, 'reconnect');
+  await until(() => room.joined && FakePeerConnection.instances.length === 2);
+  const second = FakePeerConnection.instances[1];
+  assert.equal(first.connectionState, 'closed');
+  assert.equal(room.self, 'p2');
+  assert.deepEqual(second.config, { iceTransportPolicy: 'relay', iceServers: [{ urls: 'turn:t' }] });
+  await until(() => second.getSenders().length === 2);
+  assert.deepEqual(second.getSenders().map((x) => x.track), stream.getTracks(), 're-sent without the app doing anything');
+  assert.equal(room.localStream, stream);
   sb.disconnect();
 });
