@@ -106,7 +106,13 @@ func runServe(args []string) error {
 	}
 	if cfg.Dev {
 		log.Warn("dev mode: JWT secret for `switchboard token --secret`", "secret", string(srv.Secret()))
-		fmt.Fprintf(os.Stderr, "\n  Open %s in two browser tabs to try the demo.\n\n", demoURL(scheme, ln.Addr()))
+		u := demoURL(scheme, ln.Addr())
+		fmt.Fprintf(os.Stderr, "\n  Open %s in two browser tabs to try the demos:\n"+
+			"    %s             chat over data channels\n"+
+			"    %scall.html    video call\n"+
+			"    %snotes.html   shared notepad\n"+
+			"    %scheck.html   connectivity check (direct UDP, TURN/UDP, TURN/TCP, TURN/TLS)\n"+
+			"    %sexamples/react/   the React example\n\n", u, u, u, u, u, u)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

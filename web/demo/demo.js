@@ -5,19 +5,24 @@
 // peer in the list carries data-peer and data-state.
 
 import { Switchboard } from '/sdk/switchboard.js';
+import {
+  $,
+  DemoError,
+  displayName,
+  el,
+  explain as explainFor,
+  fetchDevToken,
+  initials,
+  showError as showErrorBox,
+} from '/common.js';
 
 /** @typedef {import('/sdk/switchboard.js').Room} Room */
 /** @typedef {{from: string, name: string, text: string, self: boolean, at: number, delivered?: number}} ChatMessage */
 /** @typedef {'idle'|'connecting'|'joined'|'reconnecting'|'error'} DemoState */
 
-const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
-
 const ui = {
   status: $('status'),
   statusText: $('status-text'),
-  error: $('error'),
-  errorTitle: $('error-title'),
-  errorText: $('error-text'),
   joinView: $('join-view'),
   joinForm: /** @type {HTMLFormElement} */ ($('join-form')),
   room: /** @type {HTMLInputElement} */ ($('room')),
@@ -68,14 +73,6 @@ const demo = {
 };
 /** @type {any} */ (window).demo = demo;
 
-class DemoError extends Error {
-  /** @param {string} code @param {string} message */
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
-
 // ---- state and rendering ----------------------------------------------------
 
 /** @param {DemoState} state @param {string} text */
@@ -88,10 +85,8 @@ function setState(state, text) {
 
 /** @param {{code?: string, message: string}|null} err @param {string} [title] */
 function showError(err, title = 'Something went wrong') {
-  demo.error = err ? { code: err.code ?? 'error', message: err.message } : null;
-  ui.error.hidden = !err;
-  ui.errorTitle.textContent = err ? title : '';
-  ui.errorText.textContent = err ? err.message : '';
+  const shown = showErrorBox(err, title);
+  demo.error = shown ? { code: shown.code, message: shown.message } : null;
 }
 
 function renderPeers() {
@@ -141,89 +136,15 @@ function appendToLog(li) {
   if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
-/**
- * @param {string} tag
- * @param {string} [cls]
- * @param {string} [text]
- */
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-/** @param {{peer: string, name?: string, user?: string}} p */
-function displayName(p) {
-  return p.name || p.user || `peer ${p.peer.slice(0, 6)}`;
-}
-
-/** @param {string} name */
-function initials(name) {
-  return name
-    .split(/[\s._-]+/)
-    .filter(Boolean)
-    .slice(0, 2)
-    .map((w) => w[0].toUpperCase())
-    .join('') || '?';
-}
-
 /** @param {number} t */
 function clock(t) {
   return new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-// ---- tokens -------------------------------------------------------------------
-
-/**
- * Asks the server for a development token (only there with --dev).
- * @param {string} user
- * @returns {Promise<string>}
- */
-async function fetchDevToken(user) {
-  let res;
-  try {
-    const q = new URLSearchParams({ user, name: user });
-    res = await fetch(`/v1/dev/token?${q}`, { cache: 'no-store' });
-  } catch {
-    throw new DemoError('unreachable', `Cannot reach the server at ${location.host}. Is it running?`);
-  }
-  if (res.status === 404) {
-    throw new DemoError('no_dev_token', 'This server does not hand out development tokens. Paste a token to join.');
-  }
-  if (!res.ok) {
-    const body = (await res.text().catch(() => '')).trim().slice(0, 200);
-    throw new DemoError('token_failed', `The server did not give a token (HTTP ${res.status}${body ? `: ${body}` : ''}).`);
-  }
-  const body = await res.json().catch(() => null);
-  if (!body || typeof body.token !== 'string') throw new DemoError('token_failed', 'The token answer has no token in it.');
-  return body.token;
-}
-
 // ---- the session --------------------------------------------------------------
 
 /** Why the client reports an error, in words for people. @param {any} err */
-function explain(err) {
-  const room = demo.roomName ?? 'this room';
-  switch (err?.code) {
-    case 'unreachable':
-      return ['Server unreachable', `Cannot reach the signaling server at ${location.host}. Retrying…`];
-    case 'unauthorized':
-      return ['Token refused', `The server refused the token${err.message ? `: ${err.message}` : ''}.`];
-    case 'token_expired':
-      return ['Token expired', 'The token has expired. Get a new one and join again.'];
-    case 'forbidden':
-      return ['Not allowed', `This token does not allow joining “${room}”.`];
-    case 'limit_exceeded':
-      return ['Limit reached', err.message || 'A server limit was reached.'];
-    case 'too_many_sessions':
-      return ['Too many sessions', err.message];
-    case 'rate_limited':
-      return ['Slow down', 'The server is rate-limiting this connection.'];
-    default:
-      return ['Something went wrong', err?.message || String(err)];
-  }
-}
+const explain = (err) => explainFor(err, demo.roomName ?? undefined);
 
 /**
  * @param {string} roomName
