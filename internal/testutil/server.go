@@ -46,35 +46,7 @@ const TestTURNSecret = "test-turn-secret-0123456789"
 // to see its logs.
 func StartServer(t testing.TB, opts Options) *Server {
 	t.Helper()
-	var out io.Writer = io.Discard
-	if os.Getenv("SWITCHBOARD_TEST_LOG") != "" {
-		out = os.Stderr
-	}
-	var tc *turn.Config
-	if opts.TURN != nil {
-		c := *opts.TURN
-		if !c.ListenIP.IsValid() {
-			c.ListenIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-		}
-		if c.Port == 0 {
-			c.Port = -1
-		}
-		if c.TLSPort == 0 {
-			c.TLSPort = -1
-		}
-		if c.Secret == nil {
-			c.Secret = []byte(TestTURNSecret)
-		}
-		tc = &c
-	}
-	app, err := server.New(server.Config{
-		Listen:    "127.0.0.1:0",
-		Dev:       opts.Dev,
-		JWTSecret: TestSecret,
-		Signaling: opts.Signaling,
-		TURN:      tc,
-		Logger:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	app, err := server.New(serverConfig(opts, "127.0.0.1:0"))
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
@@ -113,4 +85,38 @@ func MintToken(t testing.TB, spec signaling.TokenSpec) string {
 		t.Fatalf("mint token: %v", err)
 	}
 	return tok
+}
+
+// serverConfig is the server.Config StartServer builds from opts, listening
+// on listen.
+func serverConfig(opts Options, listen string) server.Config {
+	var out io.Writer = io.Discard
+	if os.Getenv("SWITCHBOARD_TEST_LOG") != "" {
+		out = os.Stderr
+	}
+	var tc *turn.Config
+	if opts.TURN != nil {
+		c := *opts.TURN
+		if !c.ListenIP.IsValid() {
+			c.ListenIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+		if c.Port == 0 {
+			c.Port = -1
+		}
+		if c.TLSPort == 0 {
+			c.TLSPort = -1
+		}
+		if c.Secret == nil {
+			c.Secret = []byte(TestTURNSecret)
+		}
+		tc = &c
+	}
+	return server.Config{
+		Listen:    listen,
+		Dev:       opts.Dev,
+		JWTSecret: TestSecret,
+		Signaling: opts.Signaling,
+		TURN:      tc,
+		Logger:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
 }
