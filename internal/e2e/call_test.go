@@ -182,3 +182,40 @@ func linkDump(name string) string {
 		});
 		return out.join('\n'); })()`
 }
+
+// TestCallServerUnreachable stops the server under a running call: both
+// pages say the server is unreachable while the call itself goes on peer to
+// peer, and when the server is back they rejoin by themselves and the error
+// goes away.
+func TestCallServerUnreachable(t *testing.T) {
+	browser := testutil.NewBrowser(t)
+	srv := testutil.StartRestartableServer(t, testutil.Options{Dev: true})
+	room := "down-" + rand.Text()[:8]
+	var pages []page
+	for _, name := range []string{"alice", "bob"} {
+		p := openPage(t, browser, srv.Server, name, "call", "/call.html", url.Values{"room": {room}, "name": {name}, "autojoin": {"1"}})
+		p.waitFor(t, "the call to be joined", `window.call.state === 'joined'`)
+		pages = append(pages, p)
+	}
+	alice, bob := pages[0], pages[1]
+	waitDecoding(t, alice, "bob")
+	waitDecoding(t, bob, "alice")
+
+	srv.Stop()
+	for _, p := range pages {
+		p.waitForWithin(t, 20*time.Second, "the page to say the server is unreachable", `window.call.state === 'reconnecting' &&
+			window.call.error?.code === 'unreachable' && !document.getElementById('error').hidden &&
+			document.getElementById('error-title').textContent === 'Server unreachable'`)
+	}
+	// Media does not need the server: bob's frames keep arriving at alice.
+	n := eval[float64](t, alice, callPeer("bob")+`.framesDecoded`)
+	alice.waitFor(t, "bob's video while the server is down", callPeer("bob")+`.framesDecoded > `+jsNumber(n+15))
+
+	srv.Start()
+	for _, p := range pages {
+		p.waitForWithin(t, 20*time.Second, "the page to rejoin", `window.call.state === 'joined' && window.call.error === null &&
+			document.getElementById('error').hidden`)
+	}
+	waitDecoding(t, alice, "bob")
+	waitDecoding(t, bob, "alice")
+}
