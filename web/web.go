@@ -119,7 +119,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.assets[p]
 	if !ok {
 		if _, isDir := h.assets[p+"/"]; isDir && !strings.HasSuffix(p, "/") {
-			http.Redirect(w, r, p+"/", http.StatusMovedPermanently) // "/examples/react"
+			target := p + "/" // "/examples/react" → "/examples/react/", keeping ?room=… for the page
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, target, http.StatusMovedPermanently)
 			return
 		}
 		http.NotFound(w, r)

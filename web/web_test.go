@@ -214,4 +214,8 @@ func TestDirectoryIndex(t *testing.T) {
 	if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/examples/react/" {
 		t.Errorf("GET /examples/react: status %d, Location %q; want 301 to /examples/react/", res.StatusCode, res.Header.Get("Location"))
 	}
+	res, _ = get(t, srv, http.MethodGet, "/examples/react?room=a&autojoin=1", nil)
+	if loc := res.Header.Get("Location"); loc != "/examples/react/?room=a&autojoin=1" {
+		t.Errorf("GET /examples/react?room=a&autojoin=1: Location %q, want the query kept", loc)
+	}
 }
