@@ -17,7 +17,8 @@ import (
 )
 
 // callPeer is the JavaScript expression of the entry for the peer named
-// name in window.call.peers.
+// name in window.call.peers (undefined when there is none: dereference it
+// with ?. in predicates, the entry is replaced as links come and go).
 func callPeer(name string) string {
 	return `window.call.peers.find((p) => p.name === ` + jsString(name) + `)`
 }
@@ -46,8 +47,8 @@ func waitDecodingOver(t *testing.T, p page, from, conn string) {
 		p.waitFor(t, from+"'s video over a "+conn+" link", ready) // fails with the page's state
 	}
 	// Frames keep coming: the count read now rises by more than a second's worth.
-	n := eval[float64](t, p, peer+`.framesDecoded`)
-	p.waitFor(t, from+"'s frames to keep coming", peer+`.framesDecoded > `+jsNumber(n+15)+` && `+peer+`.bitrateIn > 0`)
+	n := eval[float64](t, p, `(`+peer+`?.framesDecoded ?? 0)`)
+	p.waitFor(t, from+"'s frames to keep coming", peer+`?.framesDecoded > `+jsNumber(n+15)+` && `+peer+`?.bitrateIn > 0`)
 }
 
 // jsNumber formats f as a JavaScript number literal.
@@ -82,13 +83,13 @@ func TestCallVideo(t *testing.T) {
 	// bob mutes and stops his camera: alice's tile for him says so.
 	bob.do(t, "muting", chromedp.Click(chromedp.ID("mute")))
 	bob.waitFor(t, "the mute to take", `window.call.muted && document.getElementById('mute').textContent === 'Unmute'`)
-	alice.waitFor(t, "bob muted", `(() => { const p = `+callPeer("bob")+`; return p.muted &&
+	alice.waitFor(t, "bob muted", `(() => { const p = `+callPeer("bob")+`; return !!p && p.muted &&
 		document.querySelector('.tile[data-peer="' + p.peer + '"]').dataset.muted === 'true'; })()`)
 	bob.do(t, "stopping the camera", chromedp.Click(chromedp.ID("camera")))
-	alice.waitFor(t, "bob's camera off", `(() => { const p = `+callPeer("bob")+`; return p.cameraOff &&
+	alice.waitFor(t, "bob's camera off", `(() => { const p = `+callPeer("bob")+`; return !!p && p.cameraOff &&
 		document.querySelector('.tile[data-peer="' + p.peer + '"]').dataset.video === 'false'; })()`)
 	bob.do(t, "starting the camera", chromedp.Click(chromedp.ID("camera")))
-	alice.waitFor(t, "bob's camera on", `!`+callPeer("bob")+`.cameraOff`)
+	alice.waitFor(t, "bob's camera on", callPeer("bob")+`?.cameraOff === false`)
 
 	// cat joins late with neither camera nor microphone: she still receives
 	// both videos, and the others see her tile without video.
@@ -201,6 +202,16 @@ func TestCallServerUnreachable(t *testing.T) {
 	waitDecoding(t, alice, "bob")
 	waitDecoding(t, bob, "alice")
 
+	// The restarted server knows nobody: every page rejoins with a new peer
+	// id. Remember the old ones to tell the rejoin apart from what went before.
+	oldIDs := map[string]string{}
+	for _, p := range pages {
+		oldIDs[p.name] = eval[string](t, p, `window.call.peerId`)
+		if oldIDs[p.name] == "" {
+			t.Fatalf("%s: no peer id: %s", p.name, p.dump(t))
+		}
+	}
+
 	srv.Stop()
 	for _, p := range pages {
 		p.waitForWithin(t, 20*time.Second, "the page to say the server is unreachable", `window.call.state === 'reconnecting' &&
@@ -208,13 +219,25 @@ func TestCallServerUnreachable(t *testing.T) {
 			document.getElementById('error-title').textContent === 'Server unreachable'`)
 	}
 	// Media does not need the server: bob's frames keep arriving at alice.
-	n := eval[float64](t, alice, callPeer("bob")+`.framesDecoded`)
-	alice.waitFor(t, "bob's video while the server is down", callPeer("bob")+`.framesDecoded > `+jsNumber(n+15))
+	n := eval[float64](t, alice, `(`+callPeer("bob")+`?.framesDecoded ?? 0)`)
+	alice.waitFor(t, "bob's video while the server is down", callPeer("bob")+`?.framesDecoded > `+jsNumber(n+15))
 
 	srv.Start()
-	for _, p := range pages {
+	// Rejoined: a new own peer id, and the other page listed under its new
+	// one (until then the entry for it can be the old link, still showing
+	// video, or missing).
+	for _, pair := range [][2]page{{alice, bob}, {bob, alice}} {
+		p, other := pair[0], pair[1]
 		p.waitForWithin(t, 20*time.Second, "the page to rejoin", `window.call.state === 'joined' && window.call.error === null &&
-			document.getElementById('error').hidden`)
+			document.getElementById('error').hidden && !!window.call.peerId && window.call.peerId !== `+jsString(oldIDs[p.name]))
+		p.waitForWithin(t, 20*time.Second, other.name+" under a new peer id", `(() => { const o = `+callPeer(other.name)+`;
+			return !!o && o.peer !== `+jsString(oldIDs[other.name])+`; })()`)
+	}
+	for _, pair := range [][2]page{{alice, bob}, {bob, alice}} {
+		p, other := pair[0], pair[1]
+		if got, want := eval[string](t, p, callPeer(other.name)+`?.peer ?? ''`), eval[string](t, other, `window.call.peerId ?? ''`); got != want {
+			t.Fatalf("%s lists %s as %q, but %s is %q", p.name, other.name, got, other.name, want)
+		}
 	}
 	waitDecoding(t, alice, "bob")
 	waitDecoding(t, bob, "alice")

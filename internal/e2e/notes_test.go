@@ -182,13 +182,21 @@ func TestNotesSync(t *testing.T) {
 	}
 	screenshot(t, cat, "notes.png")
 
-	// Concurrent edits: alice and bob replace the text at about the same
-	// time. Each edit's stamp is read as it is made; the higher stamp (on
-	// equal clocks, the higher peer id) must win in all three tabs.
+	// Concurrent edits: alice and bob hold back what comes in (the page's
+	// pause() test hook), each replaces the text, and only then do both let
+	// the other's update in. Neither saw the other's edit before making its
+	// own, so both stamped the clock one past cat's line: equal clocks, and
+	// the higher peer id must win in all three tabs (cat applies both as
+	// they come, in either order).
 	type stamp struct {
 		Clock int    `json:"clock"`
 		Site  string `json:"site"`
 		text  string
+	}
+	for _, p := range []page{alice, bob} {
+		if !eval[bool](t, p, `(window.notes.pause(), window.notes.paused)`) {
+			t.Fatalf("%s: notes.pause() did not take: %s", p.name, p.dump(t))
+		}
 	}
 	var stamps []stamp
 	for _, p := range []page{alice, bob} {
@@ -198,15 +206,47 @@ func TestNotesSync(t *testing.T) {
 		s.text = text
 		stamps = append(stamps, s)
 	}
-	win := stamps[0]
-	if b := stamps[1]; b.Clock > win.Clock || (b.Clock == win.Clock && b.Site > win.Site) {
-		win = b
-	}
 	t.Logf("edits stamped %d/%s and %d/%s", stamps[0].Clock, stamps[0].Site, stamps[1].Clock, stamps[1].Site)
+	if stamps[0].Clock != stamps[1].Clock {
+		t.Fatalf("the concurrent edits have clocks %d and %d: the tie-break on equal clocks is not exercised", stamps[0].Clock, stamps[1].Clock)
+	}
+	if stamps[0].Site == stamps[1].Site {
+		t.Fatalf("both edits stamped with site %q", stamps[0].Site)
+	}
+	// Each holds the other's update, and still has its own text.
+	for i, p := range []page{alice, bob} {
+		p.waitFor(t, "the other's edit to be held back", `window.notes.held >= 1 && window.notes.text === `+jsString(stamps[i].text))
+	}
+	for _, p := range []page{alice, bob} {
+		if !eval[bool](t, p, `(window.notes.resume(), !window.notes.paused)`) {
+			t.Fatalf("%s: notes.resume() did not take: %s", p.name, p.dump(t))
+		}
+	}
+	win := stamps[0]
+	if stamps[1].Site > win.Site {
+		win = stamps[1]
+	}
 	for _, p := range []page{alice, bob, cat} {
 		p.waitFor(t, "the concurrent edits to converge", `window.notes.text === `+jsString(win.text)+
-			` && document.getElementById('pad').value === window.notes.text`+
+			` && document.getElementById('pad').value === window.notes.text && !window.notes.paused && window.notes.held === 0`+
 			` && window.notes.version.clock === `+fmt.Sprint(win.Clock)+` && window.notes.version.site === `+jsString(win.Site))
+	}
+
+	// Peers are not trusted with the clock nor with the writer's name. alice
+	// sends, straight through the room, a text with a clock far ahead (which
+	// would win forever: refused), then one stamped with bob's peer id (taken,
+	// but shown as passed on by alice, not as written by bob).
+	bobID := eval[string](t, bob, `window.notes.peerId`)
+	relayed := all + "\n- relayed by alice"
+	if !eval[bool](t, alice, `window.notes.room.send({ type: 'notes', text: 'frozen', clock: Number.MAX_SAFE_INTEGER, site: '~' }) === 2 &&
+		window.notes.room.send({ type: 'notes', text: `+jsString(relayed)+`, clock: `+fmt.Sprint(win.Clock+1)+`, site: `+jsString(bobID)+` }) === 2`) {
+		t.Fatal("alice: room.send failed")
+	}
+	for _, p := range []page{bob, cat} {
+		p.waitFor(t, "the far clock refused and the relayed text shown as such", `window.notes.rejected === 1 &&
+			window.notes.text === `+jsString(relayed)+` && window.notes.clock === `+fmt.Sprint(win.Clock+1)+` &&
+			window.notes.lastEditor.relayed && window.notes.lastEditor.name === 'via alice' &&
+			document.getElementById('doc-info').textContent.startsWith('Last edit via alice')`)
 	}
 	checkClean(t, alice, bob, cat)
 }

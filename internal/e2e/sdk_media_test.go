@@ -26,9 +26,10 @@ const sdkWait = 20 * time.Second
 
 // sdkJoinJS is a JavaScript function (user, room, opts) that imports the
 // SDK, connects as user with a dev token, joins room and, with
-// opts.publish, publishes the fake camera and microphone. opts.rtcConfig
-// goes to the Switchboard options. It keeps its state on window.sbt and
-// resolves with the own peer id.
+// opts.publish, publishes the fake camera and microphone (sbt.publish(),
+// which a test can also call later). opts.rtcConfig goes to the Switchboard
+// options. It keeps its state on window.sbt and resolves with the own peer
+// id. sbt.tracks records every 'track' event: peer, kind and track id.
 const sdkJoinJS = `async (user, roomName, opts) => {
 	const { Switchboard } = await import('/sdk/switchboard.js');
 	const getToken = async () => {
@@ -50,14 +51,16 @@ const sdkJoinJS = `async (user, roomName, opts) => {
 	const room = s.room = await sb.join(roomName);
 	s.selves.push(room.self);
 	room.on('data', (peer, data) => s.received.push({ peer, data }));
-	room.on('track', (peer, track, stream) => s.tracks.push({ peer, kind: track.kind, same: stream === room.remoteStream(peer) }));
+	room.on('track', (peer, track) => s.tracks.push({ peer, kind: track.kind, id: track.id }));
 	room.on('error', (e) => s.errors.push(String(e && e.message || e)));
 	room.on('peer-state', (peer, state) => s.events.push('peer-state ' + peer + ' ' + state));
-	if (opts.publish) {
+	s.publish = async () => {
 		if (typeof room.publish !== 'function') throw new Error('this SDK has no Room.publish');
 		s.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 15 }, audio: true });
 		room.publish(s.stream);
-	}
+		return true;
+	};
+	if (opts.publish) await s.publish();
 	// videoFrom(peer) resolves once two getStats reads of the link to peer
 	// show framesDecoded rising, or with the last reads after ms.
 	s.videoFrom = async (peer, ms) => {
@@ -266,9 +269,11 @@ func exchangeData(t *testing.T, tabs []*sdkTab, tag string) {
 	}
 }
 
-// TestSDKMediaMesh: three tabs join one room and all publish the fake
-// camera and microphone at once. Every pair gets a data channel that
-// carries messages both ways, every tab decodes every other tab's video,
+// TestSDKMediaMesh: three tabs join one room, then all publish the fake
+// camera and microphone at once (each tab's publish is started before any
+// is waited for, so the renegotiations cross). Every pair gets a data
+// channel that carries messages both ways, every tab decodes every other
+// tab's video, each live remote track was announced by a 'track' event,
 // and on one host the links are direct.
 func TestSDKMediaMesh(t *testing.T) {
 	browser := testutil.NewBrowser(t)
@@ -280,7 +285,16 @@ func TestSDKMediaMesh(t *testing.T) {
 		tabs = append(tabs, openSDKTab(t, browser, srv.URL, name))
 	}
 	for _, tb := range tabs {
-		tb.joinSDK(t, room, map[string]any{"publish": true})
+		tb.joinSDK(t, room, map[string]any{})
+	}
+	// Start every publish, then wait for them all.
+	for _, tb := range tabs {
+		evalIn[bool](t, tb.tab, "starting to publish", `(window.sbt.publishing = window.sbt.publish(), true)`)
+	}
+	for _, tb := range tabs {
+		if !evalIn[bool](t, tb.tab, "publishing", `window.sbt.publishing`) {
+			t.Fatalf("%s: publish did not resolve true", tb.name)
+		}
 	}
 	for _, tb := range tabs {
 		tb.poll(t, "links to both others", `window.sbt.room.peers.size === 2 &&
@@ -301,13 +315,14 @@ func TestSDKMediaMesh(t *testing.T) {
 					tb.name, other.name, v.ConnectionType, v.Local, v.Remote)
 			}
 			peer := jsString(other.self)
+			// The live tracks of the peer's stream are ones a 'track' event announced.
 			tb.poll(t, other.name+"'s tracks and connection type", `(() => {
 				const s = window.sbt, p = s.room.peers.get(`+peer+`), st = s.room.remoteStream(`+peer+`);
+				const announced = (tr) => s.tracks.some((e) => e.peer === `+peer+` && e.kind === tr.kind && e.id === tr.id);
+				const live = (trs) => trs.filter((tr) => tr.readyState === 'live');
 				return p && p.connectionType === 'direct' && st &&
-					st.getVideoTracks().some((tr) => tr.readyState === 'live') &&
-					st.getAudioTracks().some((tr) => tr.readyState === 'live') &&
-					s.tracks.some((e) => e.peer === `+peer+` && e.kind === 'video' && e.same) &&
-					s.tracks.some((e) => e.peer === `+peer+` && e.kind === 'audio' && e.same);
+					live(st.getVideoTracks()).length > 0 && live(st.getVideoTracks()).every(announced) &&
+					live(st.getAudioTracks()).length > 0 && live(st.getAudioTracks()).every(announced);
 			})()`)
 		}
 	}

@@ -3,7 +3,10 @@ package testutil
 import (
 	"context"
 	"errors"
+	mathrand "math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,11 +36,12 @@ type RestartableServer struct {
 	Restarts int
 }
 
-// StartRestartableServer starts a server like StartServer, on a free port,
-// and shuts down whichever server is running in t.Cleanup.
+// StartRestartableServer starts a server like StartServer, on a free port
+// outside the kernel's ephemeral range (see restartablePort), and shuts down
+// whichever server is running in t.Cleanup.
 func StartRestartableServer(t testing.TB, opts Options) *RestartableServer {
 	t.Helper()
-	s := &RestartableServer{t: t, opts: opts, addr: "127.0.0.1:0"}
+	s := &RestartableServer{t: t, opts: opts, addr: restartablePort(t)}
 	s.start()
 	s.addr = strings.TrimPrefix(s.URL, "http://") // the port it got, for every later start
 	t.Cleanup(func() {
@@ -76,7 +80,7 @@ func (s *RestartableServer) Start() {
 }
 
 func (s *RestartableServer) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	if err := s.App.Shutdown(ctx); err != nil {
 		s.t.Errorf("shutdown: %v", err)
@@ -108,8 +112,59 @@ func (s *RestartableServer) start() {
 	s.Server = &Server{URL: base, WSURL: "ws" + strings.TrimPrefix(base, "http") + "/ws", Secret: TestSecret, App: app}
 }
 
+// restartablePort returns "127.0.0.1:<port>" for a port that is free now
+// and lies below the kernel's ephemeral port range
+// (net.ipv4.ip_local_port_range). A port from that range ("127.0.0.1:0")
+// could be taken while the server is stopped: the browser's outgoing
+// connections get their source ports from it, and one of them may land on
+// the server's port, so that Start cannot listen again. Ports below the
+// range are only ever taken by an explicit bind. Falls back to
+// "127.0.0.1:0" when the range cannot be read or leaves no room below it.
+func restartablePort(t testing.TB) string {
+	t.Helper()
+	low := ephemeralLow()
+	const floor = 20000
+	if low <= floor+100 {
+		t.Logf("restartable server: ephemeral ports start at %d; using any free port", low)
+		return "127.0.0.1:0"
+	}
+	for range 200 {
+		port := floor + mathrand.IntN(low-floor)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		if err := ln.Close(); err != nil {
+			continue
+		}
+		return addr
+	}
+	t.Logf("restartable server: no free port in %d..%d; using any free port", floor, low-1)
+	return "127.0.0.1:0"
+}
+
+// ephemeralLow is the lowest port of the kernel's ephemeral range, or 0
+// when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 0 || low > 65535 {
+		return 0
+	}
+	return low
+}
+
 // listenRetry listens on the server's address. A port the previous server
-// just closed is free again at once on Linux (Go sets SO_REUSEADDR), but
+// just closed is free again at once on Linux (Go sets SO_REUSEADDR), and
+// restartablePort keeps it out of the way of outgoing connections, but
 // allow a moment for a slow close all the same.
 func listenRetry(app *server.Server) (net.Listener, error) {
 	deadline := time.Now().Add(3 * time.Second)

@@ -41,6 +41,11 @@ const TestSecret = "test-secret-0123456789"
 // test sets one.
 const TestTURNSecret = "test-turn-secret-0123456789"
 
+// shutdownWait bounds a test server's graceful shutdown. net/http closes a
+// connection that has not sent a request (Chromium opens spare ones ahead
+// of time) only once it has been idle for 5 s, so the wait must be longer.
+const shutdownWait = 15 * time.Second
+
 // StartServer starts the full HTTP server (signaling, web pages, metrics, dev
 // token endpoint when Dev) and shuts it down in t.Cleanup. Set SWITCHBOARD_TEST_LOG=1
 // to see its logs.
@@ -57,7 +62,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 		defer cancel()
 		if err := app.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)

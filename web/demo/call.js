@@ -34,6 +34,8 @@ import {
  */
 
 const STATS_INTERVAL_MS = 1000;
+/** How many past errors call.errors keeps (an outage adds one per reconnection attempt). */
+const MAX_ERRORS = 20;
 
 const ui = {
   joinView: $('join-view'),
@@ -82,7 +84,7 @@ const call = {
   relayOnly: false,
   /** @type {CallPeer[]} */
   peers: [],
-  /** @type {{code: string, message: string, at: number}[]} every error shown, oldest first */
+  /** @type {{code: string, message: string, at: number}[]} the last MAX_ERRORS errors shown, oldest first */
   errors: [],
   /** @type {{code: string, message: string, title: string}|null} the error shown now */
   error: null,
@@ -103,7 +105,9 @@ const call = {
 const peerState = new Map();
 /** @type {Map<string, {tile: HTMLElement, video: HTMLVideoElement, stream: MediaStream|null}>} */
 const tiles = new Map();
-/** @type {ReturnType<typeof setInterval>|undefined} */
+/** @type {Map<string, string>} the last link state seen per peer */
+const linkStates = new Map();
+/** @type {ReturnType<typeof setTimeout>|undefined} */
 let statsTimer;
 
 // ---- state and errors ---------------------------------------------------------------
@@ -117,7 +121,10 @@ function setState(state, text) {
 /** @param {{code?: string, message: string}|null} err @param {string} [title] */
 function setError(err, title) {
   call.error = showError(err, title);
-  if (err) call.errors.push({ code: err.code ?? 'error', message: err.message, at: Date.now() });
+  if (err) {
+    call.errors.push({ code: err.code ?? 'error', message: err.message, at: Date.now() });
+    if (call.errors.length > MAX_ERRORS) call.errors.splice(0, call.errors.length - MAX_ERRORS);
+  }
   if (!err) ui.joinNoMedia.hidden = true;
 }
 
@@ -349,6 +356,23 @@ async function pollStats() {
   if (call.room === room) renderPeers();
 }
 
+/**
+ * Polls the stats of room every STATS_INTERVAL_MS, each poll starting a
+ * period after the one before ended (getStats can be slow: polls never
+ * overlap), until the page leaves room.
+ * @param {Room} room
+ */
+function scheduleStats(room) {
+  statsTimer = setTimeout(async () => {
+    try {
+      await pollStats();
+    } catch (err) {
+      console.warn('stats:', err);
+    }
+    if (call.room === room) scheduleStats(room);
+  }, STATS_INTERVAL_MS);
+}
+
 // ---- own media ------------------------------------------------------------------------
 
 /** Tells peers (one, or all) whether this tab is muted or has its camera off. @param {string} [peer] */
@@ -386,9 +410,15 @@ async function toggleCamera() {
     return;
   }
   // Joined without a camera: try to start one now and send it too.
+  const client = call.client;
   ui.camera.disabled = true;
   try {
     const cam = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } } });
+    if (call.client !== client || !client) {
+      // The call ended (or another began) while the camera opened: not ours to send.
+      for (const tr of cam.getTracks()) tr.stop();
+      return;
+    }
     const stream = new MediaStream([...(call.localStream?.getAudioTracks() ?? []), ...cam.getVideoTracks()]);
     call.localStream = stream;
     call.media.video = true;
@@ -400,6 +430,7 @@ async function toggleCamera() {
     call.room?.publish(stream);
     announceMedia();
   } catch (err) {
+    if (call.client !== client) return;
     const m = mediaError(err);
     setError({ code: m.code, message: m.message }, m.title);
   } finally {
@@ -424,6 +455,8 @@ function stopMedia() {
  */
 async function join(roomName, name, want) {
   setError(null);
+  // Nothing from an earlier call may be sent in this one.
+  stopMedia();
   call.relayOnly = want.relay;
   call.roomName = roomName;
   call.name = name;
@@ -487,9 +520,10 @@ async function join(roomName, name, want) {
     inRoom: () => !!call.room,
     connected: (c) => {
       call.peerId = c.id;
+      // Back on the server, but not in the call until the room is rejoined
+      // (the room's 'joined' event below).
       if (call.room) {
-        setError(null);
-        setState('joined', 'Connected');
+        setState('reconnecting', 'Rejoining the call…');
         renderSelfTile();
       }
     },
@@ -522,14 +556,30 @@ async function join(roomName, name, want) {
     return;
   }
   call.room = room;
-  call.peerId = client.id;
-  setError(null);
-  setState('joined', 'Connected');
+  const joined = () => {
+    call.peerId = client.id;
+    setError(null);
+    setState('joined', 'Connected');
+  };
+  joined();
 
+  // Every (re)join: the first one again, then each after a reconnection.
+  room.on('joined', () => {
+    if (call.room !== room || !room.joined) return;
+    joined();
+    renderControls();
+    renderPeers();
+  });
   room.on('peer-joined', () => renderPeers());
-  room.on('peer-left', () => renderPeers());
+  room.on('peer-left', (info) => {
+    linkStates.delete(info.peer);
+    renderPeers();
+  });
   room.on('peer-state', (peer, state) => {
-    if (state === 'connected') announceMedia(peer);
+    // The event comes for connection type changes too: act on new states only.
+    const before = linkStates.get(peer);
+    linkStates.set(peer, state);
+    if (state === 'connected' && before !== 'connected') announceMedia(peer);
     renderPeers();
   });
   room.on('track', () => renderPeers());
@@ -544,11 +594,15 @@ async function join(roomName, name, want) {
   });
   room.on('error', (err) => console.warn('switchboard room:', err));
   if (call.localStream) room.publish(call.localStream);
+  // Links that opened before the listeners were there (none in practice).
+  for (const p of room.peers.values()) {
+    if (p.state !== 'connected' || linkStates.has(p.peer)) continue;
+    linkStates.set(p.peer, p.state);
+    announceMedia(p.peer);
+  }
   renderControls();
   renderPeers();
-  statsTimer = setInterval(() => {
-    pollStats().catch((err) => console.warn('stats:', err));
-  }, STATS_INTERVAL_MS);
+  scheduleStats(room);
 }
 
 /** The client gave up: back to the join form, keeping the error in view. */
@@ -561,7 +615,9 @@ function fail() {
 }
 
 function teardown() {
-  clearInterval(statsTimer);
+  clearTimeout(statsTimer);
+  statsTimer = undefined;
+  linkStates.clear();
   const client = call.client;
   call.client = null;
   call.room = null;

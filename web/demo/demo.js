@@ -20,6 +20,9 @@ import {
 /** @typedef {{from: string, name: string, text: string, self: boolean, at: number, delivered?: number}} ChatMessage */
 /** @typedef {'idle'|'connecting'|'joined'|'reconnecting'|'error'} DemoState */
 
+/** How many chat messages (and, apart from them, notices) the log keeps. */
+const MAX_MESSAGES = 500;
+
 const ui = {
   status: $('status'),
   statusText: $('status-text'),
@@ -57,7 +60,7 @@ const demo = {
   name: null,
   /** @type {{peer: string, name: string, user?: string, state: string}[]} */
   peers: [],
-  /** @type {ChatMessage[]} */
+  /** @type {ChatMessage[]} the last MAX_MESSAGES messages, oldest first */
   messages: [],
   /** @type {{code: string, message: string}|null} */
   error: null,
@@ -111,6 +114,9 @@ function peerItem(p) {
   return li;
 }
 
+/** @type {WeakMap<ChatMessage, HTMLElement>} each message's item in the log */
+const messageItems = new WeakMap();
+
 /** @param {ChatMessage} m */
 function addMessage(m) {
   demo.messages.push(m);
@@ -119,12 +125,17 @@ function addMessage(m) {
   meta.append(el('span', 'msg-name', m.self ? 'You' : m.name), el('time', 'msg-time', clock(m.at)));
   if (m.self && m.delivered === 0) meta.append(el('span', 'msg-warn', 'not delivered: no peer connected'));
   li.append(meta, el('div', 'msg-text', m.text));
+  messageItems.set(m, li);
   appendToLog(li);
+  // The oldest go, from the state and from the page.
+  for (const old of demo.messages.splice(0, Math.max(0, demo.messages.length - MAX_MESSAGES))) messageItems.get(old)?.remove();
 }
 
 /** @param {string} text */
 function addNotice(text) {
   appendToLog(el('li', 'notice', text));
+  const notices = ui.messages.querySelectorAll(':scope > .notice');
+  for (let i = 0; i < notices.length - MAX_MESSAGES; i++) notices[i].remove();
 }
 
 /** @param {HTMLElement} li */

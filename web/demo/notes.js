@@ -10,6 +10,16 @@
 // there (late joiners catch up; a tab that had edits of its own while apart
 // merges by the same rule).
 //
+// Peers are not trusted with the clock: an update whose clock is 2^52 or
+// more, or more than MAX_CLOCK_STEP past the highest clock seen here, is
+// dropped (one huge clock would otherwise win forever and, at 2^53, stop the
+// clock). The site names the writer only when it is the peer that sent the
+// update; a catch-up relays someone else's text, and shows as "via" the
+// sender.
+//
+// The document belongs to the room: every join starts from an empty one
+// and takes what the peers there have.
+//
 // State for tests lives in window.notes; notes.snapshot() returns it as plain
 // JSON. <body data-state> mirrors notes.state.
 
@@ -23,6 +33,10 @@ import {
 /** @typedef {{type: 'notes', text: string, clock: number, site: string, name?: string}} NotesMessage */
 
 const MAX_TEXT = 20000;
+/** How far past the highest clock seen a peer's clock may be. */
+const MAX_CLOCK_STEP = 1e6;
+/** Clocks from 2^52 up are refused: +1 must stay exact (2^53 + 1 === 2^53). */
+const CLOCK_LIMIT = 2 ** 52;
 
 const ui = {
   joinView: $('join-view'),
@@ -66,11 +80,19 @@ const notes = {
   version: { clock: 0, site: '' },
   /** Highest Lamport clock seen. */
   clock: 0,
-  /** @type {{peer: string, name: string, at: number}|null} who wrote the current text */
+  /**
+   * Who wrote the current text: name is the writer's when the writer sent it
+   * (relayed false), else "via <sender>" (relayed true, a catch-up).
+   * @type {{peer: string, name: string, relayed: boolean, at: number}|null}
+   */
   lastEditor: null,
-  /** Updates received from peers, and how many of them won. */
+  /** Updates received from peers, how many of them won, and how many were refused. */
   received: 0,
   applied: 0,
+  rejected: 0,
+  /** Whether incoming messages are held back (pause(), for tests), and how many are. */
+  paused: false,
+  held: 0,
   /** Full-state messages sent to peers whose link opened. */
   catchUpsSent: 0,
   /** @type {{code: string, message: string, title: string}|null} */
@@ -80,11 +102,27 @@ const notes = {
   /** @type {Room|null} */
   room: null,
   snapshot() {
-    const { state, peerId, roomName, name, peers, text, version, clock, lastEditor, received, applied, catchUpsSent, error } = notes;
-    return structuredClone({ state, peerId, roomName, name, peers, text, version, clock, lastEditor, received, applied, catchUpsSent, error });
+    const { state, peerId, roomName, name, peers, text, version, clock, lastEditor, received, applied, rejected, paused, held, catchUpsSent, error } = notes;
+    return structuredClone({ state, peerId, roomName, name, peers, text, version, clock, lastEditor, received, applied, rejected, paused, held, catchUpsSent, error });
+  },
+  /** Test hook: hold incoming messages back (queued, in order) until resume(). */
+  pause() {
+    notes.paused = true;
+  },
+  /** Test hook: apply the held messages, in the order they came, and stop holding. */
+  resume() {
+    notes.paused = false;
+    const queued = heldMessages.splice(0);
+    notes.held = 0;
+    for (const [peer, data] of queued) receive(peer, data);
   },
 };
 /** @type {any} */ (window).notes = notes;
+
+/** @type {[string, unknown][]} messages held back while notes.paused */
+const heldMessages = [];
+/** @type {Map<string, string>} the last link state seen per peer */
+const peerStates = new Map();
 
 /** @param {Version} a @param {Version} b whether a is newer than b */
 function newer(a, b) {
@@ -130,8 +168,8 @@ function renderInfo() {
   if (!ed) {
     ui.docInfo.textContent = notes.text ? 'Not edited yet' : 'Empty document';
   } else {
-    const who = ed.peer === notes.peerId ? 'you' : ed.name;
-    ui.docInfo.textContent = `Last edit by ${who} at ${new Date(ed.at).toLocaleTimeString()}`;
+    const who = ed.relayed ? ed.name : `by ${ed.peer === notes.peerId ? 'you' : ed.name}`;
+    ui.docInfo.textContent = `Last edit ${who} at ${new Date(ed.at).toLocaleTimeString()}`;
   }
   ui.docVersion.textContent = notes.version.clock ? `v${notes.version.clock}` : '';
   const open = notes.peers.filter((p) => p.state === 'connected').length;
@@ -171,31 +209,60 @@ function currentMessage() {
 
 /** A local edit: stamp it and send it to everyone. */
 function localEdit() {
+  if (!notes.room || !notes.peerId) {
+    // Not in a room (the pad is read-only then): nothing to stamp it with.
+    setPadText(notes.text);
+    return;
+  }
   const text = ui.pad.value.slice(0, MAX_TEXT);
   if (text === notes.text) return;
   notes.clock += 1;
   notes.text = text;
-  notes.version = { clock: notes.clock, site: notes.peerId ?? '' };
-  notes.lastEditor = { peer: notes.peerId ?? '', name: notes.name ?? '', at: Date.now() };
+  notes.version = { clock: notes.clock, site: notes.peerId };
+  notes.lastEditor = { peer: notes.peerId, name: notes.name ?? '', relayed: false, at: Date.now() };
   notes.room?.send(currentMessage());
   renderInfo();
+}
+
+/** A message from a peer's data channel. @param {string} peer @param {unknown} data */
+function onData(peer, data) {
+  if (notes.paused) {
+    heldMessages.push([peer, data]);
+    notes.held = heldMessages.length;
+    return;
+  }
+  receive(peer, data);
 }
 
 /** @param {string} peer @param {unknown} data */
 function receive(peer, data) {
   const m = /** @type {Partial<NotesMessage>|null} */ (data);
   if (!m || typeof m !== 'object' || m.type !== 'notes') return;
-  if (typeof m.text !== 'string' || !Number.isSafeInteger(m.clock) || typeof m.site !== 'string') return;
-  const v = { clock: /** @type {number} */ (m.clock), site: m.site };
+  if (typeof m.text !== 'string' || typeof m.site !== 'string') return;
+  const clock = m.clock;
+  if (typeof clock !== 'number' || !Number.isSafeInteger(clock) || clock < 1) return;
   notes.received++;
+  if (clock >= CLOCK_LIMIT || clock > notes.clock + MAX_CLOCK_STEP) {
+    notes.rejected++;
+    console.warn(`notes: update from ${peer} refused: clock ${clock} is too far ahead of ${notes.clock}`);
+    return;
+  }
+  const v = { clock, site: m.site };
   notes.clock = Math.max(notes.clock, v.clock);
   if (!newer(v, notes.version)) return;
   notes.applied++;
   notes.version = v;
   notes.text = m.text.slice(0, MAX_TEXT);
-  const info = notes.room?.peers.get(v.site);
-  const name = info ? displayName(info) : typeof m.name === 'string' && m.name ? m.name : `peer ${v.site.slice(0, 6)}`;
-  notes.lastEditor = { peer: v.site, name, at: Date.now() };
+  const info = notes.room?.peers.get(peer);
+  const sender = info ? displayName(info) : `peer ${peer.slice(0, 6)}`;
+  if (v.site === peer) {
+    // The writer itself: its own name (the one the server vouches for first).
+    const name = info ? sender : typeof m.name === 'string' && m.name ? m.name.slice(0, 100) : sender;
+    notes.lastEditor = { peer: v.site, name, relayed: false, at: Date.now() };
+  } else {
+    // Someone else's text passed on in a catch-up: only the sender is known.
+    notes.lastEditor = { peer: v.site, name: `via ${sender}`, relayed: true, at: Date.now() };
+  }
   setPadText(notes.text);
   renderInfo();
 }
@@ -208,9 +275,29 @@ function catchUp(peer) {
 
 // ---- the session ----------------------------------------------------------------
 
+/** Forgets the document: it lived in the room left (or failed). */
+function resetDocument() {
+  notes.text = '';
+  notes.version = { clock: 0, site: '' };
+  notes.clock = 0;
+  notes.lastEditor = null;
+  notes.received = 0;
+  notes.applied = 0;
+  notes.rejected = 0;
+  notes.catchUpsSent = 0;
+  heldMessages.length = 0;
+  notes.held = 0;
+  ui.pad.value = '';
+  renderInfo();
+}
+
 /** @param {string} roomName @param {string} name */
 async function join(roomName, name) {
   setError(null);
+  // A new room's document starts from what the peers there have, never
+  // from the text of the room before (left, or lost to an error).
+  resetDocument();
+  ui.pad.readOnly = true;
   notes.roomName = roomName;
   notes.name = name;
   ui.join.disabled = true;
@@ -242,10 +329,9 @@ async function join(roomName, name) {
       notes.peerId = c.id;
       ui.peerId.textContent = c.id ?? '—';
       if (c.name) ui.selfName.textContent = c.name;
-      if (notes.room) {
-        setError(null);
-        setState('joined', 'Connected');
-      }
+      // Back on the server, but not in the room until it is rejoined (the
+      // room's 'joined' event below).
+      if (notes.room) setState('reconnecting', 'Rejoining the room…');
     },
     status: (state, text) => setState(/** @type {any} */ (state), text),
     error: (err) => {
@@ -268,23 +354,39 @@ async function join(roomName, name) {
   }
   if (notes.client !== client) return;
   notes.room = room;
-  notes.peerId = client.id;
-  ui.peerId.textContent = client.id ?? '—';
-  setError(null);
-  setState('joined', 'Connected');
+  const joined = () => {
+    notes.peerId = client.id;
+    ui.peerId.textContent = client.id ?? '—';
+    setError(null);
+    setState('joined', 'Connected');
+  };
+  joined();
 
+  // Every (re)join: the first one again, then each after a reconnection.
+  room.on('joined', () => {
+    if (notes.room === room && room.joined) joined();
+  });
   room.on('peer-joined', () => renderPeers());
-  room.on('peer-left', () => renderPeers());
+  room.on('peer-left', (info) => {
+    peerStates.delete(info.peer);
+    renderPeers();
+  });
   room.on('peer-state', (peer, state) => {
     renderPeers();
-    if (state === 'connected') catchUp(peer);
+    // The event comes for connection type changes too: act on new states only.
+    const before = peerStates.get(peer);
+    peerStates.set(peer, state);
+    if (state === 'connected' && before !== 'connected') catchUp(peer);
   });
-  room.on('data', receive);
+  room.on('data', onData);
   room.on('error', (err) => console.warn('switchboard room:', err));
   renderPeers();
   // Links that opened before the listeners were there (none in practice).
-  for (const p of room.peers.values()) if (p.state === 'connected') catchUp(p.peer);
-  ui.pad.disabled = false;
+  for (const p of room.peers.values()) {
+    if (!peerStates.has(p.peer)) peerStates.set(p.peer, p.state);
+    if (p.state === 'connected') catchUp(p.peer);
+  }
+  ui.pad.readOnly = false;
   ui.pad.focus();
 }
 
@@ -301,6 +403,10 @@ function teardown() {
   notes.client = null;
   notes.room = null;
   notes.peerId = null;
+  ui.pad.readOnly = true;
+  peerStates.clear();
+  heldMessages.length = 0;
+  notes.held = 0;
   client?.disconnect();
   renderPeers();
 }
@@ -308,12 +414,7 @@ function teardown() {
 function leave() {
   teardown();
   // The text lived in the room: a new join starts from what the others have.
-  notes.text = '';
-  notes.version = { clock: 0, site: '' };
-  notes.clock = 0;
-  notes.lastEditor = null;
-  ui.pad.value = '';
-  renderInfo();
+  resetDocument();
   setError(null);
   setState('idle', 'Not connected');
   ui.roomView.hidden = true;
