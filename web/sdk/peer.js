@@ -119,6 +119,10 @@ export class PeerLink {
   #restarts;
   /** @type {any} */ #restartTimer = null;
   /** @type {any} */ #attemptTimer = null;
+  /** @type {any} the watchdog of a link that has not connected yet */
+  #connectTimer = null;
+  /** every restart was made and none reconnected: the link stays failed */
+  #gaveUp = false;
   #awaitingSignal = false;
   /** @type {string} the pc's connectionState last seen */
   #lastCs = 'new';
@@ -165,6 +169,7 @@ export class PeerLink {
       this.#adopt(pc.createDataChannel(CHANNEL_LABEL), this.#reliable);
       this.#adopt(pc.createDataChannel(UNRELIABLE_LABEL, { ...UNRELIABLE_OPTIONS }), this.#unreliable);
     }
+    this.#watchConnect();
   }
 
   /**
@@ -183,10 +188,28 @@ export class PeerLink {
    * @param {{reliable?: boolean}} [opts]
    */
   send(data, opts) {
-    const channel = (opts?.reliable === false ? this.#unreliable : this.#reliable).find((c) => c.readyState === 'open');
+    const channel = this.#openChannel(opts);
     if (!channel) return false;
     channel.send(/** @type {any} */ (encodeData(data)));
     return true;
+  }
+
+  /**
+   * Sends a message made by encodeData as it is (the room encodes a message
+   * once for all its peers). Otherwise as send.
+   * @param {string|ArrayBuffer|ArrayBufferView|Blob} message
+   * @param {{reliable?: boolean}} [opts]
+   */
+  sendRaw(message, opts) {
+    const channel = this.#openChannel(opts);
+    if (!channel) return false;
+    channel.send(/** @type {any} */ (message));
+    return true;
+  }
+
+  /** @param {{reliable?: boolean}} [opts] */
+  #openChannel(opts) {
+    return (opts?.reliable === false ? this.#unreliable : this.#reliable).find((c) => c.readyState === 'open');
   }
 
   /**
@@ -269,6 +292,7 @@ export class PeerLink {
     this.#firstDone();
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#attemptTimer);
+    clearTimeout(this.#connectTimer);
     this.#clearPairWatch();
     for (const c of [...this.#reliable, ...this.#unreliable]) c.close();
     this.#reliable = [];
@@ -442,7 +466,12 @@ export class PeerLink {
   #compute() {
     if (this.#closed) return 'closed';
     const cs = this.pc.connectionState;
-    if (cs === 'failed' || cs === 'closed') return cs;
+    if (cs === 'closed') return 'closed';
+    // Failed for good only once the restarts are spent; until then one is
+    // scheduled (or waits for signaling) or under way.
+    if (cs === 'failed') return this.#restarts.exhausted ? 'failed' : 'connecting';
+    // The restarts of a link that never reconnected are spent.
+    if (this.#gaveUp) return 'failed';
     if (cs === 'disconnected') return 'disconnected';
     // An ICE restart under way: the channel may still count as open.
     if (cs === 'connecting' && this.#restarts.state === 'running') return 'connecting';
@@ -456,16 +485,27 @@ export class PeerLink {
   #onConnected() {
     this.#restarts.connected();
     this.#awaitingSignal = false;
+    this.#gaveUp = false;
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#attemptTimer);
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
     this.#watchPair();
   }
 
-  /** The link failed, or a restart did not reconnect in time: restart ICE after a delay, or give up. */
+  /**
+   * The link failed, did not connect in time, or a restart did not reconnect
+   * in time: restart ICE after a delay, or give up.
+   */
   #onFailed() {
     clearTimeout(this.#attemptTimer);
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
     const delay = this.#restarts.failed();
-    if (delay === null) return;
+    if (delay === null) {
+      if (this.#restarts.exhausted) this.#gaveUp = true;
+      return;
+    }
     clearTimeout(this.#restartTimer);
     this.#restartTimer = setTimeout(() => this.#restart(), delay);
   }
@@ -490,9 +530,32 @@ export class PeerLink {
     }
     this.#attemptTimer = setTimeout(() => {
       this.#attemptTimer = null;
-      if (!this.#closed && this.pc.connectionState !== 'connected') this.#onFailed();
+      if (this.#closed || this.pc.connectionState === 'connected') return;
+      this.#onFailed();
+      this.#update(); // "failed" after the last attempt
     }, this.#restarts.timeout);
     this.#update();
+  }
+
+  /**
+   * The watchdog of a new link. A link whose offer or answer was lost, or
+   * whose candidates never met, stays "connecting" without ever failing, so
+   * no ICE restart would rescue it: if it is not connected within
+   * connectTimeout, it counts as failed and goes through the restart path
+   * (restartIce and a new offer, which also replaces an offer never
+   * answered), with the same attempts. The polite side waits half as long
+   * again, so that the impolite side, which opened the link, normally
+   * restarts first and the two offers do not collide.
+   */
+  #watchConnect() {
+    const ms = this.#restarts.connectTimeout * (this.polite ? 1.5 : 1);
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null;
+      // Connected, or a failure already went the restart way.
+      if (this.#closed || this.pc.connectionState === 'connected' || this.#restarts.state !== 'idle') return;
+      this.#onFailed();
+      this.#update();
+    }, ms);
   }
 
   /**

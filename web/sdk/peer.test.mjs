@@ -31,6 +31,7 @@ test('only the impolite side opens the data channels', () => {
   high.close();
   assert.equal(high.state, 'closed');
   assert.equal(high.pc.connectionState, 'closed');
+  low.close();
 });
 
 test('an offer is answered, and the answer goes out as a signal', async () => {
@@ -41,6 +42,7 @@ test('an offer is answered, and the answer goes out as a signal', async () => {
   await link.pc.settled();
   assert.deepEqual(link.pc.log, ['setRemoteDescription offer', 'setLocalDescription answer', 'addIceCandidate candidate:1']);
   assert.deepEqual(signals, [{ description: { type: 'answer', sdp: 'answer-sdp' } }]);
+  link.close();
 });
 
 test('the impolite side ignores a colliding offer and its candidates', async () => {
@@ -53,6 +55,7 @@ test('the impolite side ignores a colliding offer and its candidates', async () 
   await link.pc.settled();
   assert.deepEqual(link.pc.log, ['addIceCandidate candidate:9']);
   assert.deepEqual(errors, []);
+  link.close();
 });
 
 test('state and messages follow the data channel', () => {
@@ -286,7 +289,7 @@ test('ICE failure restarts ICE through a new offer, with backoff and a bound', a
   const pc = x.pc;
   pc.setConnectionState('connected');
   pc.setConnectionState('failed');
-  assert.equal(x.state, 'failed');
+  assert.equal(x.state, 'connecting', 'a restart is due: not failed for good');
   pc.setConnectionState('failed'); // repeated: still one restart
   await until(() => pc.restartIceCalls === 1);
   await quiet(x, y);
@@ -297,11 +300,99 @@ test('ICE failure restarts ICE through a new offer, with backoff and a bound', a
   pc.setConnectionState('connected');
   pc.setConnectionState('failed');
   await until(() => pc.restartIceCalls === 2);
+  assert.equal(x.state, 'connecting', 'while the attempts last');
   // This time nothing reconnects: the attempt times out, one more, then it gives up.
   await until(() => pc.restartIceCalls === 3);
-  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(x.state, 'connecting', 'the last attempt is under way');
+  await until(() => x.state === 'failed');
+  await new Promise((r) => setTimeout(r, 60));
   assert.equal(pc.restartIceCalls, 3);
   assert.equal(x.state, 'failed');
+  assert.deepEqual(errors, []);
+  x.close();
+  y.close();
+});
+
+test('"failed" is reported once the last restart timed out, "connecting" before', async () => {
+  const states = [];
+  const link = new PeerLink({
+    selfId: 'b', peerId: 'a', signal: () => {}, onState: (s) => states.push(s),
+    iceRestart: { minDelay: 20, maxDelay: 20, jitter: 0, maxAttempts: 1, timeout: 20 },
+    RTCPeerConnection: FakePeerConnection,
+  });
+  const ch = link.pc.channels[0];
+  ch.readyState = 'open';
+  ch.onopen();
+  link.pc.setConnectionState('connected');
+  link.pc.setConnectionState('failed');
+  assert.equal(link.state, 'connecting', 'backing off before the restart');
+  await until(() => link.pc.restartIceCalls === 1);
+  assert.equal(link.state, 'connecting', 'the restart is under way');
+  // The connection stays failed: the attempt's timeout alone flips the state.
+  await until(() => link.state === 'failed');
+  assert.deepEqual(states, ['connected', 'connecting', 'failed']);
+  link.close();
+  assert.deepEqual(states, ['connected', 'connecting', 'failed', 'closed']);
+});
+
+test('without restarts a failure is final at once', () => {
+  const link = new PeerLink({ selfId: 'b', peerId: 'a', signal: () => {}, iceRestart: { maxAttempts: 0 }, RTCPeerConnection: FakePeerConnection });
+  assert.equal(link.state, 'connecting');
+  link.pc.setConnectionState('failed');
+  assert.equal(link.state, 'failed');
+  link.close();
+});
+
+test('a link that never connects restarts after connectTimeout: a lost offer goes out again', async () => {
+  const signals = [];
+  const states = [];
+  const link = new PeerLink({
+    selfId: 'b', peerId: 'a', signal: (d) => signals.push(d), onState: (s) => states.push(s),
+    iceRestart: { minDelay: 1, maxDelay: 1, jitter: 0, maxAttempts: 1, timeout: 30, connectTimeout: 30 },
+    RTCPeerConnection: FakePeerConnection, MediaStream: FakeMediaStream,
+  });
+  await link.publish(cam());
+  await until(() => signals.length === 1); // the offer, lost on the way
+  assert.equal(link.pc.signalingState, 'have-local-offer');
+  await until(() => link.pc.restartIceCalls === 1);
+  await until(() => signals.length === 2);
+  assert.equal(signals[1].description.type, 'offer');
+  assert.match(signals[1].description.sdp, /"ice":1/, 'offered again, with the restart');
+  assert.equal(link.state, 'connecting');
+  // Still nothing: the one attempt times out and the link fails for good.
+  await until(() => link.state === 'failed');
+  assert.deepEqual(states, ['failed']);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(link.pc.restartIceCalls, 1, 'bounded by maxAttempts');
+  link.close();
+});
+
+test('the connect watchdog recovers a lost answer, the impolite side first', async () => {
+  let dropped = 0;
+  const iceRestart = { minDelay: 1, maxDelay: 1, jitter: 0, connectTimeout: 200 };
+  const { x, y, errors } = wire({ opts: { iceRestart } });
+  // The polite side's first answer never arrives.
+  const apply = x.handleSignal.bind(x);
+  x.handleSignal = (data) => {
+    if (data.description?.type === 'answer' && dropped === 0) {
+      dropped++;
+      return;
+    }
+    apply(data);
+  };
+  await x.publish(cam());
+  await until(() => dropped === 1);
+  assert.equal(x.pc.signalingState, 'have-local-offer');
+  await until(() => x.pc.restartIceCalls === 1);
+  assert.equal(y.pc.restartIceCalls, 0, 'the polite side waits longer');
+  await quiet(x, y);
+  assert.equal(x.pc.iceGeneration, 1, 'the new offer was answered');
+  // Connected: the polite side's watchdog stands down.
+  x.pc.setConnectionState('connected');
+  y.pc.setConnectionState('connected');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(y.pc.restartIceCalls, 0);
+  assert.equal(x.pc.restartIceCalls, 1);
   assert.deepEqual(errors, []);
   x.close();
   y.close();

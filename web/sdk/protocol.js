@@ -25,6 +25,7 @@ export const ClientErrorCode = Object.freeze({
   FRAME_TOO_BIG: 'frame_too_big', // a frame over MAX_FRAME_BYTES
   BAD_FRAME: 'bad_frame', // the server sent something that is not a frame
   NO_TOKEN: 'no_token', // neither auth.token nor getToken gave a token
+  REFRESH_FAILED: 'refresh_failed', // refreshing the session's token (getToken, then refresh) failed
 });
 
 /** Close codes the server uses. */

@@ -11,6 +11,8 @@ import { Backoff } from './backoff.js';
  * @property {number} [maxDelay=8000] largest delay, in milliseconds
  * @property {number} [jitter=0.5] randomization of the delays, 0 to 1
  * @property {number} [timeout=15000] time for a restart to reconnect before it counts as failed
+ * @property {number} [connectTimeout=20000] time for a new link to connect before it counts
+ *   as failed (a lost offer or answer leaves it "connecting" for ever otherwise)
  * @property {() => number} [random] source of numbers in [0, 1), for tests
  */
 
@@ -26,9 +28,10 @@ export class IceRestarts {
   #backoff;
 
   /** @param {IceRestartOptions} [opts] */
-  constructor({ maxAttempts = 3, minDelay = 1000, maxDelay = 8000, jitter = 0.5, timeout = 15000, random } = {}) {
+  constructor({ maxAttempts = 3, minDelay = 1000, maxDelay = 8000, jitter = 0.5, timeout = 15000, connectTimeout = 20000, random } = {}) {
     this.maxAttempts = maxAttempts;
     this.timeout = timeout;
+    this.connectTimeout = connectTimeout;
     this.#backoff = new Backoff({ min: minDelay, max: maxDelay, jitter, random });
   }
 

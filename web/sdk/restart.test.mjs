@@ -44,3 +44,20 @@ test('delays are jittered within bounds', () => {
   for (const d of delays) assert.ok(d !== null && d >= 0 && d <= 8000, `${d}`);
   assert.equal(delays.at(-1), 8000);
 });
+
+test('exhausted only once every attempt failed; with none allowed, at the first failure', () => {
+  const r = new IceRestarts({ ...noJitter, maxAttempts: 1 });
+  assert.equal(r.exhausted, false);
+  r.failed();
+  assert.equal(r.exhausted, false, 'scheduled');
+  r.start();
+  assert.equal(r.exhausted, false, 'running');
+  assert.equal(r.failed(), null);
+  assert.equal(r.exhausted, true);
+  r.connected();
+  assert.equal(r.exhausted, false);
+  const none = new IceRestarts({ maxAttempts: 0 });
+  assert.equal(none.failed(), null);
+  assert.equal(none.exhausted, true);
+  assert.equal(new IceRestarts().connectTimeout, 20000);
+});

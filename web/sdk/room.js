@@ -4,7 +4,8 @@
 
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, signal } from './protocol.js';
-import { PeerLink } from './peer.js';
+import { SignalOutbox } from './outbox.js';
+import { PeerLink, encodeData } from './peer.js';
 
 /**
  * @typedef {import('./peer.js').PeerState} PeerState
@@ -31,7 +32,8 @@ import { PeerLink } from './peer.js';
  * @property {RTCPeerConnection} pc
  * @property {MediaStream} [remoteStream]
  * @property {(data: any) => void} handleSignal
- * @property {(data: unknown, opts?: {reliable?: boolean}) => boolean} send
+ * @property {(message: string|ArrayBuffer|ArrayBufferView|Blob, opts?: {reliable?: boolean}) => boolean} sendRaw
+ *   sends a message made by encodeData; false when the channel is not open
  * @property {(stream: MediaStream|null) => void} [publish]
  * @property {() => Promise<PeerStats|null>} [getStats]
  * @property {(list: RTCIceServer[]) => void} [setIceServers]
@@ -57,6 +59,12 @@ export class Room extends Emitter {
   #createLink;
   /** @type {Map<string, LinkLike>} */
   #links = new Map();
+  /** @type {Map<string, SignalOutbox>} the signals of each link, by peer id */
+  #outboxes = new Map();
+  /** @type {import('./outbox.js').SignalRetryOptions|undefined} */
+  #signalRetry;
+  /** @type {{timer: any, info: {rejoin: boolean, sameSession: boolean}}|null} the first "joined", due in a moment */
+  #firstJoined = null;
   /** @type {string|null} own peer id the links were made with */
   #selfId = null;
   #left = false;
@@ -72,15 +80,17 @@ export class Room extends Emitter {
    * @param {RoomHost} host
    * @param {string} name
    * @param {string|undefined} ns
-   * @param {{forget: () => void, createLink?: LinkFactory}} hooks
+   * @param {{forget: () => void, createLink?: LinkFactory, signalRetry?: import('./outbox.js').SignalRetryOptions}} hooks
+   *   signalRetry: how refused signals are sent again, for tests
    */
-  constructor(host, name, ns, { forget, createLink }) {
+  constructor(host, name, ns, { forget, createLink, signalRetry }) {
     super();
     this.#host = host;
     this.name = name;
     this.ns = ns;
     this.#forget = forget;
     this.#createLink = createLink ?? ((opts) => new PeerLink(opts));
+    this.#signalRetry = signalRetry;
     /** @type {any} */
     const ready = { done: false };
     ready.promise = new Promise((resolve, reject) => {
@@ -107,32 +117,63 @@ export class Room extends Emitter {
    * travels as JSON, ArrayBuffers and typed arrays as binary. By default on
    * the reliable, ordered channel; {reliable: false} uses the unordered
    * channel without retransmissions (peers whose unreliable channel is not
-   * open do not get it).
+   * open do not get it). Nothing is thrown: data that cannot be sent (such as
+   * undefined or a function) and a channel that refuses the message (its
+   * buffer is full, the message too large) give a "send_failed" error event.
    * @param {unknown} data
    * @param {{reliable?: boolean}} [opts]
    * @returns {number} the number of peers it was sent to
    */
   send(data, opts) {
+    const message = this.#encode(data);
+    if (message === null) return 0;
     let sent = 0;
-    for (const [peer, link] of this.#links) {
-      try {
-        if (link.send(data, opts)) sent++;
-      } catch (err) {
-        this.#error(new SwitchboardError('send_failed', `sending to ${peer}: ${errorText(err)}`));
-      }
-    }
+    for (const peer of this.#links.keys()) if (this.#sendOn(peer, message, opts)) sent++;
     return sent;
   }
 
   /**
    * Sends data to one peer. Returns false when its data channel (the
-   * reliable one, or with {reliable: false} the unreliable one) is not open.
+   * reliable one, or with {reliable: false} the unreliable one) is not open,
+   * or when sending failed ("send_failed" error event, as for send).
    * @param {string} peer
    * @param {unknown} data
    * @param {{reliable?: boolean}} [opts]
    */
   sendTo(peer, data, opts) {
-    return this.#links.get(peer)?.send(data, opts) ?? false;
+    const message = this.#encode(data);
+    if (message === null) return false;
+    return this.#sendOn(peer, message, opts);
+  }
+
+  /**
+   * Encodes data for the data channels once; null (and a "send_failed"
+   * error event) when it cannot be.
+   * @param {unknown} data
+   */
+  #encode(data) {
+    try {
+      return encodeData(data);
+    } catch (err) {
+      this.#error(new SwitchboardError('send_failed', `cannot send: ${errorText(err)}`));
+      return null;
+    }
+  }
+
+  /**
+   * @param {string} peer
+   * @param {string|ArrayBuffer|ArrayBufferView|Blob} message
+   * @param {{reliable?: boolean}} [opts]
+   */
+  #sendOn(peer, message, opts) {
+    const link = this.#links.get(peer);
+    if (!link) return false;
+    try {
+      return link.sendRaw(message, opts);
+    } catch (err) {
+      this.#error(new SwitchboardError('send_failed', `sending to ${peer}: ${errorText(err)}`));
+      return false;
+    }
   }
 
   /**
@@ -293,8 +334,7 @@ export class Room extends Emitter {
     if (!sameSession) {
       // A new session means a new peer id: the others drop links to the old
       // one, so start every link afresh.
-      for (const link of this.#links.values()) link.close();
-      this.#links.clear();
+      this.#closeLinks();
       this.#selfId = self;
     }
     const listed = (Array.isArray(reply.peers) ? reply.peers : []).filter(
@@ -307,11 +347,26 @@ export class Room extends Emitter {
     // Same session: links kept through the outage resume what waited for
     // signaling (ICE restarts).
     if (sameSession) for (const link of this.#links.values()) link.resume?.();
+    const info = { rejoin: this.#joins++ > 0, sameSession };
     if (!this.#ready.done) {
       this.#ready.done = true;
       this.#ready.resolve(this);
+      // join() resolves first: the first "joined" comes a task later, so
+      // that a listener added right after `await sb.join()` gets it.
+      this.#firstJoined = { timer: setTimeout(() => this.#flushJoined(), 0), info };
+      return;
     }
-    this.emit('joined', { rejoin: this.#joins++ > 0, sameSession });
+    this.#flushJoined(); // a rejoin may beat the first one's timer
+    this.emit('joined', info);
+  }
+
+  /** Emits the first "joined" if it is still due. */
+  #flushJoined() {
+    const first = this.#firstJoined;
+    if (first === null) return;
+    clearTimeout(first.timer);
+    this.#firstJoined = null;
+    if (!this.#left) this.emit('joined', first.info);
   }
 
   /** @param {{peer: string, user?: string, name?: string}} info */
@@ -332,8 +387,7 @@ export class Room extends Emitter {
   /** @param {string} id */
   #removePeer(id) {
     const entry = this.peers.get(id);
-    this.#links.get(id)?.close();
-    this.#links.delete(id);
+    this.#closeLink(id);
     if (!entry) return;
     this.peers.delete(id);
     entry.state = 'closed';
@@ -345,43 +399,75 @@ export class Room extends Emitter {
     const existing = this.#links.get(id);
     if (existing && existing.state !== 'closed') return;
     if (this.#selfId === null) return;
+    this.#closeLink(id);
+    const outbox = new SignalOutbox(
+      (data) => this.#host.request(signal(this.name, this.ns, id, data)),
+      (err) => this.#signalFailed(/** @type {Error} */ (err)),
+      this.#signalRetry,
+    );
     let link;
     try {
       link = this.#createLink({
         selfId: this.#selfId,
         peerId: id,
         iceServers: this.#host.iceServers,
-        signal: (data) => this.#signal(id, data),
+        signal: (data) => {
+          // A new session renegotiates from scratch.
+          if (this.#host.connected) outbox.push(data);
+        },
         canSignal: () => this.#host.connected && this.joined,
         onData: (data) => this.emit('data', id, data),
         onState: (state) => this.#setState(id, state),
-        onConnectionType: (type) => this.#setConnectionType(id, type),
+        onConnectionType: (type) => {
+          if (this.#links.get(id) === link) this.#setConnectionType(id, type);
+        },
         onTrack: (track, stream) => this.emit('track', id, track, stream),
         onTrackEnded: (track, stream) => this.emit('track-ended', id, track, stream),
         onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `link to ${id}: ${errorText(err)}`)),
       });
     } catch (err) {
+      outbox.close();
       this.#error(/** @type {Error} */ (err));
       return;
     }
     this.#links.set(id, link);
-    this.#setState(id, link.state);
+    this.#outboxes.set(id, outbox);
+    const entry = this.peers.get(id);
+    if (entry) {
+      // The old link's candidate pair says nothing about the new one.
+      const typeChanged = entry.connectionType !== null;
+      entry.connectionType = null;
+      if (entry.state !== link.state) this.#setState(id, link.state);
+      else if (typeChanged) this.emit('peer-state', id, entry.state, entry);
+    }
     // New peers, and links rebuilt in a new session, get what is published.
     if (this.#localStream) link.publish?.(this.#localStream);
   }
 
   /**
-   * @param {string} to
-   * @param {object} data
+   * A signal was given up (failed for good, or its retries are spent).
+   * @param {Error} err
    */
-  #signal(to, data) {
-    if (!this.#host.connected) return; // a new session renegotiates from scratch
-    this.#host.request(signal(this.name, this.ns, to, data)).catch((err) => {
-      // The peer left, or the connection went: nothing to tell anyone.
-      const code = err?.code;
-      if (code === 'not_found' || code === ClientErrorCode.DISCONNECTED) return;
-      this.#error(err);
-    });
+  #signalFailed(err) {
+    // The peer left, or the connection went: nothing to tell anyone.
+    const code = /** @type {any} */ (err)?.code;
+    if (code === ErrorCode.NOT_FOUND || code === ClientErrorCode.DISCONNECTED) return;
+    this.#error(err);
+  }
+
+  /**
+   * Closes the link to a peer and drops its unsent signals.
+   * @param {string} id
+   */
+  #closeLink(id) {
+    this.#links.get(id)?.close();
+    this.#links.delete(id);
+    this.#outboxes.get(id)?.close();
+    this.#outboxes.delete(id);
+  }
+
+  #closeLinks() {
+    for (const id of [...this.#links.keys(), ...this.#outboxes.keys()]) this.#closeLink(id);
   }
 
   /**
@@ -412,8 +498,9 @@ export class Room extends Emitter {
     this.#left = true;
     this.joined = false;
     this.#forget();
-    for (const link of this.#links.values()) link.close();
-    this.#links.clear();
+    clearTimeout(this.#firstJoined?.timer);
+    this.#firstJoined = null;
+    this.#closeLinks();
     for (const entry of this.peers.values()) entry.state = 'closed';
     this.peers.clear();
     if (!this.#ready.done) {

@@ -36,7 +36,10 @@ function links() {
       published: [],
       remoteStream: { peer: opts.peerId },
       handleSignal: (d) => link.signals.push(d),
-      send: (d, o) => (link.state === 'connected' && o?.reliable !== false ? (link.sent.push(d), true) : false),
+      sendRaw: (m, o) => {
+        if (link.throws) throw link.throws;
+        return link.state === 'connected' && o?.reliable !== false ? (link.sent.push(m), true) : false;
+      },
       publish: (stream) => link.published.push(stream),
       getStats: async () => ({ peer: opts.peerId }),
       resumed: 0,
@@ -335,4 +338,189 @@ test('a mesh of three where everyone publishes at once settles with one m-line p
     }
   }
   for (const room of all) await room.leave();
+});
+
+test('send encodes once; bad data and refusing channels give send_failed, never a throw', async () => {
+  const h = host([{ peer: 'a' }, { peer: 'b' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  room._join();
+  await room._ready();
+  const errors = [];
+  room.on('error', (e) => errors.push(e));
+  const [a, b] = l.made;
+  a.connect();
+  b.connect();
+  assert.equal(room.send({ n: 1 }), 2);
+  assert.deepEqual([a.sent, b.sent], [['{"n":1}'], ['{"n":1}']], 'the encoded message on each link');
+
+  // A value that is not data: one error, not one per peer.
+  assert.equal(room.send(undefined), 0);
+  assert.equal(room.send(() => 1), 0);
+  assert.deepEqual(errors.map((e) => e.code), ['send_failed', 'send_failed']);
+  assert.equal(room.sendTo('a', undefined), false);
+  assert.equal(errors.length, 3);
+  assert.ok(errors.every((e) => e instanceof SwitchboardError));
+
+  // A channel that refuses the message (full buffer, too large).
+  errors.length = 0;
+  a.throws = Object.assign(new Error('send queue is full'), { name: 'OperationError' });
+  assert.equal(room.send('x'), 1, 'the other peer still gets it');
+  assert.deepEqual(b.sent.at(-1), '"x"');
+  assert.equal(room.sendTo('a', 'y'), false);
+  assert.deepEqual(errors.map((e) => [e.code, e.message]), [
+    ['send_failed', 'sending to a: send queue is full'],
+    ['send_failed', 'sending to a: send queue is full'],
+  ]);
+  a.throws = new TypeError('Blob is not supported');
+  assert.doesNotThrow(() => room.sendTo('a', 'z'));
+  assert.equal(errors.length, 3);
+});
+
+test('sends the real PeerLink refuses reach the error event', async () => {
+  const h = host([{ peer: 'a' }]);
+  h.id = 'z'; // impolite towards a: this side opens the channels
+  const room = new Room(h, 'r', undefined, {
+    forget() {},
+    createLink: (o) => new PeerLink({ ...o, RTCPeerConnection: FakePeerConnection, MediaStream: FakeMediaStream }),
+  });
+  room._join();
+  await room._ready();
+  const errors = [];
+  room.on('error', (e) => errors.push(e.code));
+  const ch = /** @type {any} */ (room.getConnection('a')).channels[0];
+  ch.readyState = 'open';
+  ch.onopen();
+  ch.send = () => {
+    throw new TypeError('message too large');
+  };
+  assert.equal(room.sendTo('a', 'big'), false);
+  assert.equal(room.send('big'), 0);
+  assert.deepEqual(errors, ['send_failed', 'send_failed']);
+  await room.leave();
+});
+
+/** A host whose signal requests fail as told, in order; the rest succeed. */
+function flakyHost(peers, failures) {
+  const h = host(peers);
+  const request = h.request;
+  h.request = async (frame) => {
+    if (frame.type !== 'signal') return request(frame);
+    h.sent.push(frame);
+    const code = failures.shift();
+    if (code) throw new SwitchboardError(code, `signal refused: ${code}`);
+    return { type: 'ack' };
+  };
+  return h;
+}
+
+const quickRetry = { minDelay: 5, maxDelay: 20, jitter: 0.5, random: () => 0.5 };
+const signalsOf = (h) => h.sent.filter((f) => f.type === 'signal').map((f) => f.data.n);
+
+test('a rate-limited or timed-out signal is sent again, and nothing overtakes it', async () => {
+  const h = flakyHost([{ peer: 'a' }, { peer: 'b' }], ['rate_limited', 'timeout']);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory, signalRetry: quickRetry });
+  room._join();
+  await room._ready();
+  const errors = [];
+  room.on('error', (e) => errors.push(e));
+  const [a] = l.made;
+  a.opts.signal({ n: 'answer' });
+  a.opts.signal({ n: 'cand1' });
+  a.opts.signal({ n: 'cand2' });
+  await until(() => signalsOf(h).length === 5);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(signalsOf(h), ['answer', 'answer', 'answer', 'cand1', 'cand2']);
+  assert.deepEqual(errors, []);
+});
+
+test('a signal is given up after its retries, or at once for other failures', async () => {
+  const failures = ['rate_limited', 'rate_limited', 'rate_limited', 'rate_limited', 'forbidden', 'not_found'];
+  const h = flakyHost([{ peer: 'a' }], failures);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory, signalRetry: { ...quickRetry, retries: 3 } });
+  room._join();
+  await room._ready();
+  const errors = [];
+  room.on('error', (e) => errors.push(e.code));
+  const { opts } = l.made[0];
+  opts.signal({ n: 1 }); // four refusals: three retries, then given up
+  opts.signal({ n: 2 }); // forbidden: not retried
+  opts.signal({ n: 3 }); // not_found: the peer left, nothing to report
+  opts.signal({ n: 4 });
+  await until(() => signalsOf(h).length === 7);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(signalsOf(h), [1, 1, 1, 1, 2, 3, 4]);
+  assert.deepEqual(errors, ['rate_limited', 'forbidden']);
+});
+
+test('a closed link drops its unsent signals and stops retrying', async () => {
+  const h = flakyHost([{ peer: 'a' }], ['rate_limited']);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory, signalRetry: { ...quickRetry, minDelay: 30, maxDelay: 30 } });
+  room._join();
+  await room._ready();
+  const { opts } = l.made[0];
+  opts.signal({ n: 1 });
+  opts.signal({ n: 2 });
+  await until(() => signalsOf(h).length === 1);
+  room._handle({ type: 'peer-left', room: 'r', peer: 'a' });
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(signalsOf(h), [1]);
+  opts.signal({ n: 3 });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(signalsOf(h), [1], 'a closed link signals nothing');
+});
+
+test('a link rebuilt in a new session starts without a connection type', async () => {
+  const h = host([{ peer: 'a' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  room._join();
+  await room._ready();
+  l.made[0].connect();
+  l.made[0].opts.onConnectionType('relayed');
+  assert.equal(room.peers.get('a').connectionType, 'relayed');
+  const seen = [];
+  room.on('peer-state', (p, s, info) => seen.push([p, s, info.connectionType]));
+  room._disconnected();
+  h.id = 'me2';
+  await room._join();
+  assert.equal(l.made.length, 2);
+  assert.deepEqual(room.peers.get('a'), { peer: 'a', user: undefined, name: undefined, state: 'connecting', connectionType: null });
+  assert.deepEqual(seen, [['a', 'connecting', null]]);
+  // A late report from the old link changes nothing.
+  l.made[0].opts.onConnectionType('direct');
+  assert.equal(room.peers.get('a').connectionType, null);
+});
+
+test('the first "joined" comes after join resolves; a quick rejoin keeps the order', async () => {
+  const h = host([]);
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: links().factory });
+  room._join();
+  await room._ready();
+  const seen = [];
+  room.on('joined', (info) => seen.push(info));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(seen, [{ rejoin: false, sameSession: false }], 'a listener added after the await gets it');
+
+  const other = new Room(host([]), 'r2', undefined, { forget() {}, createLink: links().factory });
+  const order = [];
+  other.on('joined', (info) => order.push(info.rejoin));
+  other._join();
+  await other._ready();
+  other._disconnected();
+  await other._join();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(order, [false, true]);
+
+  const gone = new Room(host([]), 'r3', undefined, { forget() {}, createLink: links().factory });
+  let fired = 0;
+  gone.on('joined', () => fired++);
+  gone._join();
+  await gone._ready();
+  await gone.leave();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(fired, 0, 'not after leave');
 });

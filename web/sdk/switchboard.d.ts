@@ -19,6 +19,7 @@ export type ClientErrorCodeValue =
   | 'frame_too_big'
   | 'bad_frame'
   | 'no_token'
+  | 'refresh_failed'
   | 'bad_url'
   | 'left'
   | 'send_failed'
@@ -41,6 +42,7 @@ export declare const ClientErrorCode: Readonly<{
   FRAME_TOO_BIG: 'frame_too_big';
   BAD_FRAME: 'bad_frame';
   NO_TOKEN: 'no_token';
+  REFRESH_FAILED: 'refresh_failed';
 }>;
 
 /** WebSocket close codes the server uses. */
@@ -81,9 +83,11 @@ export interface SwitchboardOptions {
   /** Credentials sent in the hello frame. */
   auth?: { token?: string };
   /**
-   * Fetches a fresh token: called when auth.token is missing and after the
-   * server refused a token (close 4401). Without it a refused token stops
-   * reconnection.
+   * Fetches a fresh token: called when auth.token is missing, when the
+   * server warns that the session's token expires soon ("token-expiring":
+   * the SDK then refreshes the session in place, and tries again with
+   * backoff if that fails), and after the server refused a token (close
+   * 4401). Without it a refused token stops reconnection.
    */
   getToken?: () => string | Promise<string>;
   /** Connect from the constructor. Default true. */
@@ -106,6 +110,12 @@ export interface SwitchboardOptions {
   pingInterval?: number;
   /** Time in ms for a pong before the connection counts as dead. Default 10000. */
   pingTimeout?: number;
+  /**
+   * First delay in ms before a failed token refresh (getToken or the refresh
+   * request) is tried again; it doubles, at most 30 s, until the token
+   * expires. Default 2000.
+   */
+  tokenRefreshDelay?: number;
   /**
    * Extra settings for every RTCPeerConnection the SDK creates, such as
    * `{ iceTransportPolicy: 'relay' }`. With `iceServers` these replace the
@@ -150,7 +160,8 @@ export interface SwitchboardEvents {
   reconnect_failed: () => void;
   /**
    * A failure: connection refused or unreachable, token refused or expired,
-   * or an error frame that answers no request.
+   * a failed token refresh ("refresh_failed", or the server's refusal as it
+   * came), or an error frame that answers no request.
    */
   error: (err: SwitchboardError) => void;
   /**
@@ -160,8 +171,10 @@ export interface SwitchboardEvents {
   'ice-servers': (iceServers: RTCIceServer[]) => void;
   /**
    * The session's token expires soon (expires: unix seconds). With getToken
-   * the SDK refreshes it by itself; otherwise call refresh() with a fresh
-   * token, or the server ends the session when it expires.
+   * the SDK refreshes it by itself (failures: "error" events with code
+   * "refresh_failed", retried until the token expires); otherwise call
+   * refresh() with a fresh token, or the server ends the session when it
+   * expires.
    */
   'token-expiring': (expires: number) => void;
 }
@@ -180,8 +193,9 @@ export interface PeerInfo {
   name?: string;
   /**
    * The state of the link to the peer: "connected" once its data channel is
-   * open; "connecting" also while an ICE restart is under way; "failed" for
-   * good once the restarts are spent.
+   * open; "connecting" also while an ICE restart is due or under way (after
+   * an ICE failure, or when a new link did not connect within 20 s);
+   * "failed" for good once the restarts are spent.
    */
   state: PeerState;
   /**
@@ -228,7 +242,8 @@ export interface SendOptions {
 
 export interface RoomEvents {
   /**
-   * The room was joined: first after join() resolves, then again after every
+   * The room was joined: first a task after join() resolves (so a listener
+   * added right after `await sb.join()` gets it), then again after every
    * reconnection rejoined it (rejoin true; sameSession false when the server
    * gave a new session, so every peer and link is new).
    */
@@ -269,9 +284,17 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   readonly joined: boolean;
   /** What publish() was last given; null before, and after unpublish(). */
   readonly localStream: MediaStream | null;
-  /** Sends to every peer whose data channel is open; returns how many. */
+  /**
+   * Sends to every peer whose data channel is open; returns how many. Never
+   * throws: data that cannot be sent (undefined, a function) and a channel
+   * that refuses the message (full buffer, too large, a Blob before Chrome
+   * 129) give a "send_failed" error event on the room.
+   */
   send(data: unknown, opts?: SendOptions): number;
-  /** Sends to one peer; false when its data channel is not open. */
+  /**
+   * Sends to one peer; false when its data channel is not open or sending
+   * failed ("send_failed" error event, as for send).
+   */
   sendTo(peer: string, data: unknown, opts?: SendOptions): boolean;
   /** Sends to every other peer through the server (arrives as "broadcast"). */
   broadcast(data: unknown): Promise<void>;

@@ -38,7 +38,8 @@ export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, MAX_FRAME_BYTE
  * @typedef {object} SwitchboardOptions
  * @property {{token?: string}} [auth] credentials sent in the hello frame
  * @property {() => string|Promise<string>} [getToken] fetches a fresh token:
- *   used when auth.token is missing and after the server refused a token
+ *   used when auth.token is missing, when the server warns that the token
+ *   expires soon (token-expiring) and after the server refused a token
  * @property {boolean} [autoConnect=true] connect from the constructor
  * @property {boolean} [reconnection=true] reconnect after a lost connection
  * @property {number} [reconnectionAttempts=Infinity] attempts before "reconnect_failed"
@@ -49,6 +50,8 @@ export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, MAX_FRAME_BYTE
  * @property {number} [requestTimeout=10000] time for a request to get its reply
  * @property {number} [pingInterval=20000] time between heartbeat pings
  * @property {number} [pingTimeout=10000] time for a pong before the connection counts as dead
+ * @property {number} [tokenRefreshDelay=2000] first delay before a failed token refresh is
+ *   tried again, in milliseconds; it doubles (at most 30 s) until the token expires
  * @property {RTCConfiguration} [rtcConfig] settings for every RTCPeerConnection, such as
  *   {iceTransportPolicy: 'relay'}; its iceServers, if given, replace the server's
  * @property {typeof WebSocket} [WebSocket] WebSocket constructor (non-browser use, tests)
@@ -67,7 +70,14 @@ const DEFAULTS = {
   requestTimeout: 10000,
   pingInterval: 20000,
   pingTimeout: 10000,
+  tokenRefreshDelay: 2000,
 };
+
+/** Largest delay between attempts to refresh the token, in milliseconds. */
+const TOKEN_REFRESH_DELAY_MAX = 30000;
+
+/** Error codes with which the server refuses a token: final, not worth retrying. */
+const TOKEN_REFUSALS = new Set([ErrorCode.FORBIDDEN, ErrorCode.UNAUTHORIZED, ErrorCode.TOKEN_EXPIRED]);
 
 /**
  * The URL of the signaling endpoint: the given one (http(s) becomes ws(s),
@@ -94,7 +104,8 @@ export function resolveURL(url, loc = /** @type {any} */ (globalThis).location) 
  * A connection to a Switchboard server.
  *
  * Events: "connect", "disconnect" (reason, details), "reconnect_attempt"
- * (attempt), "reconnect" (attempts), "reconnect_failed", "error" (err).
+ * (attempt), "reconnect" (attempts), "reconnect_failed", "error" (err),
+ * "ice-servers" (iceServers), "token-expiring" (expires).
  */
 export class Switchboard extends Emitter {
   /** Credentials for the next hello; set it before connect(). @type {{token?: string}} */
@@ -134,6 +145,9 @@ export class Switchboard extends Emitter {
   /** @type {any} */ #reconnectTimer = null;
   /** @type {any} */ #welcomeTimer = null;
   /** @type {any} */ #pingTimer = null;
+  /** @type {any} */ #refreshTimer = null;
+  /** counts token refreshes: a newer warning or a lost connection ends an older one */
+  #refreshRound = 0;
 
   /**
    * @param {string|SwitchboardOptions} [url] ws(s):// or http(s):// URL of the
@@ -280,16 +294,73 @@ export class Switchboard extends Emitter {
     return Number(reply.expires);
   }
 
-  /** The server warned that the token expires soon: refresh it through getToken. */
-  async #refreshToken() {
+  /**
+   * The server warned that the token expires soon: refresh it through
+   * getToken. A failure is reported ("refresh_failed") and tried again with
+   * backoff until the token expires; a lost connection ends the attempts (the
+   * reconnection fetches a token itself), and a token the server refuses is
+   * reported as the server said, once.
+   * @param {number} expires the token's expiry, unix seconds
+   */
+  async #refreshToken(expires) {
     const getToken = this.#opts.getToken;
     if (!getToken) return; // the app listens for "token-expiring" and calls refresh()
-    try {
-      await this.refresh(await getToken());
-    } catch (err) {
-      this.emit('error', err instanceof SwitchboardError ? err
-        : new SwitchboardError(ErrorCode.UNAUTHORIZED, `refreshing the token failed: ${errorText(err)}`));
+    clearTimeout(this.#refreshTimer);
+    const round = ++this.#refreshRound;
+    const current = () => round === this.#refreshRound && this.connected;
+    // Without a usable expiry: the server warns a minute ahead.
+    const deadline = Number.isFinite(expires) && expires > 0 ? expires * 1000 : Date.now() + 60000;
+    const backoff = new Backoff({
+      min: this.#opts.tokenRefreshDelay,
+      max: Math.max(this.#opts.tokenRefreshDelay, TOKEN_REFRESH_DELAY_MAX),
+      jitter: this.#opts.randomizationFactor,
+    });
+    for (;;) {
+      let token;
+      try {
+        token = await getToken();
+      } catch (err) {
+        if (!current()) return;
+        if (!(await this.#refreshAgain(backoff, deadline, `getToken failed: ${errorText(err)}`, current))) return;
+        continue;
+      }
+      if (!current()) return;
+      try {
+        await this.refresh(token);
+        return;
+      } catch (err) {
+        const e = /** @type {any} */ (err);
+        if (!current() || e?.code === ClientErrorCode.DISCONNECTED) return;
+        if (e instanceof SwitchboardError && e.frame && TOKEN_REFUSALS.has(e.code)) {
+          this.emit('error', e);
+          return;
+        }
+        if (!(await this.#refreshAgain(backoff, deadline, `the refresh failed: ${errorText(err)}`, current))) return;
+      }
     }
+  }
+
+  /**
+   * Reports a failed token refresh and waits for the next attempt. Resolves
+   * false when there is to be none: the token expires first, or the
+   * connection went meanwhile.
+   * @param {Backoff} backoff
+   * @param {number} deadline the token's expiry, milliseconds
+   * @param {string} why
+   * @param {() => boolean} current whether this refresh is still the one to make
+   * @returns {Promise<boolean>}
+   */
+  async #refreshAgain(backoff, deadline, why, current) {
+    const delay = backoff.duration();
+    const again = Date.now() + delay < deadline;
+    const next = again ? `; trying again in ${Math.ceil(delay / 1000)} s` : '; giving up: the token expires first';
+    this.emit('error', new SwitchboardError(ClientErrorCode.REFRESH_FAILED, `refreshing the token: ${why}${next}`));
+    if (!again || !current()) return false;
+    await new Promise((resolve) => {
+      this.#refreshTimer = setTimeout(resolve, delay);
+    });
+    this.#refreshTimer = null;
+    return current();
   }
 
   async #open() {
@@ -376,7 +447,7 @@ export class Switchboard extends Emitter {
         return;
       case 'token-expiring':
         this.emit('token-expiring', Number(frame.expires));
-        this.#refreshToken();
+        this.#refreshToken(Number(frame.expires));
         return;
       case 'peer-joined':
       case 'peer-left':
@@ -546,6 +617,10 @@ export class Switchboard extends Emitter {
     clearInterval(this.#pingTimer);
     this.#welcomeTimer = null;
     this.#pingTimer = null;
+    // A token refresh waiting to try again is over: the next session brings its own token.
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    this.#refreshRound++;
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Switchboard, resolveURL } from './switchboard.js';
+import { Switchboard, SwitchboardError, resolveURL } from './switchboard.js';
 import { FakeMediaStream, FakePeerConnection, FakeTrack, fakeWebSocket, goodServer, next, until } from './fakes.mjs';
 
 const fast = { reconnectionDelay: 1, reconnectionDelayMax: 5 };
@@ -272,5 +272,111 @@ test('rtcConfig reaches every connection, and a published stream survives a serv
   await until(() => second.getSenders().length === 2);
   assert.deepEqual(second.getSenders().map((x) => x.track), stream.getTracks(), 're-sent without the app doing anything');
   assert.equal(room.localStream, stream);
+  sb.disconnect();
+});
+
+/** A server that answers refresh frames as told (one answer per refresh, then ack). */
+function refreshServer(answers) {
+  return goodServer({
+    onFrame(ws, f) {
+      if (f.type !== 'refresh') return false;
+      const code = answers.shift();
+      if (code === 'silence') return true;
+      if (code) ws.reply({ type: 'error', code, message: `refresh refused: ${code}`, id: f.id });
+      else ws.reply({ type: 'ack', expires: 2000000000, id: f.id });
+      return true;
+    },
+  });
+}
+
+const soon = () => Math.floor(Date.now() / 1000) + 60;
+const refreshes = (srv) => srv.sockets[0].sent.filter((f) => f.type === 'refresh');
+
+test('a failed token refresh is reported as refresh_failed and tried again', async () => {
+  const srv = refreshServer(['rate_limited']);
+  let calls = 0;
+  const getToken = async () => {
+    calls++;
+    if (calls === 2) throw new Error('backend down'); // the first refresh's token
+    return `tok${calls}`;
+  };
+  const sb = new Switchboard('ws://x/ws', { ...fast, tokenRefreshDelay: 5, getToken, WebSocket: srv.WebSocket });
+  const errors = [];
+  sb.on('error', (e) => errors.push(e));
+  await next(sb, 'connect');
+  srv.sockets[0].reply({ type: 'token-expiring', expires: soon() });
+  await until(() => sb.auth.token === 'tok4');
+  // getToken failed, then the server said rate_limited, then it worked.
+  assert.deepEqual(refreshes(srv).map((f) => f.token), ['tok3', 'tok4']);
+  assert.deepEqual(errors.map((e) => e.code), ['refresh_failed', 'refresh_failed']);
+  assert.match(errors[0].message, /getToken failed: backend down; trying again in 1 s/);
+  assert.match(errors[1].message, /refresh refused: rate_limited/);
+  assert.ok(errors.every((e) => e instanceof SwitchboardError));
+  sb.disconnect();
+});
+
+test('a token the server refuses is reported as it is, once', async () => {
+  for (const code of ['forbidden', 'unauthorized', 'token_expired']) {
+    const srv = refreshServer([code]);
+    let n = 0;
+    const sb = new Switchboard('ws://x/ws', { ...fast, tokenRefreshDelay: 1, getToken: () => `t${++n}`, WebSocket: srv.WebSocket });
+    const errors = [];
+    sb.on('error', (e) => errors.push(e.code));
+    await next(sb, 'connect');
+    srv.sockets[0].reply({ type: 'token-expiring', expires: soon() });
+    await until(() => errors.length === 1);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(errors, [code]);
+    assert.equal(refreshes(srv).length, 1, 'not tried again');
+    sb.disconnect();
+  }
+});
+
+test('a token refresh stops with the connection, and at the token expiry', async () => {
+  // The connection goes while getToken runs: nothing to report or retry.
+  const srv = goodServer();
+  let release;
+  let n = 0;
+  const getToken = () => (++n === 1 ? 't1' : new Promise((r) => (release = r)));
+  const sb = new Switchboard('ws://x/ws', { ...fast, reconnection: false, tokenRefreshDelay: 1, getToken, WebSocket: srv.WebSocket });
+  const errors = [];
+  sb.on('error', (e) => errors.push(e.code));
+  await next(sb, 'connect');
+  srv.sockets[0].reply({ type: 'token-expiring', expires: soon() });
+  await until(() => release !== undefined);
+  srv.sockets[0].serverClose(1001, 'restart');
+  release('late');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(errors, []);
+  assert.equal(refreshes(srv).length, 0);
+
+  // A refresh that fails with the token about to expire is not tried again.
+  const srv2 = refreshServer(['silence']);
+  const sb2 = new Switchboard('ws://x/ws', { ...fast, requestTimeout: 10, tokenRefreshDelay: 1000, getToken: () => 't', WebSocket: srv2.WebSocket });
+  const errors2 = [];
+  sb2.on('error', (e) => errors2.push(e));
+  await next(sb2, 'connect');
+  srv2.sockets[0].reply({ type: 'token-expiring', expires: Math.floor(Date.now() / 1000) });
+  await until(() => errors2.length === 1);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(errors2.length, 1);
+  assert.equal(errors2[0].code, 'refresh_failed');
+  assert.match(errors2[0].message, /no reply to refresh .*giving up/);
+  assert.equal(refreshes(srv2).length, 1);
+  sb2.disconnect();
+});
+
+test('a "joined" listener added right after await sb.join() gets the first one', async () => {
+  const srv = goodServer({ peers: [] });
+  const sb = new Switchboard('ws://x/ws', { auth: { token: 't' }, WebSocket: srv.WebSocket, RTCPeerConnection: FakePeerConnection });
+  const room = await sb.join('lobby');
+  const seen = [];
+  room.on('joined', (info) => seen.push(info));
+  await until(() => seen.length === 1);
+  assert.deepEqual(seen, [{ rejoin: false, sameSession: false }]);
+  // Joining again gives the same room, and no second first "joined".
+  assert.equal(await sb.join('lobby'), room);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(seen.length, 1);
   sb.disconnect();
 });
