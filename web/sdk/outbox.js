@@ -1,7 +1,11 @@
-// The signals of one link on their way to the server, one at a time and in
-// order: a signal refused for a passing reason (rate_limited, or no reply in
-// time) is sent again after a short backoff before the next one goes, so a
-// retried answer is never overtaken by its own candidates. No DOM, no
+// The signals of one link on their way to the server. Up to `window` go out
+// without waiting for each other's replies, so trickled candidates do not
+// wait a round trip each. A signal refused for a passing reason
+// (rate_limited, or no reply in time) is sent again after a short backoff,
+// and so is every signal queued after it (go-back-N): the peer then gets
+// them in order again, so a retried answer is never overtaken by its own
+// candidates. Signals sent twice that way are harmless (a candidate added
+// twice, a description the peer already has: PeerLink skips it). No DOM, no
 // WebRTC: it runs under Node.
 
 import { Backoff } from './backoff.js';
@@ -13,6 +17,7 @@ import { ClientErrorCode, ErrorCode } from './protocol.js';
  * @property {number} [minDelay=250] delay before the first retry, in milliseconds; doubles each time
  * @property {number} [maxDelay=2000] largest delay, in milliseconds
  * @property {number} [jitter=0.5] randomization of the delays, 0 to 1
+ * @property {number} [window=16] signals in flight at once
  * @property {() => number} [random] source of numbers in [0, 1), for tests
  */
 
@@ -27,17 +32,26 @@ export function retryable(err) {
   return code === ErrorCode.RATE_LIMITED || code === ClientErrorCode.TIMEOUT;
 }
 
+/**
+ * @typedef {object} Item
+ * @property {object} data
+ * @property {'queued'|'sending'|'done'} state
+ * @property {Backoff} [backoff] set once it failed for a passing reason
+ * @property {boolean} [givenUp] failed for good (reported): never sent again
+ */
+
 export class SignalOutbox {
-  /** @type {object[]} signals not sent yet, the one in flight first */
-  #queue = [];
-  #busy = false;
+  /** @type {Item[]} in order; done ones leave from the front */
+  #items = [];
+  #inflight = 0;
+  /** @type {Item|null} the earliest item refused for a passing reason, while recovering */
+  #resendFrom = null;
+  #waiting = false;
   #closed = false;
   #send;
   #onError;
   #retry;
   /** @type {any} */ #timer = null;
-  /** @type {(() => void)|null} ends the wait for a retry early (close) */
-  #wake = null;
 
   /**
    * @param {(data: object) => Promise<unknown>} send sends one signal; rejects when it failed
@@ -56,55 +70,87 @@ export class SignalOutbox {
    */
   push(data) {
     if (this.#closed) return;
-    this.#queue.push(data);
-    if (!this.#busy) this.#drain();
+    this.#items.push({ data, state: 'queued' });
+    this.#pump();
   }
 
   /** Drops what is queued and stops retrying (the link is closed). */
   close() {
     this.#closed = true;
-    this.#queue = [];
+    this.#items = [];
     clearTimeout(this.#timer);
-    this.#wake?.();
   }
 
-  async #drain() {
-    this.#busy = true;
-    while (this.#queue.length > 0 && !this.#closed) {
-      await this.#deliver(this.#queue[0]);
-      this.#queue.shift();
+  #pump() {
+    if (this.#closed || this.#resendFrom) return;
+    const window = this.#retry.window ?? 16;
+    for (const item of this.#items) {
+      if (this.#inflight >= window) return;
+      if (item.state === 'queued') this.#start(item);
     }
-    this.#busy = false;
   }
 
-  /** @param {object} data */
-  async #deliver(data) {
-    const { retries = 3, minDelay = 250, maxDelay = 2000, jitter = 0.5, random } = this.#retry;
-    const backoff = new Backoff({ min: minDelay, max: maxDelay, jitter, random });
-    for (;;) {
-      try {
-        await this.#send(data);
-        return;
-      } catch (err) {
-        if (this.#closed) return;
-        if (!retryable(err) || backoff.attempts >= retries) {
-          this.#onError(err);
-          return;
+  /** @param {Item} item */
+  #start(item) {
+    item.state = 'sending';
+    this.#inflight++;
+    let sending;
+    try {
+      sending = Promise.resolve(this.#send(item.data)); // at once: the request is written now
+    } catch (err) {
+      sending = Promise.reject(err);
+    }
+    sending.then(
+      () => this.#settled(item, null),
+      (err) => this.#settled(item, err ?? new Error('signal failed')),
+    );
+  }
+
+  /**
+   * @param {Item} item
+   * @param {unknown} err null when it was sent
+   */
+  #settled(item, err) {
+    this.#inflight--;
+    if (this.#closed) return;
+    if (err === null || !retryable(err)) {
+      item.state = 'done';
+      if (err !== null) {
+        item.givenUp = true;
+        this.#onError(err);
+      }
+    } else {
+      const { retries = 3, minDelay = 250, maxDelay = 2000, jitter = 0.5, random } = this.#retry;
+      item.backoff ??= new Backoff({ min: minDelay, max: maxDelay, jitter, random });
+      if (item.backoff.attempts >= retries) {
+        item.state = 'done';
+        item.givenUp = true;
+        this.#onError(err);
+      } else {
+        item.state = 'queued';
+        if (!this.#resendFrom || this.#items.indexOf(item) < this.#items.indexOf(this.#resendFrom)) {
+          this.#resendFrom = item;
         }
-        await this.#sleep(backoff.duration());
-        if (this.#closed) return;
       }
     }
+    while (this.#items[0]?.state === 'done') this.#items.shift();
+    if (this.#resendFrom) this.#recover();
+    else this.#pump();
   }
 
-  /** @param {number} ms */
-  #sleep(ms) {
-    return new Promise((resolve) => {
-      this.#wake = () => resolve(undefined);
-      this.#timer = setTimeout(resolve, ms);
-    }).finally(() => {
-      this.#wake = null;
+  /** Once nothing is in flight, waits the backoff, then sends again from the refused signal on. */
+  #recover() {
+    if (this.#inflight > 0 || this.#waiting) return;
+    const from = /** @type {Item} */ (this.#resendFrom);
+    this.#waiting = true;
+    this.#timer = setTimeout(() => {
       this.#timer = null;
-    });
+      this.#waiting = false;
+      if (this.#closed) return;
+      const i = this.#items.indexOf(from);
+      for (const item of this.#items.slice(Math.max(i, 0))) if (!item.givenUp) item.state = 'queued';
+      this.#resendFrom = null;
+      this.#pump();
+    }, /** @type {Backoff} */ (from.backoff).duration());
   }
 }

@@ -13,7 +13,7 @@ test('only rate limits and missing replies are worth a retry', () => {
   assert.equal(retryable(undefined), false);
 });
 
-test('signals go one at a time, in order, a retried one before the next', async () => {
+test('signals are pipelined; a refused one goes again with everything after it, in order', async () => {
   const sent = [];
   const errors = [];
   let fail = 2;
@@ -28,10 +28,35 @@ test('signals go one at a time, in order, a retried one before the next', async 
   box.push('offer');
   box.push('c1');
   box.push('c2');
-  assert.deepEqual(sent, ['offer'], 'one in flight');
+  assert.deepEqual(sent, ['offer', 'c1', 'c2'], 'no round trip between them');
   await new Promise((r) => setTimeout(r, 40));
-  assert.deepEqual(sent, ['offer', 'offer', 'offer', 'c1', 'c2']);
+  // Each refusal of the offer sends it again, then its candidates after it.
+  assert.deepEqual(sent, ['offer', 'c1', 'c2', 'offer', 'c1', 'c2', 'offer', 'c1', 'c2']);
   assert.deepEqual(errors, []);
+});
+
+test('at most `window` signals are in flight', async () => {
+  const sent = [];
+  /** @type {(() => void)[]} */
+  const replies = [];
+  const box = new SignalOutbox(
+    (d) => {
+      sent.push(d);
+      return new Promise((r) => replies.push(() => r(undefined)));
+    },
+    () => assert.fail('no error'),
+    { window: 2 },
+  );
+  for (const d of [1, 2, 3, 4]) box.push(d);
+  assert.deepEqual(sent, [1, 2]);
+  replies.shift()();
+  await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(sent, [1, 2, 3]);
+  while (replies.length) {
+    replies.shift()();
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.deepEqual(sent, [1, 2, 3, 4]);
 });
 
 test('close ends a wait for a retry and drops the rest', async () => {
@@ -50,5 +75,5 @@ test('close ends a wait for a retry and drops the rest', async () => {
   box.close();
   box.push(3);
   await new Promise((r) => setTimeout(r, 5));
-  assert.deepEqual(sent, [1]);
+  assert.deepEqual(sent, [1, 2]);
 });

@@ -107,6 +107,8 @@ export class PeerLink {
   #everOpen = false;
   #closed = false;
   #makingOffer = false;
+  /** @type {{type: string, sdp?: string}|null} the remote description applied last */
+  #lastRemote = null;
   #ignoreOffer = false;
   #settingRemoteAnswer = false;
   /** @type {Promise<void>} incoming signals, applied one after another */
@@ -319,6 +321,10 @@ export class PeerLink {
   async #apply({ description, candidate } = {}) {
     if (this.#closed) return;
     if (description) {
+      // A description sent twice (the sender's outbox resends after a
+      // refused signal) is already applied: nothing to do.
+      const last = this.#lastRemote;
+      if (last && this.pc.signalingState === 'stable' && last.type === description.type && last.sdp === description.sdp) return;
       const decision = onDescription({
         type: /** @type {any} */ (description.type),
         polite: this.polite,
@@ -331,6 +337,7 @@ export class PeerLink {
       this.#settingRemoteAnswer = description.type === 'answer';
       try {
         await this.pc.setRemoteDescription(description);
+        this.#lastRemote = { type: description.type, sdp: description.sdp };
       } finally {
         this.#settingRemoteAnswer = false;
       }

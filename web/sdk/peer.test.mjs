@@ -140,13 +140,18 @@ class FakeChannelLike {
 function wire({ ids = ['b', 'a'], opts = {} } = {}) {
   const events = [];
   const errors = [];
+  /** @type {{from: string, description: object}[]} every description sent, in order */
+  const descriptions = [];
   /** @type {Record<string, PeerLink>} */
   const links = {};
   const make = (self, peer) =>
     new PeerLink({
       selfId: self,
       peerId: peer,
-      signal: (data) => setTimeout(() => links[peer] && links[peer].handleSignal(JSON.parse(JSON.stringify(data))), 1),
+      signal: (data) => {
+        if (data.description) descriptions.push({ from: self, description: data.description });
+        setTimeout(() => links[peer] && links[peer].handleSignal(JSON.parse(JSON.stringify(data))), 1);
+      },
       onTrack: (track, stream) => events.push(`${self} track ${track.kind} ${stream.getTracks().length}`),
       onTrackEnded: (track, stream) => events.push(`${self} ended ${track.kind} ${stream.getTracks().length}`),
       onError: (e) => errors.push(e),
@@ -156,7 +161,7 @@ function wire({ ids = ['b', 'a'], opts = {} } = {}) {
     });
   links[ids[0]] = make(ids[0], ids[1]);
   links[ids[1]] = make(ids[1], ids[0]);
-  return { x: links[ids[0]], y: links[ids[1]], events, errors };
+  return { x: links[ids[0]], y: links[ids[1]], events, errors, descriptions };
 }
 
 /** Resolves once both links are stable and have stayed so for a while. */
@@ -226,6 +231,24 @@ test('both sides publishing at once on a connected link converge', async () => {
     x.close();
     y.close();
   }
+});
+
+test('a description delivered twice (a resent signal) is applied once', async () => {
+  const { x, y, errors, descriptions } = wire();
+  await x.publish(cam());
+  await quiet(x, y);
+  const sent = descriptions.length;
+  const offer = descriptions.findLast((d) => d.description.type === 'offer');
+  const answer = descriptions.findLast((d) => d.description.type === 'answer');
+  const offerer = offer.from === 'b' ? x : y;
+  const answerer = offerer === x ? y : x;
+  answerer.handleSignal({ description: offer.description });
+  offerer.handleSignal({ description: answer.description });
+  await quiet(x, y);
+  assert.deepEqual(errors, []);
+  assert.equal(descriptions.length, sent, 'no new answer for a repeated offer');
+  x.close();
+  y.close();
 });
 
 test('unpublish ends the remote tracks; republishing reuses the transceivers', async () => {

@@ -400,14 +400,20 @@ test('sends the real PeerLink refuses reach the error event', async () => {
   await room.leave();
 });
 
-/** A host whose signal requests fail as told, in order; the rest succeed. */
-function flakyHost(peers, failures) {
+/**
+ * A host whose signal requests fail as refuse(n, k) says: n is the signal's
+ * data.n, k how many times it was sent before; a code refuses it, null sends it.
+ */
+function flakyHost(peers, refuse) {
   const h = host(peers);
   const request = h.request;
+  const count = new Map();
   h.request = async (frame) => {
     if (frame.type !== 'signal') return request(frame);
     h.sent.push(frame);
-    const code = failures.shift();
+    const k = count.get(frame.data.n) ?? 0;
+    count.set(frame.data.n, k + 1);
+    const code = refuse(frame.data.n, k);
     if (code) throw new SwitchboardError(code, `signal refused: ${code}`);
     return { type: 'ack' };
   };
@@ -417,8 +423,9 @@ function flakyHost(peers, failures) {
 const quickRetry = { minDelay: 5, maxDelay: 20, jitter: 0.5, random: () => 0.5 };
 const signalsOf = (h) => h.sent.filter((f) => f.type === 'signal').map((f) => f.data.n);
 
-test('a rate-limited or timed-out signal is sent again, and nothing overtakes it', async () => {
-  const h = flakyHost([{ peer: 'a' }, { peer: 'b' }], ['rate_limited', 'timeout']);
+test('a rate-limited or timed-out signal is sent again, and what came after it follows it again', async () => {
+  const refusals = { answer: ['rate_limited'], cand1: ['timeout'] };
+  const h = flakyHost([{ peer: 'a' }, { peer: 'b' }], (n, k) => refusals[n]?.[k] ?? null);
   const l = links();
   const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory, signalRetry: quickRetry });
   room._join();
@@ -429,15 +436,15 @@ test('a rate-limited or timed-out signal is sent again, and nothing overtakes it
   a.opts.signal({ n: 'answer' });
   a.opts.signal({ n: 'cand1' });
   a.opts.signal({ n: 'cand2' });
-  await until(() => signalsOf(h).length === 5);
+  await until(() => signalsOf(h).length === 6);
   await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(signalsOf(h), ['answer', 'answer', 'answer', 'cand1', 'cand2']);
+  // The last round, after both refusals, delivers all three in order.
+  assert.deepEqual(signalsOf(h), ['answer', 'cand1', 'cand2', 'answer', 'cand1', 'cand2']);
   assert.deepEqual(errors, []);
 });
 
 test('a signal is given up after its retries, or at once for other failures', async () => {
-  const failures = ['rate_limited', 'rate_limited', 'rate_limited', 'rate_limited', 'forbidden', 'not_found'];
-  const h = flakyHost([{ peer: 'a' }], failures);
+  const h = flakyHost([{ peer: 'a' }], (n, k) => ({ 1: 'rate_limited', 2: k === 0 ? 'forbidden' : null, 3: k === 0 ? 'not_found' : null })[n] ?? null);
   const l = links();
   const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory, signalRetry: { ...quickRetry, retries: 3 } });
   room._join();
@@ -445,18 +452,18 @@ test('a signal is given up after its retries, or at once for other failures', as
   const errors = [];
   room.on('error', (e) => errors.push(e.code));
   const { opts } = l.made[0];
-  opts.signal({ n: 1 }); // four refusals: three retries, then given up
-  opts.signal({ n: 2 }); // forbidden: not retried
+  opts.signal({ n: 1 }); // refused every time: three retries, then given up
+  opts.signal({ n: 2 }); // forbidden: not retried, never sent again
   opts.signal({ n: 3 }); // not_found: the peer left, nothing to report
   opts.signal({ n: 4 });
-  await until(() => signalsOf(h).length === 7);
-  await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(signalsOf(h), [1, 1, 1, 1, 2, 3, 4]);
-  assert.deepEqual(errors, ['rate_limited', 'forbidden']);
+  await until(() => signalsOf(h).length === 10);
+  await new Promise((r) => setTimeout(r, 40));
+  assert.deepEqual(signalsOf(h), [1, 2, 3, 4, 1, 4, 1, 4, 1, 4]);
+  assert.deepEqual(errors, ['forbidden', 'rate_limited']);
 });
 
 test('a closed link drops its unsent signals and stops retrying', async () => {
-  const h = flakyHost([{ peer: 'a' }], ['rate_limited']);
+  const h = flakyHost([{ peer: 'a' }], (n) => (n === 1 ? 'rate_limited' : null));
   const l = links();
   const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory, signalRetry: { ...quickRetry, minDelay: 30, maxDelay: 30 } });
   room._join();
@@ -464,13 +471,13 @@ test('a closed link drops its unsent signals and stops retrying', async () => {
   const { opts } = l.made[0];
   opts.signal({ n: 1 });
   opts.signal({ n: 2 });
-  await until(() => signalsOf(h).length === 1);
+  await until(() => signalsOf(h).length === 2);
   room._handle({ type: 'peer-left', room: 'r', peer: 'a' });
   await new Promise((r) => setTimeout(r, 60));
-  assert.deepEqual(signalsOf(h), [1]);
+  assert.deepEqual(signalsOf(h), [1, 2]);
   opts.signal({ n: 3 });
   await new Promise((r) => setTimeout(r, 5));
-  assert.deepEqual(signalsOf(h), [1], 'a closed link signals nothing');
+  assert.deepEqual(signalsOf(h), [1, 2], 'a closed link signals nothing');
 });
 
 test('a link rebuilt in a new session starts without a connection type', async () => {
