@@ -125,6 +125,7 @@ export class PeerLink {
   #connectTimer = null;
   /** every restart was made and none reconnected: the link stays failed */
   #gaveUp = false;
+  /** @type {any} restarts ICE when the link stays disconnected */ #disconnectTimer = null;
   #awaitingSignal = false;
   /** @type {string} the pc's connectionState last seen */
   #lastCs = 'new';
@@ -295,6 +296,7 @@ export class PeerLink {
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#attemptTimer);
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#disconnectTimer);
     this.#clearPairWatch();
     for (const c of [...this.#reliable, ...this.#unreliable]) c.close();
     this.#reliable = [];
@@ -460,8 +462,11 @@ export class PeerLink {
     const cs = this.pc.connectionState;
     if (!this.#closed && cs !== this.#lastCs) {
       this.#lastCs = cs;
+      clearTimeout(this.#disconnectTimer);
+      this.#disconnectTimer = null;
       if (cs === 'connected') this.#onConnected();
       else if (cs === 'failed') this.#onFailed();
+      else if (cs === 'disconnected') this.#watchDisconnected();
     }
     const next = this.#compute();
     if (next === this.state) return;
@@ -542,6 +547,20 @@ export class PeerLink {
       this.#update(); // "failed" after the last attempt
     }, this.#restarts.timeout);
     this.#update();
+  }
+
+  /**
+   * A link that stays "disconnected" (the path went away: a network change,
+   * a relay gone) counts as failed after disconnectTimeout, well before the
+   * browser would say "failed" by itself, and restarts ICE.
+   */
+  #watchDisconnected() {
+    this.#disconnectTimer = setTimeout(() => {
+      this.#disconnectTimer = null;
+      if (this.#closed || this.pc.connectionState !== 'disconnected' || this.#restarts.state !== 'idle') return;
+      this.#onFailed();
+      this.#update();
+    }, this.#restarts.disconnectTimeout);
   }
 
   /**

@@ -336,6 +336,23 @@ test('ICE failure restarts ICE through a new offer, with backoff and a bound', a
   y.close();
 });
 
+test('a link that stays disconnected restarts ICE; one that comes back by itself does not', async () => {
+  const link = new PeerLink({
+    selfId: 'b', peerId: 'a', signal: () => {},
+    iceRestart: { minDelay: 1, maxDelay: 1, jitter: 0, disconnectTimeout: 20 },
+    RTCPeerConnection: FakePeerConnection,
+  });
+  const pc = link.pc;
+  pc.setConnectionState('connected');
+  pc.setConnectionState('disconnected');
+  pc.setConnectionState('connected'); // a blip
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(pc.restartIceCalls, 0, 'a blip is no failure');
+  pc.setConnectionState('disconnected');
+  await until(() => pc.restartIceCalls === 1);
+  link.close();
+});
+
 test('"failed" is reported once the last restart timed out, "connecting" before', async () => {
   const states = [];
   const link = new PeerLink({

@@ -26,6 +26,7 @@ export const ClientErrorCode = Object.freeze({
   BAD_FRAME: 'bad_frame', // the server sent something that is not a frame
   NO_TOKEN: 'no_token', // neither auth.token nor getToken gave a token
   REFRESH_FAILED: 'refresh_failed', // refreshing the session's token (getToken, then refresh) failed
+  QUEUE_FULL: 'queue_full', // too many broadcasts waiting for the connection to come back
 });
 
 /** Close codes the server uses. */

@@ -13,6 +13,8 @@ import { Backoff } from './backoff.js';
  * @property {number} [timeout=15000] time for a restart to reconnect before it counts as failed
  * @property {number} [connectTimeout=20000] time for a new link to connect before it counts
  *   as failed (a lost offer or answer leaves it "connecting" for ever otherwise)
+ * @property {number} [disconnectTimeout=5000] time a link may stay "disconnected" before it
+ *   counts as failed (browsers wait about 30 s before they say "failed" themselves)
  * @property {() => number} [random] source of numbers in [0, 1), for tests
  */
 
@@ -28,10 +30,14 @@ export class IceRestarts {
   #backoff;
 
   /** @param {IceRestartOptions} [opts] */
-  constructor({ maxAttempts = 3, minDelay = 1000, maxDelay = 8000, jitter = 0.5, timeout = 15000, connectTimeout = 20000, random } = {}) {
+  constructor({
+    maxAttempts = 3, minDelay = 1000, maxDelay = 8000, jitter = 0.5, timeout = 15000, connectTimeout = 20000,
+    disconnectTimeout = 5000, random,
+  } = {}) {
     this.maxAttempts = maxAttempts;
     this.timeout = timeout;
     this.connectTimeout = connectTimeout;
+    this.disconnectTimeout = disconnectTimeout;
     this.#backoff = new Backoff({ min: minDelay, max: maxDelay, jitter, random });
   }
 

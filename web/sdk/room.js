@@ -7,6 +7,9 @@ import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, s
 import { SignalOutbox } from './outbox.js';
 import { PeerLink, encodeData } from './peer.js';
 
+/** Broadcasts a room keeps while the connection is down, to send once it is back. */
+export const MAX_OFFLINE_BROADCASTS = 100;
+
 /**
  * @typedef {import('./peer.js').PeerState} PeerState
  * @typedef {import('./stats.js').ConnectionType} ConnectionType
@@ -68,6 +71,8 @@ export class Room extends Emitter {
   /** @type {string|null} own peer id the links were made with */
   #selfId = null;
   #left = false;
+  /** @type {{data: unknown, resolve: (v: any) => void, reject: (e: Error) => void}[]} broadcasts made while offline */
+  #offline = [];
   /** joins completed, the first one included */
   #joins = 0;
   /** @type {MediaStream|null} */
@@ -228,7 +233,26 @@ export class Room extends Emitter {
    * @returns {Promise<void>}
    */
   async broadcast(data) {
-    await this.#host.request(broadcast(this.name, this.ns, data));
+    if (this.#left) throw new SwitchboardError('left', 'left the room');
+    if (this.joined && this.#host.connected) {
+      await this.#host.request(broadcast(this.name, this.ns, data));
+      return;
+    }
+    // Offline (or rejoining): kept, in order, and sent once the room is
+    // joined again; a bounded queue, so an app that keeps sending while the
+    // server is away learns it.
+    if (this.#offline.length >= MAX_OFFLINE_BROADCASTS) {
+      throw new SwitchboardError(ClientErrorCode.QUEUE_FULL, `${MAX_OFFLINE_BROADCASTS} broadcasts already wait for the connection`);
+    }
+    await new Promise((resolve, reject) => this.#offline.push({ data, resolve, reject }));
+  }
+
+  /** Sends the broadcasts kept while offline, in order. */
+  #flushOffline() {
+    const waiting = this.#offline.splice(0);
+    for (const { data, resolve, reject } of waiting) {
+      this.#host.request(broadcast(this.name, this.ns, data)).then(resolve, reject);
+    }
   }
 
   /**
@@ -347,6 +371,7 @@ export class Room extends Emitter {
     // Same session: links kept through the outage resume what waited for
     // signaling (ICE restarts).
     if (sameSession) for (const link of this.#links.values()) link.resume?.();
+    this.#flushOffline();
     const info = { rejoin: this.#joins++ > 0, sameSession };
     if (!this.#ready.done) {
       this.#ready.done = true;
@@ -496,6 +521,7 @@ export class Room extends Emitter {
   #shutdown(err) {
     if (this.#left) return;
     this.#left = true;
+    for (const { reject } of this.#offline.splice(0)) reject(err);
     this.joined = false;
     this.#forget();
     clearTimeout(this.#firstJoined?.timer);

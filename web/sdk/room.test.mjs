@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Room } from './room.js';
+import { MAX_OFFLINE_BROADCASTS, Room } from './room.js';
 import { SwitchboardError } from './protocol.js';
 import { PeerLink } from './peer.js';
 import { FakeMediaStream, FakePeerConnection, FakeTrack, until } from './fakes.mjs';
@@ -531,3 +531,39 @@ test('the first "joined" comes after join resolves; a quick rejoin keeps the ord
   await new Promise((r) => setTimeout(r, 0));
   assert.equal(fired, 0, 'not after leave');
 });
+
+test('broadcasts made while offline wait, in order, and go out once the room is joined again', async () => {
+  const h = host([{ peer: 'a' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  room._join();
+  await room._ready();
+  room._disconnected();
+  h.connected = false;
+  const sent = () => h.sent.filter((f) => f.type === 'broadcast').map((f) => f.data);
+  const first = room.broadcast('one');
+  const second = room.broadcast('two');
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(sent(), [], 'nothing goes while offline');
+  h.connected = true;
+  await room._join();
+  await Promise.all([first, second]);
+  assert.deepEqual(sent(), ['one', 'two']);
+});
+
+test('the offline queue is bounded, and leaving rejects what waits', async () => {
+  const h = host([]);
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: links().factory });
+  room._join();
+  await room._ready();
+  room._disconnected();
+  h.connected = false;
+  const waiting = [];
+  for (let i = 0; i < MAX_OFFLINE_BROADCASTS; i++) waiting.push(room.broadcast(i).catch((e) => e.code));
+  await assert.rejects(room.broadcast('one too many'), (e) => e.code === 'queue_full');
+  await room.leave();
+  const codes = await Promise.all(waiting);
+  assert.ok(codes.every((c) => c === 'left'), `rejected with ${[...new Set(codes)]}`);
+  await assert.rejects(room.broadcast('after leave'), (e) => e.code === 'left');
+});
+

@@ -20,6 +20,7 @@ export type ClientErrorCodeValue =
   | 'bad_frame'
   | 'no_token'
   | 'refresh_failed'
+  | 'queue_full'
   | 'bad_url'
   | 'left'
   | 'send_failed'
@@ -43,6 +44,7 @@ export declare const ClientErrorCode: Readonly<{
   BAD_FRAME: 'bad_frame';
   NO_TOKEN: 'no_token';
   REFRESH_FAILED: 'refresh_failed';
+  QUEUE_FULL: 'queue_full';
 }>;
 
 /** WebSocket close codes the server uses. */
@@ -296,7 +298,12 @@ export declare class Room extends TypedEmitter<RoomEvents> {
    * failed ("send_failed" error event, as for send).
    */
   sendTo(peer: string, data: unknown, opts?: SendOptions): boolean;
-  /** Sends to every other peer through the server (arrives as "broadcast"). */
+  /**
+   * Sends to every other peer through the server (arrives as "broadcast").
+   * While the connection is down it waits, in order, and goes out once the
+   * room is joined again; at most 100 wait (then it rejects with
+   * "queue_full"); leaving rejects those waiting with "left".
+   */
   broadcast(data: unknown): Promise<void>;
   /**
    * Sends every track of the stream to every peer, now, to later peers and
