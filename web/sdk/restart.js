@@ -14,7 +14,7 @@ import { Backoff } from './backoff.js';
  * @property {number} [connectTimeout=20000] time for a new link to connect before it counts
  *   as failed (a lost offer or answer leaves it "connecting" for ever otherwise)
  * @property {number} [disconnectTimeout=5000] time a link may stay "disconnected" before it
- *   counts as failed (browsers wait about 30 s before they say "failed" themselves)
+ *   counts as failed (browsers take longer to say "failed" themselves)
  * @property {() => number} [random] source of numbers in [0, 1), for tests
  */
 
