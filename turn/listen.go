@@ -182,8 +182,9 @@ func interfaceAddrs(n transport.Net) []netip.Addr {
 // udpListener is a TURN UDP socket as pion sees it.
 type udpListener struct {
 	net.PacketConn
-	udp  *net.UDPConn // PacketConn when it is the host's socket, nil on a virtual network
-	s    *Server
+	udp   *net.UDPConn // PacketConn when it is the host's socket, nil on a virtual network
+	batch *batchReader // reads udp with recvmmsg; nil on a virtual network
+	s     *Server
 	port uint16
 	once sync.Once // the read loop ended
 }
@@ -201,7 +202,14 @@ func (c *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 	// goroutine runnable it returns at once.
 	runtime.Gosched()
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		var n int
+		var addr net.Addr
+		var err error
+		if c.batch != nil {
+			n, addr, err = c.batch.readFrom(p)
+		} else {
+			n, addr, err = c.PacketConn.ReadFrom(p)
+		}
 		if err == nil {
 			return n, addr, nil
 		}

@@ -246,6 +246,9 @@ func (s *Server) serve(b *listeners) error {
 		port := portOf(c.LocalAddr())
 		u := &udpListener{PacketConn: c, s: s, port: port}
 		u.udp, _ = c.(*net.UDPConn)
+		if u.udp != nil {
+			u.batch = newBatchReader(u.udp)
+		}
 		s.udp = append(s.udp, u)
 		pc.PacketConnConfigs = append(pc.PacketConnConfigs, pionturn.PacketConnConfig{
 			PacketConn: u, RelayAddressGenerator: &udpGen, PermissionHandler: s.permissionHandler(port)})
