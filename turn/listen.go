@@ -185,8 +185,8 @@ type udpListener struct {
 	udp   *net.UDPConn // PacketConn when it is the host's socket, nil on a virtual network
 	batch *batchReader // reads udp with recvmmsg; nil on a virtual network
 	s     *Server
-	port uint16
-	once sync.Once // the read loop ended
+	port  uint16
+	once  sync.Once // the read loop ended
 }
 
 // ReadFrom ends pion's read loop only when the socket is closed: pion stops
