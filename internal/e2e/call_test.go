@@ -38,13 +38,9 @@ func waitDecodingOver(t *testing.T, p page, from, conn string) {
 	ready := `(() => { const p = ` + peer + `;
 		return !!p && p.state === 'connected' && p.connectionType === ` + jsString(conn) + ` && p.hasVideo && p.framesDecoded > 0 &&
 			document.querySelector('.tile[data-peer="' + p.peer + '"][data-connection=` + jsString(conn) + `]') !== null; })()`
-	ctx, cancel := context.WithTimeout(p.ctx, 15*time.Second)
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](ready,
-		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
-	cancel()
-	if err != nil {
-		t.Logf("%s: the link to %s:\n%s", p.name, from, eval[string](t, p, linkDump(from)))
-		p.waitFor(t, from+"'s video over a "+conn+" link", ready) // fails with the page's state
+	if err := pollJS(p.ctx, 10*time.Second, ready); err != nil {
+		t.Fatalf("%s: waiting for %s's video over a %s link: %v\nthe link:\n%s\nwindow.call: %s",
+			p.name, from, conn, err, eval[string](t, p, linkDump(from)), p.dump(t))
 	}
 	// Frames keep coming: the count read now rises by more than a second's worth.
 	n := eval[float64](t, p, `(`+peer+`?.framesDecoded ?? 0)`)

@@ -59,11 +59,7 @@ func (tb tab) snapshot(t *testing.T) snapshot {
 // fails the test with the demo's state when it does not become so in time.
 func (tb tab) waitFor(t *testing.T, what, predicate string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
-	if err != nil {
+	if err := pollJS(tb.ctx, 10*time.Second, predicate); err != nil {
 		state, _ := json.MarshalIndent(tb.snapshot(t), "", "  ")
 		t.Fatalf("%s: waiting for %s: %v\nwindow.demo: %s", tb.name, what, err, state)
 	}
@@ -154,4 +150,15 @@ func TestDemoChat(t *testing.T) {
 			t.Errorf("%s: console errors:\n%v", tb.name, errs)
 		}
 	}
+}
+
+// pollJS evaluates the JavaScript predicate in the tab of ctx every 25 ms
+// until it is truthy, for at most limit. Every wait of these tests goes
+// through it; the callers add what to show when it times out.
+func pollJS(ctx context.Context, limit time.Duration, predicate string) error {
+	ctx, cancel := context.WithTimeout(ctx, limit+5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(limit)))
+	return err
 }

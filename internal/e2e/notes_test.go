@@ -65,11 +65,7 @@ func (p page) waitFor(t *testing.T, what, predicate string) {
 
 func (p page) waitForWithin(t *testing.T, limit time.Duration, what, predicate string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, limit+5*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(limit)))
-	if err != nil {
+	if err := pollJS(p.ctx, limit, predicate); err != nil {
 		t.Fatalf("%s: waiting for %s: %v\nwindow.%s: %s", p.name, what, err, p.global, p.dump(t))
 	}
 }
@@ -77,13 +73,7 @@ func (p page) waitForWithin(t *testing.T, limit time.Duration, what, predicate s
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](t *testing.T, p page, js string) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("%s: evaluating %s: %v", p.name, js, err)
-	}
-	return v
+	return evalIn[T](t, p.tab, "evaluating "+js, js)
 }
 
 // screenshot saves a PNG of the page as <dir>/<file> when

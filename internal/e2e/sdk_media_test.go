@@ -136,11 +136,7 @@ func evalIn[T any](t *testing.T, tb tab, what, js string) T {
 // it does not become so in time, the test fails with the value of diag.
 func pollIn(t *testing.T, tb tab, what, predicate, diag string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, sdkWait+5*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(sdkWait)))
-	if err != nil {
+	if err := pollJS(tb.ctx, sdkWait, predicate); err != nil {
 		t.Fatalf("%s: waiting for %s: %v\nstate: %s", tb.name, what, err, describeIn(tb, diag))
 	}
 }
