@@ -140,8 +140,12 @@ func (s *Server) endDetached(se *Session, reason string, tomb bool) bool {
 	se.closed = true
 	until := se.graceEnd
 	se.mu.Unlock()
-	if tomb && se.resumeTok != "" {
-		s.bury(se.resumeTok, se.ident.User, until)
+	if tomb {
+		for _, tok := range [2]string{se.resumeTok, se.heldTok} {
+			if tok != "" {
+				s.bury(tok, se.ident.User, until)
+			}
+		}
 	}
 	s.mu.Unlock()
 	s.m.detached.Dec()
@@ -219,6 +223,34 @@ func (s *Server) resume(tmp *Session, l *link, ident *Identity, tok string, last
 	return se, nil
 }
 
+// forgetTokens makes every token of se stop working. Under s.mu.
+func (s *Server) forgetTokens(se *Session) {
+	for _, tok := range [2]string{se.resumeTok, se.heldTok} {
+		if tok != "" && s.resumes[tok] == se {
+			delete(s.resumes, tok)
+		}
+	}
+	se.resumeTok, se.heldTok = "", ""
+}
+
+// heard notes that the client sent something (a frame, a pong) on l. On a
+// resumed link, that shows it read the welcome and holds the new token: the
+// token it resumed with stops working. Until then it works on, so that a
+// welcome lost to another cut does not cost the session.
+func (se *Session) heard(l *link) {
+	if l.heard {
+		return
+	}
+	l.heard = true
+	s := se.srv
+	s.mu.Lock()
+	if tok := se.heldTok; tok != "" && s.resumes[tok] == se {
+		delete(s.resumes, tok)
+	}
+	se.heldTok = ""
+	s.mu.Unlock()
+}
+
 // take finds the session tok resumes, for user, and marks it taken; if its
 // old connection is still open, it closes it and waits for its reader.
 func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
@@ -236,14 +268,17 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 		s.mu.Unlock()
 		return nil, refusedUnknownErr
 	}
-	delete(s.resumes, tok) // a token works once
-	se.resumeTok = ""
 	se.mu.Lock()
 	if se.ended || se.closed {
 		se.mu.Unlock()
 		s.mu.Unlock()
 		return nil, refusedUnknownErr
 	}
+	// The token used is the one the client surely holds; any newer one
+	// went out in a welcome the client never read.
+	s.forgetTokens(se)
+	se.heldTok = tok
+	s.resumes[tok] = se
 	se.taken = true
 	old := se.link
 	wasAway := se.away
@@ -281,6 +316,7 @@ func (s *Server) attach(tmp, se *Session, l *link, lastSeq uint64) *resumeRefusa
 	s.resumes[tok] = se
 	se.resumeTok = tok
 	s.mu.Unlock()
+	l.heard = false // until then, heldTok resumes too (see heard)
 
 	now := time.Now()
 	se.mu.Lock()
@@ -290,10 +326,13 @@ func (s *Server) attach(tmp, se *Session, l *link, lastSeq uint64) *resumeRefusa
 	q := make([]outFrame, 0, 1+len(se.kept))
 	q = append(q, outFrame{b: welcome, kind: KindWelcome})
 	q = append(q, se.kept...)
+	// A ping right behind the replay: its pong confirms the replay and
+	// shows that the client has the new token.
+	q = append(q, outFrame{kind: kindPing, seq: se.seq})
+	se.pingOut = true
 	se.link = l
 	se.queue = q
 	se.queued = len(welcome) + se.keptBytes
-	se.pingOut = false
 	l.writing = true
 	s.wg.Add(1) // under mu: see Deliver
 	se.nextPing = now.Add(se.pingDelay())

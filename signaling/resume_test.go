@@ -181,8 +181,11 @@ func TestResumeTokenWorksOnceAndOnlyForItsUser(t *testing.T) {
 	b.c.Quiet(100 * time.Millisecond)
 
 	a.resume()
-	// The token is spent: a second resume with it is a fresh session, and
-	// alice's resumed session (on its new token) carries on.
+	// Once alice shows she read the new welcome (any frame; a pong would
+	// do too), the token she resumed with is spent: a second resume with
+	// it is a fresh session, and alice's resumed session carries on.
+	a.c.Send(map[string]any{"type": "ping", "id": "alive"})
+	a.next("pong")
 	c := &resumer{t: t, srv: srv, user: "alice"}
 	c.refused(tok, a.lastSeq, srv.Token(t, "alice", "*"), "session_unknown")
 	passes(t, b, a, "still there")

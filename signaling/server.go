@@ -130,7 +130,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	hj := &hijacker{ResponseWriter: w}
 	conn, err := s.upgrader.Upgrade(hj, r, nil) // on failure it has written the HTTP error
-	se := &Session{srv: s, link: &link{conn: conn, raw: hj.conn, remote: r.RemoteAddr}}
+	// heard: a fresh session has no earlier resume token to retire.
+	se := &Session{srv: s, link: &link{conn: conn, raw: hj.conn, remote: r.RemoteAddr, heard: true}}
 	if s.cfg.ICEServers != nil {
 		se.host = strings.Clone(r.Host) // not a reference into the request, which is garbage after this
 	}
@@ -178,9 +179,7 @@ func (s *Server) release(se *Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, se)
-	if se.resumeTok != "" && s.resumes[se.resumeTok] == se {
-		delete(s.resumes, se.resumeTok)
-	}
+	s.forgetTokens(se)
 	if se.ident == nil {
 		return
 	}

@@ -69,7 +69,8 @@ type Session struct {
 	away      bool      // detached, counted in switchboard_signaling_sessions_detached
 	overflow  bool      // closed because its buffer overflowed
 	taken     bool      // a hello is resuming the session: the grace clock stands still
-	resumeTok string    // the token that resumes this session (guarded by srv.mu)
+	resumeTok string    // the newest token that resumes this session (guarded by srv.mu)
+	heldTok   string    // the token the client surely holds, until it shows it has the newest (guarded by srv.mu)
 }
 
 // link is one WebSocket connection of a session.
@@ -78,6 +79,7 @@ type link struct {
 	raw     *batchConn // under conn: lets the writer send a batch in one write
 	remote  string
 	closing atomic.Bool // a close frame is queued or the connection is ending
+	heard   bool        // the client has sent something on this link since its welcome (reader-owned)
 
 	// Guarded by the session's mu.
 	writing   bool          // a writer goroutine is running for this link
@@ -608,6 +610,7 @@ func (se *Session) readLoop(l *link) (reason string, final bool) {
 // onPong confirms the frames up to the seq the ping carried.
 func (se *Session) onPong(l *link, data string) {
 	l.alive(se.srv.cfg.PongTimeout)
+	se.heard(l)
 	if !se.srv.resumeOn {
 		return
 	}
@@ -640,6 +643,7 @@ func (se *Session) onFrame(l *link, mt int, r io.Reader) error {
 		return err
 	}
 	l.alive(srv.cfg.PongTimeout)
+	se.heard(l)
 	switch {
 	case l.closing.Load():
 		// closing: only the client's close reply matters now

@@ -195,7 +195,8 @@ func (c *Client) Quiet(d time.Duration) {
 }
 
 // Closed waits for the connection to end and returns the close code the
-// server sent (-1 if the connection ended without a close frame).
+// server sent: 1006 (abnormal closure) if the connection ended without a
+// close frame, -1 if the read failed for another reason.
 func (c *Client) Closed() int {
 	c.t.Helper()
 	select {
