@@ -49,6 +49,10 @@ type Config struct {
 	// "token-expiring" frame (default 1 min); a session whose token expires
 	// without a "refresh" is closed with token_expired (4401).
 	TokenWarning time.Duration
+	// ResumeGrace is how long a session whose connection dropped waits for
+	// its client to resume it (default 30 s; negative: no resume, a session
+	// ends with its connection). See docs/protocol.md, Session resume.
+	ResumeGrace time.Duration
 
 	// AllowedOrigins lists the browser origins ("https://app.example.com")
 	// allowed to connect besides the server's own; "*" allows any. Requests
@@ -111,6 +115,7 @@ func (c Config) withDefaults() Config {
 	defDur(&c.PongTimeout, 30*time.Second)
 	defDur(&c.WriteTimeout, 10*time.Second)
 	defDur(&c.TokenWarning, time.Minute)
+	defDur(&c.ResumeGrace, 30*time.Second)
 	c.Limits = c.Limits.withDefaults()
 	ns := make([]Namespace, len(c.Namespaces))
 	for i, n := range c.Namespaces {

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bytes"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -134,6 +135,11 @@ func (d *decoder) field(f *Frame, key []byte) {
 		dst = &f.To
 	case "token":
 		dst = &f.Token
+	case "resume":
+		dst = &f.Resume
+	case "lastSeq":
+		d.lastSeq(f)
+		return
 	case "id":
 		start := d.i
 		switch c := d.peek(); {
@@ -190,6 +196,36 @@ func (d *decoder) field(f *Frame, key []byte) {
 		}
 	}
 }
+
+// lastSeq decodes "lastSeq": a whole number from 0 to 2^53-1 (what a
+// JavaScript number holds exactly), written without fraction or exponent.
+func (d *decoder) lastSeq(f *Frame) {
+	start := d.i
+	switch c := d.peek(); {
+	case c == 'n':
+		d.literal("null")
+		f.LastSeq = 0
+		return
+	case c >= '0' && c <= '9':
+		start = d.i
+		if !d.number() {
+			return
+		}
+		n, err := strconv.ParseUint(string(d.b[start:d.i]), 10, 64)
+		if err != nil || n > maxSafeInteger {
+			d.wrongType(`field "lastSeq" must be a whole number from 0 to 2^53-1`)
+			return
+		}
+		f.LastSeq = n
+	default:
+		if d.validValue() {
+			d.wrongType(`field "lastSeq" must be a whole number from 0 to 2^53-1`)
+		}
+	}
+}
+
+// maxSafeInteger is the largest integer a JavaScript number holds exactly.
+const maxSafeInteger = 1<<53 - 1
 
 // stringRaw reads a JSON string at d.i and returns its contents, escapes
 // still in place, after checking them.

@@ -32,6 +32,7 @@ const (
 	CloseMessageTooBig   = 1009 // a frame larger than the frame limit
 	CloseUnauthorized    = 4401 // unauthorized or token_expired: get a new token before reconnecting
 	CloseHelloTimeout    = 4408 // no hello within the handshake timeout
+	CloseReplaced        = 4409 // the session was resumed on another connection
 	CloseTooManySessions = 4429 // sessions per user or the server's session limit reached
 )
 

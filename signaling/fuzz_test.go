@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,17 @@ var fuzzFrameSeeds = []string{
 	`{"type":"ice-servers","id":2}`,
 	`{"type":"refresh","token":"eyJhbGciOiJIUzI1NiJ9.e30.x","id":"r"}`,
 	`{"type":"refresh"}`,
+	`{"type":"hello","token":"t","resume":"Jgo-3j8zHVfnQLhIH0vk-A","lastSeq":41}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":0}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":9007199254740991}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":9007199254740992}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":18446744073709551616}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":-1}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":1.5}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":1e3}`,
+	`{"type":"hello","token":"t","resume":"r","lastSeq":"7"}`,
+	`{"type":"hello","token":"t","resume":7,"lastSeq":null}`,
+	`{"type":"hello","token":"t","resume":"` + strings.Repeat("r", MaxResumeBytes+1) + `"}`,
 	// Unicode and escapes in fields.
 	`{"type":"join","room":"caf\u00e9 \ud83d\ude00 日本"}`,
 	`{"type":"join","room":"\ud800"}`,
@@ -168,6 +180,19 @@ func refFrame(in []byte) (f Frame, ok bool) {
 			dst = &f.To
 		case "token":
 			dst = &f.Token
+		case "resume":
+			dst = &f.Resume
+		case "lastSeq":
+			// A whole number from 0 to 2^53-1 without fraction or exponent.
+			f.LastSeq = 0
+			if string(raw) != "null" {
+				n, err := strconv.ParseUint(string(raw), 10, 64)
+				if err != nil || n > 1<<53-1 {
+					wrong = true
+				} else {
+					f.LastSeq = n
+				}
+			}
 		case "id":
 			switch c := raw[0]; {
 			case c == '"' || c == '-' || c >= '0' && c <= '9':
@@ -263,6 +288,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			return
 		}
 		if fr.Type != ref.Type || fr.Room != ref.Room || fr.NS != ref.NS || fr.To != ref.To || fr.Token != ref.Token ||
+			fr.Resume != ref.Resume || fr.LastSeq != ref.LastSeq ||
 			!bytes.Equal(fr.ID, ref.ID) || !bytes.Equal(fr.Data, ref.Data) {
 			t.Fatalf("DecodeFrame(%q) = %+v,\nencoding/json:      %+v", in, fr, ref)
 		}

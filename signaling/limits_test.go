@@ -303,10 +303,22 @@ func TestShutdownSaysGoingAway(t *testing.T) {
 	srv := start(t, signaling.Config{})
 	a, _ := connect(t, srv, "a")
 	pending := testutil.Dial(t, srv.WSURL, nil) // connected, no hello yet
+	// A detached session ends with the drain too: its room hears it leave.
+	b, _ := connect(t, srv, "b")
+	away, _ := connect(t, srv, "away")
+	b.Join("r")
+	away.Join("r")
+	b.Expect("peer-joined")
+	away.Drop()
+	b.Quiet(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- srv.App.Shutdown(ctx) }()
+	// The client is told when to come back: within 2 s, spread at random.
+	if m := a.Expect("reconnect"); m.Num("delay") < 0 || m.Num("delay") >= 2000 || m.Num("seq") != 1 {
+		t.Errorf("reconnect frame %v", m)
+	}
 	if code := a.Closed(); code != websocket.CloseGoingAway {
 		t.Errorf("session closed with %d, want 1001", code)
 	}
@@ -315,6 +327,9 @@ func TestShutdownSaysGoingAway(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("shutdown: %v", err)
+	}
+	if n := srv.App.Signaling().Sessions(); n != 0 {
+		t.Errorf("%d sessions left after the drain (the detached one should have ended)", n)
 	}
 	if _, err := testutil.TryDial(t, srv.WSURL, nil); err == nil {
 		t.Error("connection accepted after shutdown")

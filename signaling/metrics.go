@@ -21,12 +21,13 @@ const (
 	KindError
 	KindICEServers
 	KindTokenExpiring
+	KindReconnect
 	kindPing  // WebSocket control ping
 	kindClose // WebSocket close frame, then the connection ends
 	numKinds
 )
 
-var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "ping", "close"}
+var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "reconnect", "ping", "close"}
 
 // inbound frame types as metric labels; anything else counts as "unknown".
 var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, "unknown", "invalid"}
@@ -40,6 +41,8 @@ type metrics struct {
 	framesOut   [numKinds]prometheus.Counter
 	errors      map[Code]prometheus.Counter
 	disconnects *prometheus.CounterVec
+	detached    prometheus.Gauge
+	resumes     map[string]prometheus.Counter // by result: "resumed" or a resumeError code
 }
 
 func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
@@ -56,6 +59,10 @@ func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_disconnects_total", Help: "Sessions ended, by reason.",
 		}, []string{"reason"}),
+		detached: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_signaling_sessions_detached", Help: "Sessions whose connection dropped, kept for their client to resume (part of switchboard_signaling_sessions).",
+		}),
+		resumes:  map[string]prometheus.Counter{},
 		framesIn: map[string]prometheus.Counter{},
 		errors:   map[Code]prometheus.Counter{},
 	}
@@ -77,11 +84,17 @@ func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
 	for _, c := range allCodes {
 		m.errors[c] = errs.WithLabelValues(string(c))
 	}
+	resumes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_signaling_resumes_total", Help: "Hellos that asked to resume a session, by result: resumed, or why not.",
+	}, []string{"result"})
+	for _, r := range []string{resumeOK, refusedUnknown, refusedOverflow, refusedSeq, refusedForbidden} {
+		m.resumes[r] = resumes.WithLabelValues(r)
+	}
 	roomsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "switchboard_signaling_rooms", Help: "Rooms with at least one member.",
 	}, func() float64 { return float64(rooms()) })
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.connects, m.refused, m.disconnects, in, out, errs, roomsGauge)
+		reg.MustRegister(m.sessions, m.connects, m.refused, m.disconnects, m.detached, resumes, in, out, errs, roomsGauge)
 	}
 	return m
 }

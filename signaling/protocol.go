@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"math/rand/v2"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -34,6 +35,9 @@ const (
 	// TypeTokenExpiring warns that the session's token expires soon: the
 	// client should send a refresh, or the session ends with token_expired.
 	TypeTokenExpiring = "token-expiring"
+	// TypeReconnect tells a client that the server is draining: reconnect
+	// after "delay" milliseconds.
+	TypeReconnect = "reconnect"
 )
 
 // Wire limits on the fields of a client frame.
@@ -41,6 +45,7 @@ const (
 	MaxRoomNameBytes = 128 // a room name is 1 to 128 bytes of UTF-8 without control characters
 	MaxIDBytes       = 128 // a request id is a JSON string or number of at most 128 bytes
 	MaxPeerIDBytes   = 64
+	MaxResumeBytes   = 64 // a hello's resume token (the server's are 22 bytes)
 )
 
 // Frame is a decoded client frame. Only the fields that its type uses are
@@ -54,6 +59,9 @@ type Frame struct {
 	To    string
 	Data  []byte // any JSON value
 	Token string
+	// Resume and LastSeq, in a hello, ask to resume a session (docs/protocol.md).
+	Resume  string
+	LastSeq uint64
 }
 
 // DecodeFrame parses one client text frame and checks every field its type
@@ -83,6 +91,9 @@ func (f *Frame) validate() error {
 	case "":
 		return errorf(CodeBadRequest, `missing "type"`)
 	case TypeHello:
+		if len(f.Resume) > MaxResumeBytes {
+			return errorf(CodeBadRequest, "resume token longer than %d bytes", MaxResumeBytes)
+		}
 		return nil // the token is checked by the verifier
 	case TypePing, TypeICEServers:
 		return nil
@@ -247,6 +258,19 @@ func encodeExpires(typ string, expires time.Time, id []byte) []byte {
 	b = append(b, `,"expires":`...)
 	b = appendInt(b, expires.Unix())
 	b = appendID(b, id)
+	return append(b, '}')
+}
+
+// reconnectSpread bounds the delay a draining server suggests to each
+// client, so that they do not all come back at the same moment.
+const reconnectSpread = 2 * time.Second
+
+// encodeReconnect builds the drain's reconnect frame with a delay hint
+// drawn from [0, spread).
+func encodeReconnect(spread time.Duration) []byte {
+	b := appendHead(make([]byte, 0, 48), TypeReconnect)
+	b = append(b, `,"delay":`...)
+	b = appendInt(b, rand.Int64N(int64(spread/time.Millisecond)))
 	return append(b, '}')
 }
 

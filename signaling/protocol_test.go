@@ -337,13 +337,14 @@ func TestOrdering(t *testing.T) {
 }
 
 func TestServerPingsAndDropsSilentClients(t *testing.T) {
-	srv := start(t, signaling.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
+	srv := start(t, signaling.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond, ResumeGrace: 200 * time.Millisecond})
 	// A client that reads answers pings (gorilla does it while reading) and stays.
 	a, _ := connect(t, srv, "a")
 	a.Quiet(600 * time.Millisecond)
 	a.Send(map[string]any{"type": "ping", "id": 1})
 	a.Expect("pong")
-	// A client that never reads never answers pings and is dropped.
+	// A client that never reads never answers pings and is dropped (after
+	// the resume grace period).
 	testutil.DialHello(t, srv.WSURL, srv.Token(t, "b", "*"))
 	waitFor(t, func() bool { return srv.App.Signaling().Sessions() == 2 }, "two sessions")
 	waitFor(t, func() bool { return srv.App.Signaling().Sessions() == 1 }, "silent session dropped")

@@ -25,11 +25,18 @@ type Server struct {
 	upgrader websocket.Upgrader
 	bufs     sync.Pool // read buffers, shared by all sessions
 
+	resumeOn bool // cfg.ResumeGrace > 0
+	// A session pings early, so that the pong confirms what it has sent,
+	// once this many frames or bytes wait for confirmation.
+	pingFrames, pingBytes int
+
 	mu       sync.Mutex
-	conns    map[*Session]struct{} // every connection, authenticated or not
+	conns    map[*Session]struct{} // every session (detached ones too) and connection in its handshake
 	perUser  map[string]int        // authenticated sessions per user id
 	active   int                   // authenticated sessions
 	pending  int                   // connections being upgraded
+	resumes  map[string]*Session   // resume token -> the session it resumes
+	tombs    map[string]tombstone  // resume tokens of sessions whose buffer overflowed while away
 	draining bool
 	wg       sync.WaitGroup // session goroutines (reader and writer)
 }
@@ -44,12 +51,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		bus:     cfg.Bus,
-		ns:      map[string]*Namespace{"": {Limits: cfg.Limits}},
-		conns:   map[*Session]struct{}{},
-		perUser: map[string]int{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		bus:      cfg.Bus,
+		ns:       map[string]*Namespace{"": {Limits: cfg.Limits}},
+		conns:    map[*Session]struct{}{},
+		perUser:  map[string]int{},
+		resumes:  map[string]*Session{},
+		tombs:    map[string]tombstone{},
+		resumeOn: cfg.ResumeGrace > 0,
+		// A quarter of the buffer, so that a healthy client never fills it.
+		pingFrames: max(1, min(earlyPingFrames, cfg.SendQueueFrames/4)),
+		pingBytes:  min(earlyPingBytes, cfg.SendQueueBytes/4),
 	}
 	for i := range cfg.Namespaces {
 		s.ns[cfg.Namespaces[i].Name] = &cfg.Namespaces[i]
@@ -117,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	hj := &hijacker{ResponseWriter: w}
 	conn, err := s.upgrader.Upgrade(hj, r, nil) // on failure it has written the HTTP error
-	se := &Session{srv: s, conn: conn, raw: hj.conn, remote: r.RemoteAddr}
+	se := &Session{srv: s, link: &link{conn: conn, raw: hj.conn, remote: r.RemoteAddr}}
 	if s.cfg.ICEServers != nil {
 		se.host = strings.Clone(r.Host) // not a reference into the request, which is garbage after this
 	}
@@ -142,12 +155,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// admit counts an authenticated session against the per-user limit.
-func (s *Server) admit(user string) bool {
+// admit counts an authenticated session against the per-user limit and
+// files its resume token (tok, "" with resume off).
+func (s *Server) admit(se *Session, user, tok string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining || s.perUser[user] >= s.cfg.MaxSessionsPerUser {
 		return false
+	}
+	if tok != "" {
+		s.resumes[tok] = se
+		se.resumeTok = tok
 	}
 	s.perUser[user]++
 	s.active++
@@ -160,6 +178,9 @@ func (s *Server) release(se *Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, se)
+	if se.resumeTok != "" && s.resumes[se.resumeTok] == se {
+		delete(s.resumes, se.resumeTok)
+	}
 	if se.ident == nil {
 		return
 	}
@@ -172,10 +193,11 @@ func (s *Server) release(se *Session) {
 	}
 }
 
-// Shutdown stops accepting sessions, asks every client to go away (close
-// 1001: reconnect, possibly to another node) and waits until they have gone
-// or ctx ends; then it closes whatever is left. It returns ctx.Err() if it
-// had to force connections closed.
+// Shutdown stops accepting sessions, asks every client to reconnect (a
+// reconnect frame with a delay hint, then close 1001: reconnect, possibly
+// to another node), ends detached sessions, and waits until every client
+// has gone or ctx ends; then it closes whatever is left. It returns
+// ctx.Err() if it had to force connections closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
@@ -185,6 +207,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, se := range list {
+		if s.endDetached(se, "shutdown", false) {
+			continue
+		}
+		se.mu.Lock()
+		welcomed := se.welcomed
+		se.mu.Unlock()
+		if welcomed {
+			se.Deliver(encodeReconnect(reconnectSpread), KindReconnect)
+		}
 		se.closeWith(CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
@@ -196,7 +227,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for se := range s.conns {
-		se.conn.Close()
+		se.mu.Lock()
+		if l := se.link; l != nil {
+			l.conn.Close()
+		}
+		se.mu.Unlock()
 	}
 	s.mu.Unlock()
 	<-done

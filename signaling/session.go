@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,56 +19,83 @@ import (
 // closeGrace is how long the server waits for a client's close reply.
 const closeGrace = 2 * time.Second
 
-// Session is one client connection. Its reader goroutine owns the session's
-// room list and handles every client frame in order; everything the client
-// receives goes through the outbox (queue), which a writer goroutine drains.
-// The writer runs only while there is something to write, so an idle session
-// holds no goroutine but its reader.
+// Session is one client's session: its peer id, rooms and outbox. It
+// outlives its connection by the resume grace period (docs/protocol.md,
+// Session resume): a client that reconnects in time carries on with the
+// same Session on a new link.
+//
+// The reader goroutine of the attached link owns the session's room list
+// and handles every client frame in order; everything the client receives
+// goes through the outbox (queue), which a writer goroutine drains. The
+// writer runs only while there is something to write, so an idle session
+// holds no goroutine but its reader, and a detached one none at all.
 type Session struct {
-	srv    *Server
-	conn   *websocket.Conn
-	raw    *batchConn // under conn: lets the writer send a batch in one write
-	remote string
-	host   string // the Host the client asked for, for ICE server URLs (only with Config.ICEServers)
+	srv  *Server
+	host string // the Host the client first asked for, for ICE server URLs (only with Config.ICEServers)
 
-	// Set once by the handshake, read-only afterwards.
+	// Set once by the handshake, read-only afterwards (but Grants and
+	// Expires, which the reader replaces on refresh and resume).
 	ident *Identity
 	peer  string
 	id    string
 
-	// Owned by the reader goroutine.
+	// Owned by the reader goroutine of the attached link; passed on to the
+	// next reader by a resume.
 	rooms      []RoomKey
 	limiter    *rate.Limiter
 	nsLimiters map[string]*rate.Limiter
 
-	closing    atomic.Bool  // a close frame is queued or the connection is ending
 	iceRefresh atomic.Int64 // unix nanoseconds after which the pinger pushes fresh ICE servers (0: never)
 	expires    atomic.Int64 // unix nanoseconds when the token expires (0: never); the reader sets it, the clock reads it
 
-	mu        sync.Mutex // guards what follows
-	queue     []outFrame
-	queued    int // bytes in queue
-	inflight  int // bytes taken by the writer and not yet written
-	seq       uint64
-	welcomed  bool // frames after welcome carry seq
-	writing   bool // a writer goroutine is running
-	closed    bool // nothing more is accepted into the queue
-	closeSent bool
-	pinger    *time.Timer // the session's one clock: pings, the token's expiry and its warning (see tick)
-	nextPing  time.Time
-	warned    bool // token-expiring sent for the current token
+	mu       sync.Mutex // guards what follows
+	link     *link      // the connection the session is on; nil while detached
+	queue    []outFrame // what the link's writer has still to write
+	queued   int        // bytes in queue
+	inflight int        // bytes taken by the writer and not yet written
+	seq      uint64
+	welcomed bool // frames after welcome carry seq
+	closed   bool // nothing more is accepted: the session ends with its link
+	ended    bool // the session has left its rooms and is gone
+	pinger   *time.Timer
+	nextPing time.Time
+	warned   bool // token-expiring sent for the current token
+
+	// Session resume (see resume.go).
+	kept      []outFrame // seq'd frames the client has not confirmed, oldest first
+	keptBytes int
+	pingOut   bool      // a ping is out whose pong will confirm frames
+	graceEnd  time.Time // while detached: when the session ends
+	away      bool      // detached, counted in switchboard_signaling_sessions_detached
+	overflow  bool      // closed because its buffer overflowed
+	taken     bool      // a hello is resuming the session: the grace clock stands still
+	resumeTok string    // the token that resumes this session (guarded by srv.mu)
+}
+
+// link is one WebSocket connection of a session.
+type link struct {
+	conn    *websocket.Conn
+	raw     *batchConn // under conn: lets the writer send a batch in one write
+	remote  string
+	closing atomic.Bool // a close frame is queued or the connection is ending
+
+	// Guarded by the session's mu.
+	writing   bool          // a writer goroutine is running for this link
+	broken    bool          // a write failed: nothing more is written
+	closeSent bool          // a close frame went out
+	done      chan struct{} // set by a resume taking the session over; closed when the link's reader is through
 }
 
 type outFrame struct {
 	b    []byte
 	kind FrameKind
-	seq  uint64 // 0: none
+	seq  uint64 // 0: none; for a ping, the last seq queued before it
 	code int    // close code for kindClose
 }
 
 // Deliver implements Mailbox: it queues frame for the client and never blocks.
 // A client whose queue is full is disconnected (it cannot keep up, and must
-// not slow down anybody else).
+// not slow down anybody else); a detached session whose buffer is full ends.
 func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 	se.mu.Lock()
 	if se.closed {
@@ -75,17 +103,14 @@ func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 		return false
 	}
 	cfg := &se.srv.cfg
-	if len(se.queue) >= cfg.SendQueueFrames || se.queued+se.inflight+len(frame) > cfg.SendQueueBytes {
-		se.closed = true
-		se.closing.Store(true)
-		// Add under mu: the reader's cleanup takes mu before its wg.Done, so
-		// the count cannot reach zero in between.
-		se.srv.wg.Add(1)
-		queued := len(se.queue)
-		se.mu.Unlock()
-		se.srv.log.Warn("client too slow, disconnecting", "peer", se.peer, "remote", se.remote, "queued_frames", queued)
-		go se.abort(ClosePolicyViolation, "send queue full")
-		return false
+	keep := se.srv.resumeOn && se.welcomed && kind < kindPing
+	l := se.link
+	if keep {
+		if len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes {
+			return se.overflowLocked(l)
+		}
+	} else if l != nil && (len(se.queue) >= cfg.SendQueueFrames || se.queued+se.inflight+len(frame) > cfg.SendQueueBytes) {
+		return se.overflowLocked(l)
 	}
 	f := outFrame{b: frame, kind: kind}
 	if se.welcomed && kind < kindPing {
@@ -95,137 +120,190 @@ func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 	if kind == KindWelcome {
 		se.welcomed = true
 	}
-	se.queue = append(se.queue, f)
-	se.queued += len(frame)
-	start := !se.writing
-	if start {
-		se.writing = true
-		se.srv.wg.Add(1) // under mu, as above
+	if keep {
+		se.kept = append(se.kept, f)
+		se.keptBytes += len(frame)
+	}
+	if kind == kindPing {
+		f.seq = se.seq
+		se.pingOut = true
+	}
+	start := false
+	if l != nil && !l.broken {
+		se.queue = append(se.queue, f)
+		se.queued += len(frame)
+		// Ask for a confirmation early when frames pile up, so that a busy
+		// session keeps about a round trip's worth.
+		if keep && !se.pingOut && (len(se.kept) >= se.srv.pingFrames || se.keptBytes >= se.srv.pingBytes) {
+			se.pingOut = true
+			se.queue = append(se.queue, outFrame{kind: kindPing, seq: se.seq})
+		}
+		if !l.writing {
+			l.writing = true
+			start = true
+			se.srv.wg.Add(1) // under mu: the reader's cleanup takes mu before its wg.Done, so the count cannot reach zero in between
+		}
 	}
 	se.mu.Unlock()
 	se.srv.m.framesOut[kind].Inc()
 	if start {
-		go se.writeLoop()
+		go se.writeLoop(l)
 	}
 	return true
 }
 
+// overflowLocked ends a session that cannot take another frame: an attached
+// one is too slow for what it is sent, a detached one was away too long for
+// its buffer. It unlocks se.mu.
+func (se *Session) overflowLocked(l *link) bool {
+	se.closed = true
+	se.overflow = true
+	se.srv.wg.Add(1) // under mu, as in Deliver
+	queued := max(len(se.queue), len(se.kept))
+	se.mu.Unlock()
+	if l == nil {
+		// Deliver runs under the Bus's locks, and ending leaves rooms.
+		go se.overflowed()
+		return false
+	}
+	l.closing.Store(true)
+	se.srv.log.Warn("client too slow, disconnecting", "peer", se.peer, "remote", l.remote, "queued_frames", queued)
+	go se.abort(l, ClosePolicyViolation, "send queue full")
+	return false
+}
+
 // closeWith queues a close frame after everything already queued; the
-// connection ends when the client answers or closeGrace passes.
+// connection ends when the client answers or closeGrace passes, and the
+// session with it.
 func (se *Session) closeWith(code int, reason string) {
 	se.mu.Lock()
-	if se.closed {
+	l := se.link
+	if se.closed || l == nil {
 		se.mu.Unlock()
 		return
 	}
 	se.closed = true
-	se.closing.Store(true)
+	l.closing.Store(true)
 	se.queue = append(se.queue, outFrame{kind: kindClose, code: code, b: []byte(reason)})
-	start := !se.writing
+	start := !l.writing && !l.broken
 	if start {
-		se.writing = true
+		l.writing = true
 		se.srv.wg.Add(1) // under mu: see Deliver
 	}
 	se.mu.Unlock()
 	if start {
-		go se.writeLoop()
+		go se.writeLoop(l)
 	}
 }
 
 // abort sends a close frame out of band (the writer may be stuck) and drops
 // the connection.
-func (se *Session) abort(code int, reason string) {
+func (se *Session) abort(l *link, code int, reason string) {
 	defer se.srv.wg.Done()
 	se.srv.m.disconnects.WithLabelValues("slow_consumer").Inc()
-	se.sendClose(code, reason)
-	se.closeConn()
+	se.sendClose(l, code, reason)
+	l.closeConn()
 }
 
 // closeConn sends whatever the writer has collected (a close frame written
 // by gorilla or by abort may wait in the batch) and closes the connection.
-func (se *Session) closeConn() {
-	se.raw.flushPending(time.Now().Add(time.Second))
-	se.conn.Close()
+func (l *link) closeConn() {
+	l.raw.flushPending(time.Now().Add(time.Second))
+	l.conn.Close()
 }
 
-func (se *Session) sendClose(code int, reason string) {
+func (se *Session) sendClose(l *link, code int, reason string) {
 	se.mu.Lock()
-	sent := se.closeSent
-	se.closeSent = true
+	sent := l.closeSent
+	l.closeSent = true
 	se.mu.Unlock()
 	if !sent {
-		se.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		l.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	}
 }
 
-func (se *Session) writeLoop() {
+// writeLoop writes the queue to l until it is empty, the link breaks, or
+// the session moves to another link.
+func (se *Session) writeLoop(l *link) {
 	defer se.srv.wg.Done()
 	var buf []byte
 	timeout := se.srv.cfg.WriteTimeout
 	for {
 		se.mu.Lock()
+		if se.link != l || l.broken || len(se.queue) == 0 {
+			l.writing = false
+			se.mu.Unlock()
+			return
+		}
 		batch := se.queue
 		se.queue = nil
 		se.inflight = se.queued
 		se.queued = 0
-		if len(batch) == 0 {
-			se.writing = false
-			se.mu.Unlock()
-			return
-		}
 		se.mu.Unlock()
 		deadline := time.Now().Add(timeout)
-		se.conn.SetWriteDeadline(deadline)
-		se.raw.begin()
+		l.conn.SetWriteDeadline(deadline)
+		l.raw.begin()
 		var err error
 		for i := range batch {
-			if err = se.writeFrame(&batch[i], &buf); err != nil {
+			if err = se.writeFrame(l, &batch[i], &buf); err != nil {
 				break
 			}
-			if se.raw.pending() >= maxBatchBytes {
-				if err = se.raw.flush(deadline, true); err != nil {
+			if l.raw.pending() >= maxBatchBytes {
+				if err = l.raw.flush(deadline, true); err != nil {
 					break
 				}
 			}
 		}
-		if ferr := se.raw.flush(deadline, false); err == nil {
+		if ferr := l.raw.flush(deadline, false); err == nil {
 			err = ferr
 		}
 		se.mu.Lock()
-		se.inflight = 0
-		se.mu.Unlock()
+		if se.link == l {
+			se.inflight = 0
+		}
 		if err != nil {
-			// The reader sees the closed connection and cleans up.
-			se.mu.Lock()
-			se.closed = true
-			se.queue = nil
-			se.writing = false
+			// The reader sees the closed connection and detaches or ends the
+			// session; what was kept for resume is still kept.
+			l.broken = true
+			l.writing = false
+			if se.link == l {
+				se.queue = nil
+				se.queued = 0
+			}
 			se.mu.Unlock()
-			se.closing.Store(true)
-			se.conn.Close()
+			l.closing.Store(true)
+			l.conn.Close()
 			return
 		}
+		se.mu.Unlock()
 		if cap(buf) > 64<<10 {
 			buf = nil
 		}
 	}
 }
 
-func (se *Session) writeFrame(f *outFrame, buf *[]byte) error {
+func (se *Session) writeFrame(l *link, f *outFrame, buf *[]byte) error {
 	switch f.kind {
 	case kindPing:
-		return se.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(se.srv.cfg.WriteTimeout))
+		// The payload names the last frame queued before the ping: its pong
+		// confirms that frame and every one before it.
+		var payload []byte
+		if se.srv.resumeOn {
+			*buf = strconv.AppendUint((*buf)[:0], f.seq, 10)
+			payload = *buf
+		}
+		return l.conn.WriteControl(websocket.PingMessage, payload, time.Now().Add(se.srv.cfg.WriteTimeout))
 	case kindClose:
-		se.sendClose(f.code, string(f.b))
-		se.conn.SetReadDeadline(time.Now().Add(closeGrace))
+		se.sendClose(l, f.code, string(f.b))
+		l.conn.SetReadDeadline(time.Now().Add(closeGrace))
 		return nil
 	}
 	if f.seq == 0 {
-		return se.conn.WriteMessage(websocket.TextMessage, f.b)
+		return l.conn.WriteMessage(websocket.TextMessage, f.b)
 	}
 	// The frame as queued, with "seq" put in front of its closing brace:
 	// written in two pieces into one message, so the shared frame is not copied.
-	w, err := se.conn.NextWriter(websocket.TextMessage)
+	w, err := l.conn.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return err
 	}
@@ -270,10 +348,27 @@ func (se *Session) nextDelayLocked(now time.Time) time.Duration {
 }
 
 // tick is the session's clock: one timer per session serves the WebSocket
-// pings, the ICE credentials' refresh, and the token's expiry, so an idle
-// session holds no other timer.
+// pings, the ICE credentials' refresh, the token's expiry and, while the
+// session is detached, the end of its grace period, so an idle session
+// holds no other timer.
 func (se *Session) tick() {
 	now := time.Now()
+	se.mu.Lock()
+	if se.ended || se.taken {
+		se.mu.Unlock() // a resume taking the session over restarts the clock
+		return
+	}
+	if se.link == nil {
+		if now.Before(se.graceEnd) {
+			se.pinger.Reset(se.graceEnd.Sub(now))
+			se.mu.Unlock()
+			return
+		}
+		se.mu.Unlock()
+		se.srv.expire(se)
+		return
+	}
+	se.mu.Unlock()
 	exp := se.expires.Load()
 	if exp != 0 && now.UnixNano() >= exp {
 		se.srv.m.errorOut(CodeTokenExpired)
@@ -305,7 +400,7 @@ func (se *Session) tick() {
 	if pingDue {
 		se.nextPing = now.Add(se.pingDelay())
 	}
-	if !se.closed {
+	if !se.closed && se.link != nil {
 		se.pinger.Reset(se.nextDelayLocked(now))
 	}
 	se.mu.Unlock()
@@ -319,20 +414,11 @@ func (se *Session) refresh(f *Frame) error {
 	if err != nil {
 		return err
 	}
-	if ident.User != se.ident.User {
-		return errorf(CodeForbidden, "the new token is for user %q, this session is %q's", ident.User, se.ident.User)
+	if err := se.sameUser(ident); err != nil {
+		return err
 	}
-	for _, k := range se.rooms {
-		if !ident.Grants.Allows(k.NS, k.Room) {
-			return errorf(CodeForbidden, "the new token does not grant room %q%s, which this session is in: leave it first", k.Room, nsSuffix(k.NS))
-		}
-	}
-	// Grants and Expires are read only here, on the reader goroutine; the
-	// clock reads the expiry from se.expires.
-	se.ident.Grants, se.ident.Expires = ident.Grants, ident.Expires
-	se.expires.Store(sessionEnd(ident))
+	se.adopt(ident)
 	se.mu.Lock()
-	se.warned = false
 	if !se.closed && se.pinger != nil {
 		se.pinger.Reset(se.nextDelayLocked(time.Now()))
 	}
@@ -341,6 +427,32 @@ func (se *Session) refresh(f *Frame) error {
 		se.Deliver(encodeExpires(TypeAck, ident.Expires, f.ID), KindAck)
 	}
 	return nil
+}
+
+// sameUser checks that ident may carry on this session: the same user,
+// granting every room the session is in. Only the session's reader (or a
+// resume, while no reader runs) calls it.
+func (se *Session) sameUser(ident *Identity) error {
+	if ident.User != se.ident.User {
+		return errorf(CodeForbidden, "the new token is for user %q, this session is %q's", ident.User, se.ident.User)
+	}
+	for _, k := range se.rooms {
+		if !ident.Grants.Allows(k.NS, k.Room) {
+			return errorf(CodeForbidden, "the new token does not grant room %q%s, which this session is in: leave it first", k.Room, nsSuffix(k.NS))
+		}
+	}
+	return nil
+}
+
+// adopt takes the grants and expiry of ident, checked by sameUser.
+func (se *Session) adopt(ident *Identity) {
+	// Grants and Expires are read only by the reader; the clock reads the
+	// expiry from se.expires.
+	se.ident.Grants, se.ident.Expires = ident.Grants, ident.Expires
+	se.expires.Store(sessionEnd(ident))
+	se.mu.Lock()
+	se.warned = false
+	se.mu.Unlock()
 }
 
 // sessionEnd is when a session on ident's token ends, in unix nanoseconds
@@ -360,11 +472,17 @@ func nsSuffix(ns string) string {
 	return fmt.Sprintf(" in namespace %q", ns)
 }
 
-// run is the reader goroutine: handshake, frames, cleanup.
+// run is the reader goroutine of a new connection: the handshake, then
+// frames on the session the hello started or resumed.
 func (se *Session) run() {
-	se.conn.SetReadLimit(int64(se.srv.cfg.MaxFrameBytes))
-	if err := se.handshake(); err != nil {
-		se.cleanup(se.handshakeFailed(err))
+	l := se.link
+	l.conn.SetReadLimit(int64(se.srv.cfg.MaxFrameBytes))
+	owner, err := se.handshake(l)
+	if err != nil {
+		reason := se.handshakeFailed(l, err)
+		l.closeConn()
+		se.srv.release(se)
+		se.srv.log.Debug("connection ended before a session began", "remote", l.remote, "reason", reason)
 		se.srv.wg.Done()
 		return
 	}
@@ -372,56 +490,71 @@ func (se *Session) run() {
 	// runtime shrinks a parked goroutine's stack only by halves: a fresh
 	// goroutine reads the session's frames instead, so an idle session keeps
 	// a small stack. The WaitGroup count passes to it.
-	go se.serve()
+	go owner.serve(l)
 }
 
-// serve reads frames until the connection ends, then cleans up.
-func (se *Session) serve() {
+// serve reads frames from l until it ends, then detaches or ends the session.
+func (se *Session) serve(l *link) {
 	defer se.srv.wg.Done()
-	se.cleanup(se.readLoop())
+	reason, final := se.readLoop(l)
+	se.srv.linkEnded(se, l, reason, final)
 }
 
 // handshake reads the hello frame and answers welcome, or returns why not.
-func (se *Session) handshake() error {
+// It returns the session the connection now serves: se, or the session it
+// resumed.
+func (se *Session) handshake(l *link) (*Session, error) {
 	srv := se.srv
-	se.conn.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
-	mt, b, err := se.conn.ReadMessage()
+	l.conn.SetReadDeadline(time.Now().Add(srv.cfg.HelloTimeout))
+	mt, b, err := l.conn.ReadMessage()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if mt != websocket.TextMessage {
 		srv.m.frameIn("invalid")
-		return errorf(CodeUnauthorized, "the first frame must be a hello text frame")
+		return nil, errorf(CodeUnauthorized, "the first frame must be a hello text frame")
 	}
 	f, derr := DecodeFrame(b)
 	if derr != nil {
 		srv.m.frameIn("invalid")
-		return errorf(CodeUnauthorized, "the first frame must be hello: %s", derr.(*Error).Message)
+		return nil, errorf(CodeUnauthorized, "the first frame must be hello: %s", derr.(*Error).Message)
 	}
 	srv.m.frameIn(f.Type)
 	if f.Type != TypeHello {
-		return errorf(CodeUnauthorized, "the first frame must be hello, got %q", f.Type)
+		return nil, errorf(CodeUnauthorized, "the first frame must be hello, got %q", f.Type)
 	}
 	ident, err := srv.cfg.Verifier.Verify(f.Token)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !srv.admit(ident.User) {
-		return errorf(CodeLimitExceeded, "user %q has %d sessions already", ident.User, srv.cfg.MaxSessionsPerUser)
+	var refused *resumeRefusal
+	if f.Resume != "" {
+		var old *Session
+		old, refused = srv.resume(se, l, ident, f.Resume, f.LastSeq)
+		if refused == nil {
+			return old, nil
+		}
+	}
+	tok := ""
+	if srv.resumeOn {
+		tok = randomID()
+	}
+	if !srv.admit(se, ident.User, tok) {
+		return nil, errorf(CodeLimitExceeded, "user %q has %d sessions already", ident.User, srv.cfg.MaxSessionsPerUser)
 	}
 	se.ident = ident
 	se.expires.Store(sessionEnd(ident))
 	se.peer = randomID()
 	se.id = randomID()
 	se.limiter = rate.NewLimiter(rate.Limit(srv.cfg.Rate), srv.cfg.Burst)
-	se.Deliver(se.encodeWelcome(), KindWelcome)
+	se.Deliver(se.encodeWelcome(tok, false, 0, refused), KindWelcome)
 	se.startPinger()
-	srv.log.Debug("session started", "peer", se.peer, "user", ident.User, "remote", se.remote)
-	return nil
+	srv.log.Debug("session started", "peer", se.peer, "user", ident.User, "remote", l.remote)
+	return se, nil
 }
 
 // handshakeFailed tells the client why and returns the disconnect reason.
-func (se *Session) handshakeFailed(err error) string {
+func (se *Session) handshakeFailed(l *link, err error) string {
 	var pe *Error
 	var ne net.Error
 	switch {
@@ -433,10 +566,10 @@ func (se *Session) handshakeFailed(err error) string {
 			code = CloseTooManySessions
 		}
 		se.closeWith(code, string(pe.Code))
-		se.drain()
+		drain(l)
 		return string(pe.Code)
 	case errors.As(err, &ne) && ne.Timeout():
-		se.sendClose(CloseHelloTimeout, "no hello in time")
+		se.sendClose(l, CloseHelloTimeout, "no hello in time")
 		return "hello_timeout"
 	case errors.Is(err, websocket.ErrReadLimit):
 		return "frame_too_big" // gorilla has sent close 1009
@@ -445,10 +578,10 @@ func (se *Session) handshakeFailed(err error) string {
 }
 
 // drain reads and discards until the client closes or closeGrace passes.
-func (se *Session) drain() {
-	se.conn.SetReadDeadline(time.Now().Add(closeGrace))
+func drain(l *link) {
+	l.conn.SetReadDeadline(time.Now().Add(closeGrace))
 	for {
-		if _, _, err := se.conn.NextReader(); err != nil {
+		if _, _, err := l.conn.NextReader(); err != nil {
 			return
 		}
 	}
@@ -456,47 +589,59 @@ func (se *Session) drain() {
 
 // readLoop is where an idle session waits, so it is kept small: the stack
 // a blocked reader needs decides whether the runtime can shrink an idle
-// session's stack to 4 KiB or only to 8 KiB.
-func (se *Session) readLoop() string {
-	se.conn.SetPongHandler(se.onPong)
-	se.alive()
+// session's stack to 4 KiB or only to 8 KiB. It returns why the connection
+// ended and whether that ends the session too (final) or only its link.
+func (se *Session) readLoop(l *link) (reason string, final bool) {
+	l.conn.SetPongHandler(func(data string) error { se.onPong(l, data); return nil })
+	l.alive(se.srv.cfg.PongTimeout)
 	for {
-		mt, r, err := se.conn.NextReader()
+		mt, r, err := l.conn.NextReader()
 		if err != nil {
 			return readErrReason(err)
 		}
-		if err := se.onFrame(mt, r); err != nil {
+		if err := se.onFrame(l, mt, r); err != nil {
 			return readErrReason(err)
 		}
 	}
 }
 
-func (se *Session) onPong(string) error { se.alive(); return nil }
-
-// alive extends the read deadline: a connection silent for PongTimeout is dropped.
-func (se *Session) alive() {
-	if se.closing.Load() {
+// onPong confirms the frames up to the seq the ping carried.
+func (se *Session) onPong(l *link, data string) {
+	l.alive(se.srv.cfg.PongTimeout)
+	if !se.srv.resumeOn {
 		return
 	}
-	se.conn.SetReadDeadline(time.Now().Add(se.srv.cfg.PongTimeout))
-	if se.closing.Load() { // closeWith ran meanwhile: keep its short deadline
-		se.conn.SetReadDeadline(time.Now().Add(closeGrace))
+	n, err := strconv.ParseUint(data, 10, 64)
+	if err != nil {
+		return // not a pong of ours: an unsolicited one confirms nothing
+	}
+	se.confirm(n)
+}
+
+// alive extends the read deadline: a connection silent for timeout is dropped.
+func (l *link) alive(timeout time.Duration) {
+	if l.closing.Load() {
+		return
+	}
+	l.conn.SetReadDeadline(time.Now().Add(timeout))
+	if l.closing.Load() { // closeWith ran meanwhile: keep its short deadline
+		l.conn.SetReadDeadline(time.Now().Add(closeGrace))
 	}
 }
 
 // onFrame reads one client frame and handles it.
 //
 //go:noinline
-func (se *Session) onFrame(mt int, r io.Reader) error {
+func (se *Session) onFrame(l *link, mt int, r io.Reader) error {
 	srv := se.srv
 	buf := srv.getBuf()
 	defer srv.putBuf(buf)
 	if _, err := buf.ReadFrom(r); err != nil {
 		return err
 	}
-	se.alive()
+	l.alive(srv.cfg.PongTimeout)
 	switch {
-	case se.closing.Load():
+	case l.closing.Load():
 		// closing: only the client's close reply matters now
 	case mt != websocket.TextMessage:
 		srv.m.frameIn("invalid")
@@ -507,38 +652,53 @@ func (se *Session) onFrame(mt int, r io.Reader) error {
 	return nil
 }
 
-func readErrReason(err error) string {
+// readErrReason names why a connection ended, and says whether that ends
+// the session: a normal close from the client (1000, or 1001 when a page
+// goes away) does, a frame over the limit does; a lost connection, a
+// timeout or another close code leaves the session for the client to
+// resume.
+func readErrReason(err error) (string, bool) {
 	var ce *websocket.CloseError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce):
-		return "client_closed"
+		if ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway {
+			return "client_closed", true
+		}
+		return "client_closed_abnormally", false
 	case errors.Is(err, websocket.ErrReadLimit):
-		return "frame_too_big"
+		return "frame_too_big", true
 	case errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
+		return "timeout", false
 	}
-	return "connection_lost"
+	return "connection_lost", false
 }
 
-func (se *Session) cleanup(reason string) {
+// end leaves the session's rooms and forgets it. It runs once, when no
+// reader runs for the session (its last reader, or a detached session's
+// clock or buffer).
+func (se *Session) end(reason string) {
 	se.mu.Lock()
+	if se.ended {
+		se.mu.Unlock()
+		return
+	}
+	se.ended = true
 	se.closed = true
-	se.closing.Store(true)
 	if se.pinger != nil {
 		se.pinger.Stop()
 	}
+	se.kept = nil
+	se.keptBytes = 0
+	se.queue = nil
 	se.mu.Unlock()
 	for _, k := range se.rooms {
 		se.srv.bus.Leave(k, se.peer, encodePeerLeft(k, se.peer))
 	}
 	se.rooms = nil
-	se.closeConn()
 	se.srv.release(se)
-	if se.ident != nil {
-		se.srv.m.disconnects.WithLabelValues(reason).Inc()
-		se.srv.log.Debug("session ended", "peer", se.peer, "user", se.ident.User, "reason", reason)
-	}
+	se.srv.m.disconnects.WithLabelValues(reason).Inc()
+	se.srv.log.Debug("session ended", "peer", se.peer, "user", se.ident.User, "reason", reason)
 }
 
 func (s *Server) getBuf() *bytes.Buffer {
@@ -701,11 +861,32 @@ func (se *Session) leave(k RoomKey) error {
 	return nil
 }
 
-func (se *Session) encodeWelcome() []byte {
+// encodeWelcome builds the welcome: tok is the session's new resume token
+// ("" with resume off); resumed and lastSeq say whether this connection
+// resumed the session and the last seq queued on it before; refused, why a
+// resume the hello asked for was refused.
+func (se *Session) encodeWelcome(tok string, resumed bool, lastSeq uint64, refused *resumeRefusal) []byte {
 	cfg := &se.srv.cfg
 	b := appendHead(make([]byte, 0, 384), TypeWelcome)
 	b = appendField(b, "peer", se.peer)
 	b = appendField(b, "session", se.id)
+	if tok != "" {
+		b = appendField(b, "resume", tok)
+		b = append(b, `,"resumeGrace":`...)
+		b = appendInt(b, int64((cfg.ResumeGrace+time.Second-1)/time.Second))
+	}
+	if resumed {
+		b = append(b, `,"resumed":true,"lastSeq":`...)
+		b = strconv.AppendUint(b, lastSeq, 10)
+	} else {
+		b = append(b, `,"resumed":false`...)
+	}
+	if refused != nil {
+		b = append(b, `,"resumeError":{"code":`...)
+		b = appendString(b, refused.code)
+		b = appendField(b, "message", refused.message)
+		b = append(b, '}')
+	}
 	b = appendField(b, "user", se.ident.User)
 	if se.ident.Name != "" {
 		b = appendField(b, "name", se.ident.Name)

@@ -44,7 +44,8 @@ func runServe(args []string) error {
 	fs.IntVar(&sc.MaxSessionsPerUser, "max-sessions-per-user", 16, "concurrent sessions of one user")
 	fs.IntVar(&sc.Limits.RoomsPerSession, "rooms-per-session", 32, "rooms one session may be in (default namespace)")
 	fs.IntVar(&sc.Limits.PeersPerRoom, "peers-per-room", 50, "peers in one room (default namespace)")
-	fs.IntVar(&sc.SendQueueFrames, "send-queue", 1024, "frames queued for a client before it is disconnected as too slow")
+	fs.IntVar(&sc.SendQueueFrames, "send-queue", 1024, "frames queued for a client (or kept for it while away) before it is disconnected as too slow")
+	fs.DurationVar(&sc.ResumeGrace, "resume-grace", 30*time.Second, "how long a session whose connection dropped waits for its client to resume it (0: no resume)")
 	sigOn := fs.Bool("signaling", true, "run the WebSocket signaling service (--signaling=false: TURN only)")
 	tf := addTURNFlags(fs)
 	withEnvUsage(fs)
@@ -58,6 +59,9 @@ func runServe(args []string) error {
 		return err
 	}
 	sc.AllowedOrigins = origins
+	if sc.ResumeGrace <= 0 {
+		sc.ResumeGrace = -1 // the flag's 0 is "off"; the config's 0 is "default"
+	}
 	ns, err := parseNamespaces(nsSpec)
 	if err != nil {
 		return err

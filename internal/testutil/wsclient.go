@@ -92,8 +92,18 @@ func (c *Client) read() {
 	}
 }
 
-// Close closes the connection and waits for the reader to end.
+// Close ends the session as a well-behaved client does (close 1000, which
+// the server takes as "this session is over": no resume), closes the
+// connection and waits for the reader to end.
 func (c *Client) Close() {
+	c.Conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	c.Drop()
+}
+
+// Drop closes the connection without a close frame, as a lost network
+// does (the server keeps the session for resume), and waits for the reader
+// to end.
+func (c *Client) Drop() {
 	c.Conn.Close()
 	<-c.done
 }

@@ -1,0 +1,305 @@
+package signaling
+
+import (
+	"time"
+)
+
+// Session resume (docs/protocol.md, Session resume).
+//
+// A session keeps every frame it numbered (seq) until the client confirms
+// it. The confirmation is the pong to a WebSocket ping whose payload is the
+// last seq queued before the ping: RFC 6455 clients echo it, so nothing is
+// asked of the client and an idle session keeps nothing after one ping.
+//
+// When a connection drops without a normal close, its reader detaches the
+// session instead of ending it: the session stays in its rooms and the Bus
+// keeps delivering to it (it is the Mailbox, not the connection), so its
+// frames are numbered and kept as usual. A hello with the session's resume
+// token takes it over on the new connection: the welcome, then every kept
+// frame after the client's lastSeq, then whatever comes next. Nothing
+// outside the session changes, so the rooms never notice.
+
+const (
+	// A session pings early, so that its pong confirms what it has sent,
+	// once this many frames or bytes wait for confirmation (or a quarter of
+	// its buffer, if that is less).
+	earlyPingFrames = 64
+	earlyPingBytes  = 64 << 10
+)
+
+// Results of a hello that asks to resume: resumeOK, or the code of the
+// welcome's resumeError. They label switchboard_signaling_resumes_total.
+const (
+	resumeOK         = "resumed"
+	refusedUnknown   = "session_unknown"
+	refusedOverflow  = "session_overflow"
+	refusedSeq       = "seq_out_of_range"
+	refusedForbidden = "forbidden"
+)
+
+// resumeRefusal says why a hello's resume was refused (the welcome's resumeError).
+type resumeRefusal struct{ code, message string }
+
+var refusedUnknownErr = &resumeRefusal{refusedUnknown,
+	"no session to resume with this token for this user: the grace period is over, the token was used already, or the server restarted; join your rooms again"}
+
+// tombstone remembers, until the grace period would have ended, that a
+// detached session ended because its buffer overflowed, so that the resume
+// can say so.
+type tombstone struct {
+	user  string
+	until time.Time
+}
+
+// confirm drops the kept frames up to seq n: the client has them.
+func (se *Session) confirm(n uint64) {
+	se.mu.Lock()
+	se.pingOut = false
+	if n <= se.seq {
+		se.trimLocked(n)
+	}
+	se.mu.Unlock()
+}
+
+func (se *Session) trimLocked(n uint64) {
+	i := 0
+	for i < len(se.kept) && se.kept[i].seq <= n {
+		se.keptBytes -= len(se.kept[i].b)
+		i++
+	}
+	switch {
+	case i == 0:
+	case i == len(se.kept):
+		se.kept = nil // an idle session keeps no array
+		se.keptBytes = 0
+	default:
+		clear(se.kept[:i]) // let go of the frames
+		se.kept = se.kept[i:]
+	}
+}
+
+// confirmedLocked is the highest seq the client has confirmed: the frames
+// kept are the ones after it.
+func (se *Session) confirmedLocked() uint64 {
+	if len(se.kept) > 0 {
+		return se.kept[0].seq - 1
+	}
+	return se.seq
+}
+
+// linkEnded runs when the reader of se's link l is through: the session
+// ends with it (final, or the server closed it, or resume is off), or waits
+// for its client to resume, or is being resumed on another connection.
+func (s *Server) linkEnded(se *Session, l *link, reason string, final bool) {
+	l.closing.Store(true)
+	l.closeConn()
+	s.mu.Lock()
+	se.mu.Lock()
+	if se.link == l {
+		se.link = nil
+		se.queue = nil
+		se.queued = 0
+		se.inflight = 0
+	}
+	switch {
+	case se.taken:
+		// A hello is resuming the session and waits for this link to end.
+		se.mu.Unlock()
+		s.mu.Unlock()
+		close(l.done)
+		return
+	case !final && !se.closed && s.resumeOn && !s.draining:
+		se.away = true
+		se.graceEnd = time.Now().Add(s.cfg.ResumeGrace)
+		se.pinger.Reset(s.cfg.ResumeGrace)
+		se.mu.Unlock()
+		s.mu.Unlock()
+		s.m.detached.Inc()
+		s.log.Debug("session detached, waiting for the client to resume", "peer", se.peer, "user", se.ident.User, "remote", l.remote, "reason", reason)
+		return
+	}
+	se.closed = true
+	se.mu.Unlock()
+	s.mu.Unlock()
+	se.end(reason)
+}
+
+// endDetached ends se if it is detached and no resume is taking it over,
+// and reports whether it did. A session whose grace period ran out
+// (grace_expired) ends only if that is still so; tomb leaves a tombstone
+// for its resume token.
+func (s *Server) endDetached(se *Session, reason string, tomb bool) bool {
+	s.mu.Lock()
+	se.mu.Lock()
+	if !se.away || se.taken || reason == "grace_expired" && time.Now().Before(se.graceEnd) {
+		se.mu.Unlock()
+		s.mu.Unlock()
+		return false
+	}
+	se.away = false
+	se.closed = true
+	until := se.graceEnd
+	se.mu.Unlock()
+	if tomb && se.resumeTok != "" {
+		s.bury(se.resumeTok, se.ident.User, until)
+	}
+	s.mu.Unlock()
+	s.m.detached.Dec()
+	se.end(reason)
+	return true
+}
+
+// expire ends a detached session whose grace period is over.
+func (s *Server) expire(se *Session) { s.endDetached(se, "grace_expired", false) }
+
+// overflowed ends a detached session whose buffer overflowed (Deliver
+// starts it, holding a WaitGroup count for it).
+func (se *Session) overflowed() {
+	defer se.srv.wg.Done()
+	se.srv.endDetached(se, "resume_overflow", true)
+}
+
+// bury records a tombstone for tok. Under s.mu.
+func (s *Server) bury(tok, user string, until time.Time) {
+	if len(s.tombs) >= 64 {
+		now := time.Now()
+		for k, t := range s.tombs {
+			if now.After(t.until) {
+				delete(s.tombs, k)
+			}
+		}
+	}
+	if len(s.tombs) < s.cfg.MaxSessions {
+		s.tombs[tok] = tombstone{user, until}
+	}
+}
+
+// resume takes over the session that tok resumes, on link l of the new
+// connection tmp: the old connection, if still open, is closed; then the
+// session is attached to l with a welcome and the frames after lastSeq
+// queued. It returns the session, or why it could not be resumed (then any
+// session the token named has ended, and the hello starts a fresh one).
+func (s *Server) resume(tmp *Session, l *link, ident *Identity, tok string, lastSeq uint64) (*Session, *resumeRefusal) {
+	se, refused := s.take(tok, ident.User)
+	if refused != nil {
+		s.m.resumes[refused.code].Inc()
+		return nil, refused
+	}
+	// No reader runs for se now, and its clock stands still.
+	se.mu.Lock()
+	switch {
+	case se.closed && se.overflow: // while the old link was ending
+		refused = &resumeRefusal{refusedOverflow, "the session ended: more frames waited for it than its buffer holds"}
+	case se.closed: // the server closed the old link (its token expired, or it is shutting down)
+		refused = refusedUnknownErr
+	case lastSeq > se.seq || lastSeq < se.confirmedLocked():
+		refused = &resumeRefusal{refusedSeq, "lastSeq is outside the frames this session sent and kept"}
+	}
+	se.mu.Unlock()
+	if refused == nil {
+		if err := se.sameUser(ident); err != nil {
+			refused = &resumeRefusal{refusedForbidden, err.(*Error).Message}
+		}
+	}
+	if refused == nil {
+		se.adopt(ident)
+		refused = s.attach(tmp, se, l, lastSeq)
+	}
+	if refused != nil {
+		se.mu.Lock()
+		se.taken = false
+		se.closed = true
+		se.mu.Unlock()
+		s.m.resumes[refused.code].Inc()
+		se.end("resume_refused")
+		return nil, refused
+	}
+	s.m.resumes[resumeOK].Inc()
+	s.log.Debug("session resumed", "peer", se.peer, "user", se.ident.User, "remote", l.remote, "last_seq", lastSeq)
+	return se, nil
+}
+
+// take finds the session tok resumes, for user, and marks it taken; if its
+// old connection is still open, it closes it and waits for its reader.
+func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
+	s.mu.Lock()
+	if t, ok := s.tombs[tok]; ok && t.user == user {
+		delete(s.tombs, tok)
+		s.mu.Unlock()
+		if time.Now().After(t.until) {
+			return nil, refusedUnknownErr
+		}
+		return nil, &resumeRefusal{refusedOverflow, "the session ended while away: more frames waited for it than its buffer holds"}
+	}
+	se := s.resumes[tok]
+	if se == nil || se.ident.User != user || s.draining {
+		s.mu.Unlock()
+		return nil, refusedUnknownErr
+	}
+	delete(s.resumes, tok) // a token works once
+	se.resumeTok = ""
+	se.mu.Lock()
+	if se.ended || se.closed {
+		se.mu.Unlock()
+		s.mu.Unlock()
+		return nil, refusedUnknownErr
+	}
+	se.taken = true
+	old := se.link
+	wasAway := se.away
+	se.away = false
+	if old != nil {
+		old.done = make(chan struct{})
+	}
+	se.mu.Unlock()
+	s.mu.Unlock()
+	if wasAway {
+		s.m.detached.Dec()
+		return se, nil
+	}
+	// The client noticed the loss before the server did: the old
+	// connection goes now.
+	se.sendClose(old, CloseReplaced, "session resumed on another connection")
+	old.closing.Store(true)
+	old.conn.Close()
+	<-old.done
+	return se, nil
+}
+
+// attach puts se, taken by a resume, on the new connection's link l (tmp
+// is the session the connection started with, now dropped): a new resume
+// token, the welcome, the kept frames after lastSeq, then the clock.
+func (s *Server) attach(tmp, se *Session, l *link, lastSeq uint64) *resumeRefusal {
+	tok := randomID()
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return refusedUnknownErr
+	}
+	delete(s.conns, tmp)
+	s.conns[se] = struct{}{}
+	s.resumes[tok] = se
+	se.resumeTok = tok
+	s.mu.Unlock()
+
+	now := time.Now()
+	se.mu.Lock()
+	se.taken = false
+	se.trimLocked(lastSeq)
+	welcome := se.encodeWelcome(tok, true, se.seq, nil)
+	q := make([]outFrame, 0, 1+len(se.kept))
+	q = append(q, outFrame{b: welcome, kind: KindWelcome})
+	q = append(q, se.kept...)
+	se.link = l
+	se.queue = q
+	se.queued = len(welcome) + se.keptBytes
+	se.pingOut = false
+	l.writing = true
+	s.wg.Add(1) // under mu: see Deliver
+	se.nextPing = now.Add(se.pingDelay())
+	se.pinger.Reset(se.nextDelayLocked(now))
+	se.mu.Unlock()
+	s.m.framesOut[KindWelcome].Inc()
+	go se.writeLoop(l)
+	return nil
+}

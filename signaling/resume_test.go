@@ -1,0 +1,377 @@
+package signaling_test
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-rtc/switchboard/internal/testutil"
+	"github.com/switchboard-rtc/switchboard/signaling"
+)
+
+// resumer is a session as a resuming client sees it: its peer id, the
+// resume token of its last welcome and the last seq it processed.
+type resumer struct {
+	t       *testing.T
+	srv     *testutil.Server
+	user    string
+	c       *testutil.Client
+	peer    string
+	tok     string
+	lastSeq float64
+}
+
+func newResumer(t *testing.T, srv *testutil.Server, user string) *resumer {
+	t.Helper()
+	r := &resumer{t: t, srv: srv, user: user}
+	r.c = testutil.Dial(t, srv.WSURL, nil)
+	w := r.c.Hello(srv.Token(t, user, "*"))
+	r.peer, r.tok = w.Str("peer"), w.Str("resume")
+	if w["resumed"] != false || len(r.tok) < 22 || w.Num("resumeGrace") <= 0 {
+		t.Fatalf("fresh welcome: %v", w)
+	}
+	return r
+}
+
+// next reads a frame of type typ (any, if "") and checks that its seq
+// follows the last one.
+func (r *resumer) next(typ string) testutil.Msg {
+	r.t.Helper()
+	m := r.c.Next()
+	if typ != "" && m.Type() != typ {
+		r.t.Fatalf("%s: want a %q frame, got %v", r.user, typ, m)
+	}
+	if m.Num("seq") != r.lastSeq+1 {
+		r.t.Fatalf("%s: %v has seq %v, want %v", r.user, m, m["seq"], r.lastSeq+1)
+	}
+	r.lastSeq++
+	return m
+}
+
+// hello reconnects and asks to resume with the given token and lastSeq,
+// returning the welcome; a fresh session it starts becomes r's session.
+func (r *resumer) hello(tok string, lastSeq float64, token string) testutil.Msg {
+	r.t.Helper()
+	r.c = testutil.Dial(r.t, r.srv.WSURL, nil)
+	r.c.Send(map[string]any{"type": "hello", "token": token, "resume": tok, "lastSeq": lastSeq})
+	w := r.c.Expect("welcome")
+	if w["resumed"] != true {
+		r.peer, r.lastSeq = w.Str("peer"), 0
+	}
+	if w.Str("resume") == "" || w.Str("resume") == tok {
+		r.t.Fatalf("welcome without a new resume token: %v", w)
+	}
+	r.tok = w.Str("resume")
+	return w
+}
+
+// resume reconnects with the session's token and lastSeq and fails unless
+// the session is resumed.
+func (r *resumer) resume() testutil.Msg {
+	r.t.Helper()
+	peer, last := r.peer, r.lastSeq
+	w := r.hello(r.tok, r.lastSeq, r.srv.Token(r.t, r.user, "*"))
+	if w["resumed"] != true || w.Str("peer") != peer || w.Num("lastSeq") < last {
+		r.t.Fatalf("%s: want the session resumed, got %v", r.user, w)
+	}
+	if _, ok := w["seq"]; ok {
+		r.t.Errorf("resumed welcome carries seq: %v", w)
+	}
+	return w
+}
+
+// refused reconnects with tok and fails unless the resume is refused with code.
+func (r *resumer) refused(tok string, lastSeq float64, token, code string) testutil.Msg {
+	r.t.Helper()
+	old := r.peer
+	w := r.hello(tok, lastSeq, token)
+	e, _ := w["resumeError"].(map[string]any)
+	if w["resumed"] != false || e["code"] != code || e["message"] == "" || w.Str("peer") == old {
+		r.t.Fatalf("%s: want a fresh session refused with %q, got %v", r.user, code, w)
+	}
+	return w
+}
+
+func (r *resumer) join(room string) {
+	r.t.Helper()
+	r.c.Send(map[string]any{"type": "join", "room": room, "id": "j"})
+	r.next("joined")
+}
+
+func (r *resumer) signal(room, to string, data any, id string) {
+	r.t.Helper()
+	r.c.Send(map[string]any{"type": "signal", "room": room, "to": to, "data": data, "id": id})
+}
+
+// passes checks that a signal from one peer of room r reaches the other,
+// acked, next in line on both sides.
+func passes(t *testing.T, from, to *resumer, data string) {
+	t.Helper()
+	from.signal("r", to.peer, data, "p")
+	from.next("ack")
+	if m := to.next("signal"); m.Str("data") != data || m.Str("from") != from.peer {
+		t.Fatalf("%s sent %q to %s, who got %v", from.user, data, to.user, m)
+	}
+}
+
+// pair starts two resumers in room r, with everything up to now read.
+func pair(t *testing.T, srv *testutil.Server) (a, b *resumer) {
+	t.Helper()
+	a, b = newResumer(t, srv, "alice"), newResumer(t, srv, "bob")
+	a.join("r")
+	b.join("r")
+	a.next("peer-joined")
+	return a, b
+}
+
+func TestResumeReplaysWhatWasMissed(t *testing.T) {
+	srv := start(t, signaling.Config{})
+	a, b := pair(t, srv)
+
+	// Alice's last request before the cut reaches the server; its ack
+	// reaches her socket but not her app (lastSeq stays before it).
+	a.signal("r", b.peer, "before the cut", "s0")
+	b.next("signal")
+	a.c.Expect("ack")
+	a.c.Drop()
+	// Bob goes on as if nothing happened: acks as usual, no peer-left.
+	for i := range 5 {
+		b.signal("r", a.peer, i, "b"+string(rune('0'+i)))
+		if ack := b.next("ack"); ack.Str("id") != "b"+string(rune('0'+i)) {
+			t.Fatalf("bob's ack: %v", ack)
+		}
+	}
+	b.c.Quiet(100 * time.Millisecond)
+
+	w := a.resume()
+	// The replay: the ack of s0, then bob's five signals, in order, each once.
+	if ack := a.next("ack"); ack.Str("id") != "s0" {
+		t.Fatalf("first replayed frame %v, want the ack of s0", ack)
+	}
+	for i := range 5 {
+		if m := a.next("signal"); m.Num("data") != float64(i) || m.Str("from") != b.peer {
+			t.Fatalf("replayed signal %d: %v", i, m)
+		}
+	}
+	if w.Num("lastSeq") != a.lastSeq {
+		t.Errorf("welcome lastSeq %v, replay ended at %v", w["lastSeq"], a.lastSeq)
+	}
+	// Then new frames, numbering on; the room is as it was.
+	passes(t, b, a, "after")
+	passes(t, a, b, "hello again")
+	a.c.Quiet(50 * time.Millisecond)
+	b.c.Quiet(50 * time.Millisecond)
+}
+
+func TestResumeTokenWorksOnceAndOnlyForItsUser(t *testing.T) {
+	srv := start(t, signaling.Config{})
+	a, b := pair(t, srv)
+	tok := a.tok
+	a.c.Drop()
+
+	// Mallory holds the token but not alice's JWT: refused, and alice's
+	// session is untouched (no peer-left, the token still works for her).
+	m := &resumer{t: t, srv: srv, user: "mallory"}
+	m.refused(tok, 0, srv.Token(t, "mallory", "*"), "session_unknown")
+	b.c.Quiet(100 * time.Millisecond)
+
+	a.resume()
+	// The token is spent: a second resume with it is a fresh session, and
+	// alice's resumed session (on its new token) carries on.
+	c := &resumer{t: t, srv: srv, user: "alice"}
+	c.refused(tok, a.lastSeq, srv.Token(t, "alice", "*"), "session_unknown")
+	passes(t, b, a, "still there")
+	b.c.Quiet(50 * time.Millisecond)
+}
+
+func TestResumeAfterGraceIsAFreshSession(t *testing.T) {
+	srv := start(t, signaling.Config{ResumeGrace: 300 * time.Millisecond})
+	a, b := pair(t, srv)
+	a.c.Drop()
+	// The grace period runs out: the room hears alice leave.
+	if pl := b.next("peer-left"); pl.Str("peer") != a.peer {
+		t.Fatalf("peer-left %v", pl)
+	}
+	old := a.peer
+	a.refused(a.tok, a.lastSeq, srv.Token(t, "alice", "*"), "session_unknown")
+	// The fresh session is in no room: joining again is the client's job.
+	a.join("r")
+	if pj := b.next("peer-joined"); pj.Str("peer") == old || pj.Str("peer") != a.peer {
+		t.Fatalf("peer-joined %v", pj)
+	}
+	waitFor(t, func() bool { return srv.App.Signaling().Sessions() == 2 }, "the expired session gone")
+}
+
+func TestResumeBufferOverflowEndsTheSession(t *testing.T) {
+	srv := start(t, signaling.Config{SendQueueFrames: 20, Rate: 1000, Burst: 1000})
+	a, b := pair(t, srv)
+	a.c.Drop()
+	// Alice's buffer holds twenty frames: her joined and peer-joined (no
+	// ping has confirmed them yet) and eighteen signals.
+	for i := range 18 {
+		b.signal("r", a.peer, i, "b")
+		b.next("ack")
+	}
+	// The next one ends her session instead of being dropped: the room
+	// hears her leave (the ack and the peer-left race).
+	b.signal("r", a.peer, 18, "b")
+	got := map[string]bool{}
+	for range 2 {
+		m := b.next("")
+		got[m.Type()] = true
+		if m.Type() == "peer-left" && m.Str("peer") != a.peer {
+			t.Fatalf("peer-left %v", m)
+		}
+	}
+	if !got["ack"] || !got["peer-left"] {
+		t.Fatalf("want an ack and alice's peer-left, got %v", got)
+	}
+	a.refused(a.tok, a.lastSeq, srv.Token(t, "alice", "*"), "session_overflow")
+	if m := scrape(t, srv); !strings.Contains(m, `switchboard_signaling_disconnects_total{reason="resume_overflow"} 1`) {
+		t.Errorf("metrics lack the overflow:\n%s", grep(m, "disconnects"))
+	}
+}
+
+func TestResumeWhileTheOtherPeerIsAwayToo(t *testing.T) {
+	srv := start(t, signaling.Config{})
+	a, b := pair(t, srv)
+	a.c.Drop()
+	b.signal("r", a.peer, "to alice while she is away", "b1")
+	b.next("ack")
+	b.c.Drop()
+	a.resume()
+	if m := a.next("signal"); m.Str("data") != "to alice while she is away" {
+		t.Fatalf("alice's replay: %v", m)
+	}
+	// Bob is away now: alice's signal is kept for him.
+	a.signal("r", b.peer, "to bob while he is away", "a1")
+	a.next("ack")
+	b.resume()
+	if m := b.next("signal"); m.Str("data") != "to bob while he is away" {
+		t.Fatalf("bob's replay: %v", m)
+	}
+	a.c.Quiet(50 * time.Millisecond)
+	b.c.Quiet(50 * time.Millisecond)
+}
+
+func TestResumeTakesOverAConnectionStillOpen(t *testing.T) {
+	srv := start(t, signaling.Config{})
+	a, b := pair(t, srv)
+	old := a.c
+	// The client gave up on a connection the server still thinks alive.
+	a.resume()
+	if code := old.Closed(); code != signaling.CloseReplaced {
+		t.Errorf("old connection closed with %d, want %d", code, signaling.CloseReplaced)
+	}
+	passes(t, b, a, "new link")
+	b.c.Quiet(50 * time.Millisecond)
+}
+
+func TestResumeRefusals(t *testing.T) {
+	srv := start(t, signaling.Config{PingInterval: 50 * time.Millisecond})
+	t.Run("lastSeq ahead of the server", func(t *testing.T) {
+		a, b := pair(t, srv)
+		a.c.Drop()
+		a.refused(a.tok, a.lastSeq+5, srv.Token(t, "alice", "*"), "seq_out_of_range")
+		// A refused resume ends the old session.
+		if pl := b.next("peer-left"); pl.Str("room") != "r" {
+			t.Fatalf("peer-left %v", pl)
+		}
+	})
+	t.Run("lastSeq behind what the client confirmed", func(t *testing.T) {
+		a, b := pair(t, srv)
+		// Pings every 50 ms: their pongs confirm what alice has. A few
+		// rounds after her last frame, all of it is confirmed.
+		pings := counter(t, srv, `switchboard_signaling_frames_out_total{type="ping"}`)
+		rounds := float64(3 * srv.App.Signaling().Sessions())
+		waitFor(t, func() bool {
+			return counter(t, srv, `switchboard_signaling_frames_out_total{type="ping"}`) >= pings+rounds
+		}, "three ping rounds for each session")
+		a.c.Drop()
+		a.refused(a.tok, 0, srv.Token(t, "alice", "*"), "seq_out_of_range")
+		b.next("peer-left")
+	})
+	t.Run("the new token does not grant the rooms", func(t *testing.T) {
+		a, b := pair(t, srv)
+		a.c.Drop()
+		a.refused(a.tok, a.lastSeq, srv.Token(t, "alice", "elsewhere"), "forbidden")
+		b.next("peer-left")
+	})
+	t.Run("a normal close ends the session at once", func(t *testing.T) {
+		a, b := pair(t, srv)
+		a.c.Close()
+		if pl := b.next("peer-left"); pl.Str("peer") != a.peer {
+			t.Fatalf("peer-left %v", pl)
+		}
+		a.refused(a.tok, a.lastSeq, srv.Token(t, "alice", "*"), "session_unknown")
+	})
+	t.Run("an abnormal close code keeps it", func(t *testing.T) {
+		a, b := pair(t, srv)
+		a.c.Conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "test"), time.Now().Add(time.Second))
+		a.c.Drop()
+		b.c.Quiet(100 * time.Millisecond)
+		a.resume()
+	})
+	if m := scrape(t, srv); !strings.Contains(m, `switchboard_signaling_resumes_total{result="seq_out_of_range"} 2`) ||
+		!strings.Contains(m, `switchboard_signaling_resumes_total{result="resumed"} 1`) {
+		t.Errorf("resume metrics:\n%s", grep(m, "resumes_total"))
+	}
+}
+
+func TestResumeOff(t *testing.T) {
+	srv := start(t, signaling.Config{ResumeGrace: -1})
+	a := testutil.Dial(t, srv.WSURL, nil)
+	if w := a.Hello(srv.Token(t, "alice", "*")); w["resume"] != nil || w["resumed"] != false {
+		t.Errorf("welcome offers resume with resume off: %v", w)
+	}
+	b, _ := connect(t, srv, "bob")
+	a.Join("r")
+	b.Join("r")
+	a.Expect("peer-joined")
+	b.Drop()
+	// Without resume a dropped connection ends its session at once.
+	if pl := a.Expect("peer-left"); pl.Str("room") != "r" {
+		t.Fatalf("peer-left %v", pl)
+	}
+}
+
+// counter reads one sample from /metrics (0 when absent).
+func counter(t *testing.T, srv *testutil.Server, name string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(scrape(t, srv), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", l, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+func scrape(t *testing.T, srv *testutil.Server) string {
+	t.Helper()
+	res, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
