@@ -3,6 +3,7 @@
 // launcher, a pion/webrtc peer that meets another through signaling
 // (StartPionPeer), coturn's tools as reference TURN client, echo peer and
 // server (coturn.go), a network-namespace lab (NewNetnsLab), processes
-// stopped by PID when a test ends (StartProcess), and the goroutine-leak
-// check. Nothing here is imported by production code.
+// stopped by PID when a test ends (StartProcess), a TCP proxy that cuts
+// connections on demand or at random (StartFaultProxy), and the
+// goroutine-leak check. Nothing here is imported by production code.
 package testutil
