@@ -51,6 +51,20 @@ type tombstone struct {
 	until time.Time
 }
 
+// confirmWithin bounds how long a frame waits for the ping that confirms
+// it: a session that starts keeping frames pings within this time, so an
+// idle one keeps nothing for long.
+const confirmWithin = time.Second
+
+// confirmSoonLocked brings the next ping forward to within confirmWithin.
+func (se *Session) confirmSoonLocked() {
+	at := time.Now().Add(confirmWithin)
+	if se.nextPing.After(at) {
+		se.nextPing = at
+		se.pinger.Reset(se.nextDelayLocked(time.Now()))
+	}
+}
+
 // confirm drops the kept frames up to seq n: the client has them.
 func (se *Session) confirm(n uint64) {
 	se.mu.Lock()

@@ -99,20 +99,30 @@ type outFrame struct {
 // A client whose queue is full is disconnected (it cannot keep up, and must
 // not slow down anybody else); a detached session whose buffer is full ends.
 func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
+	l, start, ok := se.enqueue(frame, kind)
+	if start {
+		go se.writeLoop(l)
+	}
+	return ok
+}
+
+// enqueue queues frame; start says that the caller must run the writer for
+// l (Deliver starts a goroutine; the clock, which has one, runs it inline).
+func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok bool) {
 	se.mu.Lock()
 	if se.closed {
 		se.mu.Unlock()
-		return false
+		return nil, false, false
 	}
 	cfg := &se.srv.cfg
 	keep := se.srv.resumeOn && se.welcomed && kind < kindPing
-	l := se.link
+	l = se.link
 	if keep {
 		if len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes {
-			return se.overflowLocked(l)
+			return nil, false, se.overflowLocked(l)
 		}
 	} else if l != nil && (len(se.queue) >= cfg.SendQueueFrames || se.queued+se.inflight+len(frame) > cfg.SendQueueBytes) {
-		return se.overflowLocked(l)
+		return nil, false, se.overflowLocked(l)
 	}
 	f := outFrame{b: frame, kind: kind}
 	if se.welcomed && kind < kindPing {
@@ -125,12 +135,14 @@ func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 	if keep {
 		se.kept = append(se.kept, f)
 		se.keptBytes += len(frame)
+		if len(se.kept) == 1 && l != nil && se.pinger != nil {
+			se.confirmSoonLocked()
+		}
 	}
 	if kind == kindPing {
 		f.seq = se.seq
 		se.pingOut = true
 	}
-	start := false
 	if l != nil && !l.broken {
 		se.queue = append(se.queue, f)
 		se.queued += len(frame)
@@ -148,10 +160,7 @@ func (se *Session) Deliver(frame []byte, kind FrameKind) bool {
 	}
 	se.mu.Unlock()
 	se.srv.m.framesOut[kind].Inc()
-	if start {
-		go se.writeLoop(l)
-	}
-	return true
+	return l, start, true
 }
 
 // overflowLocked ends a session that cannot take another frame: an attached
@@ -242,6 +251,15 @@ func (se *Session) writeLoop(l *link) {
 		se.inflight = se.queued
 		se.queued = 0
 		se.mu.Unlock()
+		if len(batch) == 1 && batch[0].kind == kindPing {
+			// An idle session's ping: one small write, without taking a
+			// batch buffer from the pool (8 KiB) for it.
+			if err := se.writeFrame(l, &batch[0], &buf); err != nil {
+				se.writeFailed(l)
+				return
+			}
+			continue
+		}
 		deadline := time.Now().Add(timeout)
 		l.conn.SetWriteDeadline(deadline)
 		l.raw.begin()
@@ -263,25 +281,31 @@ func (se *Session) writeLoop(l *link) {
 		if se.link == l {
 			se.inflight = 0
 		}
+		se.mu.Unlock()
 		if err != nil {
-			// The reader sees the closed connection and detaches or ends the
-			// session; what was kept for resume is still kept.
-			l.broken = true
-			l.writing = false
-			if se.link == l {
-				se.queue = nil
-				se.queued = 0
-			}
-			se.mu.Unlock()
-			l.closing.Store(true)
-			l.conn.Close()
+			se.writeFailed(l)
 			return
 		}
-		se.mu.Unlock()
 		if cap(buf) > 64<<10 {
 			buf = nil
 		}
 	}
+}
+
+// writeFailed ends l after a failed write. The reader sees the closed
+// connection and detaches or ends the session; what was kept for resume is
+// still kept.
+func (se *Session) writeFailed(l *link) {
+	se.mu.Lock()
+	l.broken = true
+	l.writing = false
+	if se.link == l {
+		se.queue = nil
+		se.queued = 0
+	}
+	se.mu.Unlock()
+	l.closing.Store(true)
+	l.conn.Close()
 }
 
 func (se *Session) writeFrame(l *link, f *outFrame, buf *[]byte) error {
@@ -390,8 +414,14 @@ func (se *Session) tick() {
 		se.Deliver(encodeExpires(TypeTokenExpiring, time.Unix(0, exp).Add(-TokenLeeway), nil), KindTokenExpiring)
 	}
 	if pingDue {
-		if !se.Deliver(nil, kindPing) {
+		// Written from this goroutine when no writer runs: an idle session
+		// starts no goroutine to ping.
+		l, start, ok := se.enqueue(nil, kindPing)
+		if !ok {
 			return
+		}
+		if start {
+			se.writeLoop(l)
 		}
 		// The clock is also the ICE credentials' clock.
 		if r := se.iceRefresh.Load(); r != 0 && now.UnixNano() >= r {
