@@ -495,6 +495,97 @@ export function goodServer({ peers = [], iceServers, onFrame } = {}) {
 }
 
 /**
+ * A server with session resume as docs/protocol.md describes it: every
+ * welcome carries a resume token (R1, R2, ...; single use) and the grace
+ * period; frames to a session are numbered per session, kept, and replayed
+ * after the hello's lastSeq to a hello that resumes it (welcome resumed:true
+ * with lastSeq); an unknown token gets a new session with resumeError
+ * session_unknown. Peer ids p1, p2, ...; joins are answered with `peers`.
+ * For tests: send(session, frame) queues a frame to a session (delivered
+ * when it is connected and session.deliver is true, kept either way);
+ * expire(session) ends a session; socket.deaf drops what the client sends;
+ * session.received lists every frame it got after the hello.
+ * @param {{peers?: any[], grace?: number, expires?: number, iceServers?: any[],
+ *   onFrame?: (ws: any, frame: any, session: any) => boolean|void}} [opts]
+ *   onFrame may handle a frame itself by returning true.
+ */
+export function resumeServer({ peers = [], grace = 30, expires, iceServers, onFrame } = {}) {
+  let n = 0;
+  let tokens = 0;
+  /** @type {Map<string, any>} sessions by resume token */
+  const byToken = new Map();
+  /** @type {any[]} */
+  const sessions = [];
+  /** @param {any} session @param {object} frame */
+  const send = (session, frame) => {
+    const f = { ...frame, seq: ++session.seq };
+    session.log.push(f);
+    if (session.deliver && session.ws) session.ws.reply(f, { noSeq: true });
+    return f;
+  };
+  /** @param {any} ws @param {any} session @param {object} extra */
+  const welcome = (ws, session, extra) => {
+    const resume = `R${++tokens}`;
+    byToken.set(resume, session);
+    session.resume = resume;
+    ws.reply(
+      { type: 'welcome', peer: session.peer, session: session.session, user: 'u', name: 'U', limits: {}, iceServers, expires, resume, resumeGrace: grace, ...extra },
+      { noSeq: true },
+    );
+  };
+  const srv = fakeWebSocket({
+    onFrame(ws, f) {
+      if (ws.deaf) return;
+      if (f.type === 'hello') {
+        const old = f.resume === undefined ? undefined : byToken.get(f.resume);
+        if (f.resume !== undefined) byToken.delete(f.resume);
+        if (old && !old.ended && f.lastSeq <= old.seq) {
+          if (old.ws && old.ws !== ws && old.ws.readyState === 1) old.ws.serverClose(4409, 'session resumed on another connection');
+          old.ws = ws;
+          old.deliver = true;
+          old.resumes++;
+          ws.session = old;
+          welcome(ws, old, { resumed: true, lastSeq: old.seq });
+          for (const fr of old.log) if (fr.seq > f.lastSeq) ws.reply(fr, { noSeq: true });
+          return;
+        }
+        if (old) old.ended = true;
+        const session = { peer: `p${++n}`, session: `s${n}`, seq: 0, log: [], received: [], ws, deliver: true, resumes: 0, ended: false, resume: null };
+        sessions.push(session);
+        ws.session = session;
+        const refused = f.resume === undefined ? {} : { resumeError: { code: old ? 'seq_out_of_range' : 'session_unknown', message: 'not resumed' } };
+        welcome(ws, session, { resumed: false, ...refused });
+        return;
+      }
+      const session = ws.session;
+      if (!session || session.ws !== ws) return;
+      session.received.push(f);
+      if (onFrame?.(ws, f, session)) return;
+      switch (f.type) {
+        case 'ping':
+          send(session, { type: 'pong', id: f.id });
+          break;
+        case 'join':
+          send(session, { type: 'joined', room: f.room, peers, id: f.id });
+          break;
+        default:
+          if (f.id !== undefined) send(session, { type: 'ack', id: f.id });
+      }
+    },
+  });
+  return {
+    ...srv,
+    sessions,
+    send,
+    /** @param {any} session */
+    expire(session) {
+      session.ended = true;
+      byToken.delete(session.resume);
+    },
+  };
+}
+
+/**
  * Resolves with the arguments of the next emit of an event.
  * @param {{once: (e: string, fn: (...a: any[]) => void) => void}} emitter
  * @param {string} event

@@ -5,8 +5,11 @@
 // and so is every signal queued after it (go-back-N): the peer then gets
 // them in order again, so a retried answer is never overtaken by its own
 // candidates. Signals sent twice that way are harmless (a candidate added
-// twice, a description the peer already has: PeerLink skips it). No DOM, no
-// WebRTC: it runs under Node.
+// twice, a description the peer already has: PeerLink skips it). While the
+// signaling connection is down the outbox holds: what is pushed waits, and
+// signals already sent wait for their replies, which a resumed session
+// brings (Switchboard sends the unanswered ones again itself, once). No DOM,
+// no WebRTC: it runs under Node.
 
 import { Backoff } from './backoff.js';
 import { ClientErrorCode, ErrorCode } from './protocol.js';
@@ -48,6 +51,7 @@ export class SignalOutbox {
   #resendFrom = null;
   #waiting = false;
   #closed = false;
+  #held = false;
   #send;
   #onError;
   #retry;
@@ -74,6 +78,21 @@ export class SignalOutbox {
     this.#pump();
   }
 
+  /**
+   * Sends nothing new until release(): the connection is down. Signals
+   * already sent keep waiting for their replies.
+   */
+  hold() {
+    this.#held = true;
+  }
+
+  /** Sends what waited while held, in order. */
+  release() {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#pump();
+  }
+
   /** Drops what is queued and stops retrying (the link is closed). */
   close() {
     this.#closed = true;
@@ -82,7 +101,7 @@ export class SignalOutbox {
   }
 
   #pump() {
-    if (this.#closed || this.#resendFrom) return;
+    if (this.#closed || this.#held || this.#resendFrom) return;
     const window = this.#retry.window ?? 16;
     for (const item of this.#items) {
       if (this.#inflight >= window) return;

@@ -77,3 +77,33 @@ test('close ends a wait for a retry and drops the rest', async () => {
   await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(sent, [1, 2]);
 });
+
+test('held, nothing new goes out; released, what waited goes in order, and replies to what was in flight count', async () => {
+  const sent = [];
+  /** @type {Map<unknown, () => void>} */
+  const replies = new Map();
+  const box = new SignalOutbox(
+    (d) => {
+      sent.push(d);
+      return new Promise((r) => replies.set(d, () => r(undefined)));
+    },
+    () => assert.fail('no error'),
+    { window: 2 },
+  );
+  box.push('answer');
+  box.push('c1');
+  box.push('c2'); // beyond the window
+  assert.deepEqual(sent, ['answer', 'c1']);
+  box.hold(); // the connection dropped
+  box.push('c3');
+  replies.get('answer')(); // its reply came in the replay
+  await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(sent, ['answer', 'c1'], 'nothing new while held');
+  box.release();
+  assert.deepEqual(sent, ['answer', 'c1', 'c2']);
+  replies.get('c1')();
+  await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(sent, ['answer', 'c1', 'c2', 'c3']);
+  box.release(); // twice is harmless
+  assert.equal(sent.length, 4);
+});

@@ -27,9 +27,22 @@ export const ClientErrorCode = Object.freeze({
   NO_TOKEN: 'no_token', // neither auth.token nor getToken gave a token
   REFRESH_FAILED: 'refresh_failed', // refreshing the session's token (getToken, then refresh) failed
   QUEUE_FULL: 'queue_full', // too many broadcasts waiting for the connection to come back
+  SESSION_TAKEN_OVER: 'session_taken_over', // close 4409: the session was resumed on another connection
 });
 
-/** Close codes the server uses. */
+/** Codes of welcome.resumeError: why the server did not resume the session. */
+export const ResumeErrorCode = Object.freeze({
+  SESSION_UNKNOWN: 'session_unknown', // grace period over, token used already, server restarted
+  SESSION_OVERFLOW: 'session_overflow', // more frames waited for the session than its buffer holds
+  SEQ_OUT_OF_RANGE: 'seq_out_of_range', // lastSeq above the last frame sent, or below confirmed ones
+  FORBIDDEN: 'forbidden', // the new token does not grant every room of the session
+});
+
+/**
+ * Close codes the server uses, and the one the client uses when it gives up
+ * on a connection but not on its session (RECONNECTING: 1000 or 1001 from the
+ * client would end the session at once, any other code keeps it for a resume).
+ */
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
   GOING_AWAY: 1001,
@@ -39,7 +52,9 @@ export const CloseCode = Object.freeze({
   PROTOCOL_ERROR: 4400,
   UNAUTHORIZED: 4401,
   HELLO_TIMEOUT: 4408,
+  TAKEN_OVER: 4409,
   TOO_MANY_SESSIONS: 4429,
+  RECONNECTING: 4000,
 });
 
 /** An error from the server (code from ErrorCode) or from the SDK (ClientErrorCode). */
@@ -155,6 +170,63 @@ export function nextSeq(last, frame) {
 }
 
 /**
+ * Whether the frame's "seq" is one already processed (at or below last):
+ * such a frame is ignored. Never expected from a correct server, even across
+ * a resume, whose replay starts after the hello's lastSeq.
+ * @param {number} last
+ * @param {{[key: string]: any}} frame a decoded frame
+ */
+export function seenSeq(last, frame) {
+  return typeof frame.seq === 'number' && frame.seq <= last;
+}
+
+/** Grace period when a welcome with a resume token does not say (the server's default). */
+export const DEFAULT_RESUME_GRACE = 30000;
+
+/**
+ * @typedef {object} ResumeInfo
+ * @property {string|null} token the token that resumes this session once; null when the server has resume off
+ * @property {number} grace how long the server keeps the session after a lost connection, in milliseconds
+ * @property {boolean} resumed whether the hello resumed a session
+ * @property {number|null} lastSeq with resumed: the seq of the last frame the server had queued (the replay's end)
+ * @property {SwitchboardError|null} error without resumed: why the server did not resume, when it said
+ */
+
+/**
+ * The session-resume fields of a welcome frame.
+ * @param {{[key: string]: any}} frame a welcome frame
+ * @returns {ResumeInfo}
+ */
+export function resumeOf(frame) {
+  const token = typeof frame.resume === 'string' && frame.resume !== '' ? frame.resume : null;
+  const grace = typeof frame.resumeGrace === 'number' && frame.resumeGrace > 0 ? frame.resumeGrace * 1000 : DEFAULT_RESUME_GRACE;
+  const resumed = frame.resumed === true;
+  const lastSeq = resumed && typeof frame.lastSeq === 'number' && Number.isFinite(frame.lastSeq) ? frame.lastSeq : null;
+  const re = frame.resumeError;
+  const error =
+    !resumed && re !== null && typeof re === 'object'
+      ? new SwitchboardError(typeof re.code === 'string' ? re.code : 'unknown', typeof re.message === 'string' ? re.message : undefined)
+      : null;
+  return { token, grace, resumed, lastSeq, error };
+}
+
+/** Longest wait a reconnect frame can ask for, in milliseconds. */
+export const MAX_RECONNECT_DELAY = 60000;
+
+/**
+ * The delay a reconnect frame (server draining) asks for before the next
+ * attempt, in whole milliseconds, at most MAX_RECONNECT_DELAY; null when it
+ * names none.
+ * @param {{[key: string]: any}} frame a reconnect frame
+ * @returns {number|null}
+ */
+export function reconnectDelay(frame) {
+  const d = frame.delay;
+  if (typeof d !== 'number' || !Number.isFinite(d)) return null;
+  return Math.floor(Math.min(Math.max(d, 0), MAX_RECONNECT_DELAY));
+}
+
+/**
  * A key for a room within a namespace.
  * @param {string} room
  * @param {string} [ns]
@@ -191,6 +263,8 @@ export function closeInfo(code) {
       return { reason: 'unauthorized', reconnect: true, newToken: true };
     case CloseCode.HELLO_TIMEOUT:
       return { reason: 'hello timeout', reconnect: true, newToken: false };
+    case CloseCode.TAKEN_OVER:
+      return { reason: 'session taken over', reconnect: false, newToken: false };
     case CloseCode.TOO_MANY_SESSIONS:
       return { reason: 'too many sessions', reconnect: true, newToken: false };
     default:
@@ -201,11 +275,16 @@ export function closeInfo(code) {
 /**
  * Pending requests, matched to their replies by "id". Every request gets
  * exactly one outcome: its reply, an error frame with its id (rejected as a
- * SwitchboardError), a timeout, or a rejection from rejectAll.
+ * SwitchboardError), a timeout, or a rejection from cancel or rejectAll.
+ *
+ * For session resume a request outlives its connection: pause() stops the
+ * timeouts when the connection drops, and resend() hands back every request
+ * still without a reply, to be sent again on the resumed session. A request
+ * tracked with hold is not sent yet: its timeout starts with resend().
  */
 export class Requests {
   #next = 1;
-  /** @type {Map<string, {resolve: (f: any) => void, reject: (e: Error) => void, timer: any}>} */
+  /** @type {Map<string, {resolve: (f: any) => void, reject: (e: Error) => void, timer: any, frame: any, timeout: number}>} */
   #pending = new Map();
 
   /** The number of requests waiting for a reply. */
@@ -217,25 +296,39 @@ export class Requests {
    * Gives the frame a fresh id and starts waiting for its reply.
    * @template {object} F
    * @param {F} frame
-   * @param {{timeout?: number}} [opts] timeout in milliseconds; 0 or Infinity waits forever
+   * @param {{timeout?: number, hold?: boolean}} [opts] timeout in milliseconds (0 or Infinity
+   *   waits forever); hold: the frame is not sent now, so its timeout waits for resend()
    * @returns {{frame: F & {id: number}, reply: Promise<any>}}
    */
-  track(frame, { timeout = 10000 } = {}) {
+  track(frame, { timeout = 10000, hold = false } = {}) {
     const id = this.#next++;
     const key = String(id);
+    const out = { ...frame, id };
     /** @type {any} */
     let entry;
     const reply = new Promise((resolve, reject) => {
-      entry = { resolve, reject, timer: null };
+      entry = { resolve, reject, timer: null, frame: out, timeout };
     });
-    if (timeout > 0 && Number.isFinite(timeout)) {
-      entry.timer = setTimeout(() => {
-        this.#pending.delete(key);
-        entry.reject(new SwitchboardError(ClientErrorCode.TIMEOUT, `no reply to ${/** @type {any} */ (frame).type} within ${timeout} ms`));
-      }, timeout);
-    }
     this.#pending.set(key, entry);
-    return { frame: { ...frame, id }, reply };
+    if (!hold) this.#arm(key, entry);
+    return { frame: out, reply };
+  }
+
+  /**
+   * Starts the timeout of a request that was just sent.
+   * @param {string} key
+   * @param {{reject: (e: Error) => void, timer: any, frame: any, timeout: number}} entry
+   */
+  #arm(key, entry) {
+    clearTimeout(entry.timer);
+    entry.timer = null;
+    const { timeout } = entry;
+    if (!(timeout > 0 && Number.isFinite(timeout))) return;
+    entry.timer = setTimeout(() => {
+      if (this.#pending.get(key) !== entry) return;
+      this.#pending.delete(key);
+      entry.reject(new SwitchboardError(ClientErrorCode.TIMEOUT, `no reply to ${entry.frame.type} within ${timeout} ms`));
+    }, timeout);
   }
 
   /**
@@ -280,5 +373,31 @@ export class Requests {
       clearTimeout(entry.timer);
       entry.reject(err);
     }
+  }
+
+  /**
+   * Stops every timeout: the connection is gone and the requests wait for
+   * the session to be resumed (resend) or not (rejectAll). A reply cannot
+   * come meanwhile, so no timeout could tell anything.
+   */
+  pause() {
+    for (const entry of this.#pending.values()) {
+      clearTimeout(entry.timer);
+      entry.timer = null;
+    }
+  }
+
+  /**
+   * The frames of every request still without a reply, oldest first, to be
+   * sent (again) now; their timeouts start afresh.
+   * @returns {{type: string, id: number, [key: string]: any}[]}
+   */
+  resend() {
+    const frames = [];
+    for (const [key, entry] of this.#pending) {
+      this.#arm(key, entry);
+      frames.push(entry.frame);
+    }
+    return frames;
   }
 }

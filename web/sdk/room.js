@@ -71,6 +71,10 @@ export class Room extends Emitter {
   /** @type {string|null} own peer id the links were made with */
   #selfId = null;
   #left = false;
+  /** joined when the connection dropped: a resumed session is still in the room on the server */
+  #suspended = false;
+  /** join requests under way */
+  #joining = 0;
   /** @type {{data: unknown, resolve: (v: any) => void, reject: (e: Error) => void}[]} broadcasts made while offline */
   #offline = [];
   /** joins completed, the first one included */
@@ -287,25 +291,68 @@ export class Room extends Emitter {
     return this.#ready.promise;
   }
 
-  /** @internal Joins in the current session; Switchboard calls it after every welcome. */
+  /**
+   * @internal Joins in the current session; Switchboard calls it after every
+   * welcome of a new session, and after a resumed one for rooms that were
+   * not joined yet.
+   */
   async _join() {
     if (this.#left) return;
+    this.#suspended = false;
+    this.#joining++;
     let reply;
     try {
       reply = await this.#host.request(join(this.name, this.ns));
     } catch (err) {
-      // Lost the connection on the way: the next session joins again.
+      this.#joining--;
+      // Lost the session on the way: the next session joins again.
       if (/** @type {any} */ (err).code === ClientErrorCode.DISCONNECTED || this.#left) return;
       if (this.#ready.done) this.#error(/** @type {Error} */ (err));
       else this.#shutdown(/** @type {Error} */ (err));
       return;
     }
-    if (!this.#left) this.#onJoined(reply);
+    this.#joining--;
+    if (this.#left) {
+      // Left while the join was under way: the session is in the room now.
+      this.#host.request(leave(this.name, this.ns)).catch(() => {});
+      return;
+    }
+    this.#onJoined(reply);
   }
 
-  /** @internal The connection dropped; links stay up while it comes back. */
+  /**
+   * @internal The connection dropped. Links stay up while it comes back, and
+   * their signals wait: a resumed session sends them, a new one starts every
+   * link afresh.
+   */
   _disconnected() {
+    if (this.joined) this.#suspended = true;
     this.joined = false;
+    for (const outbox of this.#outboxes.values()) outbox.hold();
+  }
+
+  /**
+   * @internal The session was resumed and what it missed is replayed: the
+   * server kept it in the room with the same peer id, so nothing is joined
+   * again and every link carries on. Rooms that were not joined when the
+   * connection dropped join now, unless their join is under way.
+   */
+  _resumed() {
+    if (this.#left) return;
+    if (!this.#suspended) {
+      if (!this.joined && this.#joining === 0) this._join();
+      return;
+    }
+    this.#suspended = false;
+    this.joined = true;
+    this.#joins++;
+    // Signals kept while away first, then what waited for signaling (ICE
+    // restarts), then the broadcasts made while away.
+    for (const outbox of this.#outboxes.values()) outbox.release();
+    for (const link of this.#links.values()) link.resume?.();
+    this.#flushOffline();
+    this.#flushJoined();
+    this.emit('joined', { rejoin: true, sameSession: true, resumed: true });
   }
 
   /**
@@ -340,7 +387,9 @@ export class Room extends Emitter {
         break;
       case 'signal': {
         const from = frame.from;
-        if (!this.joined || typeof from !== 'string' || from === this.#selfId) return;
+        // While a resumed session replays what it missed, the room is not
+        // joined again yet but its signals count.
+        if (!(this.joined || this.#suspended) || typeof from !== 'string' || from === this.#selfId) return;
         if (!this.peers.has(from)) this.#addPeer({ peer: from });
         this.#links.get(from)?.handleSignal(frame.data ?? {});
         break;
@@ -368,9 +417,12 @@ export class Room extends Emitter {
     for (const id of [...this.peers.keys()]) if (!ids.has(id)) this.#removePeer(id);
     this.joined = true;
     for (const p of listed) this.#addPeer(p);
-    // Same session: links kept through the outage resume what waited for
-    // signaling (ICE restarts).
-    if (sameSession) for (const link of this.#links.values()) link.resume?.();
+    // Same session: links kept through the outage send the signals that
+    // waited, then resume what waited for signaling (ICE restarts).
+    if (sameSession) {
+      for (const outbox of this.#outboxes.values()) outbox.release();
+      for (const link of this.#links.values()) link.resume?.();
+    }
     this.#flushOffline();
     const info = { rejoin: this.#joins++ > 0, sameSession };
     if (!this.#ready.done) {
@@ -430,16 +482,16 @@ export class Room extends Emitter {
       (err) => this.#signalFailed(/** @type {Error} */ (err)),
       this.#signalRetry,
     );
+    if (!this.joined) outbox.hold(); // a peer met in a replay: its signals go after the replay
     let link;
     try {
       link = this.#createLink({
         selfId: this.#selfId,
         peerId: id,
         iceServers: this.#host.iceServers,
-        signal: (data) => {
-          // A new session renegotiates from scratch.
-          if (this.#host.connected) outbox.push(data);
-        },
+        // Kept while the connection is down (the outbox holds): a resumed
+        // session sends them; a new one closes this link and its outbox.
+        signal: (data) => outbox.push(data),
         canSignal: () => this.#host.connected && this.joined,
         onData: (data) => this.emit('data', id, data),
         onState: (state) => this.#setState(id, state),

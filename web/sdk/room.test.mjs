@@ -567,3 +567,75 @@ test('the offline queue is bounded, and leaving rejects what waits', async () =>
   await assert.rejects(room.broadcast('after leave'), (e) => e.code === 'left');
 });
 
+
+test('a resumed session keeps links and peers, sends the signals made while away, and says so', async () => {
+  const h = host([{ peer: 'a' }]);
+  const l = links();
+  const room = new Room(h, 'r', undefined, { forget() {}, createLink: l.factory });
+  room._join();
+  await room._ready();
+  await new Promise((r) => setTimeout(r, 0));
+  const seen = [];
+  room.on('joined', (info) => seen.push(info));
+  room.on('peer-left', (p) => seen.push(`left ${p.peer}`));
+  room._disconnected();
+  h.connected = false;
+  const [link] = l.made;
+  link.opts.signal({ n: 'made while away' });
+  const waiting = room.broadcast('while away');
+  await new Promise((r) => setTimeout(r, 5));
+  const signals = () => h.sent.filter((f) => f.type === 'signal').map((f) => f.data.n);
+  assert.deepEqual(signals(), [], 'held while away');
+  h.connected = true;
+  // The replay: the room is not joined again yet, but its signals count.
+  room._handle({ type: 'signal', room: 'r', from: 'a', data: { candidate: { candidate: 'c' } } });
+  assert.deepEqual(link.signals, [{ candidate: { candidate: 'c' } }]);
+  assert.equal(link.opts.canSignal(), false, 'restarts wait for the end of the replay');
+  room._resumed();
+  await waiting;
+  assert.equal(room.joined, true);
+  assert.deepEqual(signals(), ['made while away']);
+  assert.equal(h.sent.filter((f) => f.type === 'join').length, 1, 'not joined again');
+  assert.equal(link.resumed, 1);
+  assert.equal(link.closed, false);
+  assert.equal(l.made.length, 1);
+  assert.deepEqual([...room.peers.keys()], ['a']);
+  assert.deepEqual(seen, [{ rejoin: true, sameSession: true, resumed: true }]);
+  room._resumed(); // nothing more to do
+  assert.equal(seen.length, 1);
+  assert.equal(h.sent.filter((f) => f.type === 'join').length, 1);
+});
+
+test('after a resume, a room that was not joined at the cut joins; one whose join is under way waits for it', async () => {
+  const h = host([]);
+  const fresh = new Room(h, 'fresh', undefined, { forget() {}, createLink: links().factory });
+  fresh._resumed();
+  assert.equal((await fresh._ready()).joined, true);
+  assert.equal(h.sent.filter((f) => f.type === 'join').length, 1);
+
+  /** @type {(v: any) => void} */
+  let answer = () => {};
+  const slow = { ...host([]), request: (/** @type {any} */ f) => (slow.sent.push(f), new Promise((r) => (answer = r))) };
+  const joining = new Room(slow, 'joining', undefined, { forget() {}, createLink: links().factory });
+  joining._join();
+  joining._disconnected();
+  joining._resumed();
+  assert.equal(slow.sent.length, 1, 'no second join');
+  answer({ type: 'joined', room: 'joining', peers: [] });
+  assert.equal((await joining._ready()).joined, true);
+});
+
+test('a room left while its join was under way leaves the server once the join is answered', async () => {
+  /** @type {(v: any) => void} */
+  let answer = () => {};
+  const h = host([]);
+  const first = h.request;
+  h.request = (f) => (f.type === 'join' ? (h.sent.push(f), new Promise((r) => (answer = r))) : first(f));
+  const room = new Room(h, 'r', 'ns', { forget() {}, createLink: links().factory });
+  room._join();
+  await room.leave();
+  answer({ type: 'joined', room: 'r', peers: [] });
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(h.sent.map((f) => f.type), ['join', 'leave']);
+  assert.deepEqual(h.sent[1], { type: 'leave', room: 'r', ns: 'ns' });
+});

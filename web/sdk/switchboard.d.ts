@@ -21,6 +21,7 @@ export type ClientErrorCodeValue =
   | 'no_token'
   | 'refresh_failed'
   | 'queue_full'
+  | 'session_taken_over'
   | 'bad_url'
   | 'left'
   | 'send_failed'
@@ -45,9 +46,29 @@ export declare const ClientErrorCode: Readonly<{
   NO_TOKEN: 'no_token';
   REFRESH_FAILED: 'refresh_failed';
   QUEUE_FULL: 'queue_full';
+  SESSION_TAKEN_OVER: 'session_taken_over';
 }>;
 
-/** WebSocket close codes the server uses. */
+/** Codes of Switchboard.resumeError: why the server did not resume the session. */
+export type ResumeErrorCodeValue = 'session_unknown' | 'session_overflow' | 'seq_out_of_range' | 'forbidden';
+
+export declare const ResumeErrorCode: Readonly<{
+  /** The grace period is over, the resume token was used already, or the server restarted. */
+  SESSION_UNKNOWN: 'session_unknown';
+  /** More frames waited for the session while it was away than its buffer holds. */
+  SESSION_OVERFLOW: 'session_overflow';
+  /** lastSeq out of range (a client bug). */
+  SEQ_OUT_OF_RANGE: 'seq_out_of_range';
+  /** The new token does not grant every room the session was in. */
+  FORBIDDEN: 'forbidden';
+}>;
+
+/**
+ * WebSocket close codes the server uses, and RECONNECTING (4000), the code
+ * with which the client closes a connection it gave up on (no pong, no
+ * welcome in time) while it means to resume the session: 1000 or 1001 from
+ * the client would end the session at once.
+ */
 export declare const CloseCode: Readonly<{
   NORMAL: 1000;
   GOING_AWAY: 1001;
@@ -57,7 +78,10 @@ export declare const CloseCode: Readonly<{
   PROTOCOL_ERROR: 4400;
   UNAUTHORIZED: 4401;
   HELLO_TIMEOUT: 4408;
+  /** The session was resumed on another connection: this client stops. */
+  TAKEN_OVER: 4409;
   TOO_MANY_SESSIONS: 4429;
+  RECONNECTING: 4000;
 }>;
 
 /** Largest frame the server accepts, in bytes of UTF-8 (64 KiB). */
@@ -88,17 +112,24 @@ export interface SwitchboardOptions {
    * Fetches a fresh token: called when auth.token is missing, when the
    * server warns that the session's token expires soon ("token-expiring":
    * the SDK then refreshes the session in place, and tries again with
-   * backoff if that fails), and after the server refused a token (close
-   * 4401). Without it a refused token stops reconnection.
+   * backoff if that fails), before a reconnection when the token expires
+   * within a minute (a resume needs a valid token; if getToken fails then,
+   * the current token is used), and after the server refused a token (close
+   * 4401). It must return a token of the same user for a session to be
+   * resumed. Without it a refused token stops reconnection.
    */
   getToken?: () => string | Promise<string>;
   /** Connect from the constructor. Default true. */
   autoConnect?: boolean;
-  /** Reconnect after a lost connection. Default true. */
+  /** Reconnect (and resume the session) after a lost connection. Default true. */
   reconnection?: boolean;
   /** Attempts before "reconnect_failed". Default Infinity. */
   reconnectionAttempts?: number;
-  /** First reconnection delay in ms. Default 1000. */
+  /**
+   * First reconnection delay in ms. Default 1000. While the session can be
+   * resumed no delay exceeds a quarter of the server's grace period, and a
+   * draining server's "reconnect" frame sets the next delay.
+   */
   reconnectionDelay?: number;
   /** Largest reconnection delay in ms. Default 5000. */
   reconnectionDelayMax?: number;
@@ -145,25 +176,44 @@ export interface DisconnectDetails {
 /**
  * Why a connection ended: "client disconnect", "server closed", "server going
  * away", "too slow", "frame too big", "protocol error", "unauthorized",
- * "hello timeout", "too many sessions", "transport close", "ping timeout",
- * "connect timeout".
+ * "hello timeout", "session taken over", "too many sessions", "transport
+ * close", "ping timeout", "connect timeout".
  */
 export type DisconnectReason = string;
 
+/** What "connect" and "reconnect" tell about the session. */
+export interface ConnectInfo {
+  /**
+   * The session of the last connection carries on: same peer id, rooms and
+   * links; what it was sent while away has been (or is being) replayed, and
+   * requests left without a reply are sent again. Nothing is joined again.
+   */
+  resumed: boolean;
+  /**
+   * Why the server did not resume the session (a new session with a new peer
+   * id started, and rooms are joined again); null when resumed, or when no
+   * resume was tried (first connection, a server with resume off).
+   */
+  resumeError: SwitchboardError | null;
+}
+
 export interface SwitchboardEvents {
   /** The welcome frame arrived: id, session, user, name and iceServers are set. */
-  connect: () => void;
+  connect: (info: ConnectInfo) => void;
   disconnect: (reason: DisconnectReason, details: DisconnectDetails) => void;
   /** A reconnection attempt starts (1, 2, ...). */
   reconnect_attempt: (attempt: number) => void;
-  /** Connected again after this many attempts (after "connect"). */
-  reconnect: (attempts: number) => void;
+  /** Connected again after this many attempts (after "connect"), the session resumed or not. */
+  reconnect: (attempts: number, info: ConnectInfo) => void;
   /** reconnectionAttempts attempts failed; the client stopped. */
   reconnect_failed: () => void;
   /**
    * A failure: connection refused or unreachable, token refused or expired,
    * a failed token refresh ("refresh_failed", or the server's refusal as it
-   * came), or an error frame that answers no request.
+   * came), the session taken over by another connection
+   * ("session_taken_over", close 4409: the client stops), or an error frame
+   * that answers no request. A refused resume is not an error (see
+   * ConnectInfo.resumeError).
    */
   error: (err: SwitchboardError) => void;
   /**
@@ -246,10 +296,12 @@ export interface RoomEvents {
   /**
    * The room was joined: first a task after join() resolves (so a listener
    * added right after `await sb.join()` gets it), then again after every
-   * reconnection rejoined it (rejoin true; sameSession false when the server
-   * gave a new session, so every peer and link is new).
+   * reconnection (rejoin true): after a resumed session (resumed true,
+   * sameSession true) once what it missed is replayed, with peers and links
+   * as they were; otherwise after the join of the new session (sameSession
+   * false: every peer and link is new).
    */
-  joined: (info: { rejoin: boolean; sameSession: boolean }) => void;
+  joined: (info: { rejoin: boolean; sameSession: boolean; resumed?: boolean }) => void;
   'peer-joined': (peer: PeerInfo) => void;
   'peer-left': (peer: PeerInfo) => void;
   /** The link's state or its connectionType changed. */
@@ -301,8 +353,11 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   /**
    * Sends to every other peer through the server (arrives as "broadcast").
    * While the connection is down it waits, in order, and goes out once the
-   * room is joined again; at most 100 wait (then it rejects with
-   * "queue_full"); leaving rejects those waiting with "left".
+   * session is resumed or the room is joined again; at most 100 wait (then
+   * it rejects with "queue_full"); leaving rejects those waiting with "left".
+   * One under way when the connection dropped is sent again if it did not
+   * reach the server (resumed session), exactly once; it rejects with
+   * "disconnected" if the session could not be resumed.
    */
   broadcast(data: unknown): Promise<void>;
   /**
@@ -341,10 +396,14 @@ export declare class Switchboard extends TypedEmitter<SwitchboardEvents> {
   readonly name: string | null;
   readonly limits: Record<string, number> | null;
   readonly iceServers: RTCIceServer[];
-  /** Highest "seq" seen in this session. */
+  /** Highest "seq" processed in this session (sent in a resuming hello). */
   readonly lastSeq: number;
   /** Whether the connection is up (welcome received). */
   readonly connected: boolean;
+  /** Whether the current (or last) connection resumed the session of the one before. */
+  readonly resumed: boolean;
+  /** Why the server refused the last resume; null after a resume or when none was tried. */
+  readonly resumeError: SwitchboardError | null;
   /** Whether the client is connected or trying to be. */
   readonly active: boolean;
   /** The rooms joined or being joined. */
@@ -357,7 +416,13 @@ export declare class Switchboard extends TypedEmitter<SwitchboardEvents> {
   close(): this;
   /** Joins a room (waiting for the connection if need be). */
   join(name: string, opts?: { ns?: string }): Promise<Room>;
-  /** Sends a frame with a fresh "id" and resolves with its reply. */
+  /**
+   * Sends a frame with a fresh "id" and resolves with its reply. Rejects with
+   * "disconnected" at once when not connected. A request under way when the
+   * connection drops waits (its timeout paused) for the session to be
+   * resumed, is then sent again if it never reached the server, and rejects
+   * with "disconnected" if the session is not resumed.
+   */
   request(frame: Frame, opts?: { timeout?: number }): Promise<Frame>;
   /** Round-trip time to the server in ms. */
   ping(): Promise<number>;

@@ -1,5 +1,6 @@
 // Switchboard browser SDK: one signaling connection to a Switchboard server,
-// with reconnection, heartbeats and rooms whose peers form a WebRTC mesh.
+// with reconnection, session resume, heartbeats and rooms whose peers form a
+// WebRTC mesh.
 //
 //   import { Switchboard } from '/sdk/switchboard.js';
 //   const sb = new Switchboard({ auth: { token } });
@@ -24,22 +25,27 @@ import {
   decode,
   encode,
   hello,
+  leave,
   nextSeq,
   ping,
+  reconnectDelay,
+  resumeOf,
   roomKey,
+  seenSeq,
 } from './protocol.js';
 import { PeerLink } from './peer.js';
 import { Room } from './room.js';
 
 export { Room } from './room.js';
-export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, MAX_FRAME_BYTES } from './protocol.js';
+export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, ResumeErrorCode, MAX_FRAME_BYTES } from './protocol.js';
 
 /**
  * @typedef {object} SwitchboardOptions
  * @property {{token?: string}} [auth] credentials sent in the hello frame
  * @property {() => string|Promise<string>} [getToken] fetches a fresh token:
  *   used when auth.token is missing, when the server warns that the token
- *   expires soon (token-expiring) and after the server refused a token
+ *   expires soon (token-expiring), before a reconnection when the token
+ *   expires within a minute, and after the server refused a token
  * @property {boolean} [autoConnect=true] connect from the constructor
  * @property {boolean} [reconnection=true] reconnect after a lost connection
  * @property {number} [reconnectionAttempts=Infinity] attempts before "reconnect_failed"
@@ -76,6 +82,19 @@ const DEFAULTS = {
 /** Largest delay between attempts to refresh the token, in milliseconds. */
 const TOKEN_REFRESH_DELAY_MAX = 30000;
 
+/**
+ * A token that expires within this many milliseconds is replaced through
+ * getToken before a hello (the server would warn about it at once).
+ */
+const TOKEN_MIN_LIFE = 60000;
+
+/**
+ * How long after a lost connection a resume may still work, beyond the
+ * server's grace period: the server may notice the loss later than the
+ * client (it drops a silent connection after 30 s).
+ */
+const RESUME_SLACK = 30000;
+
 /** Error codes with which the server refuses a token: final, not worth retrying. */
 const TOKEN_REFUSALS = new Set([ErrorCode.FORBIDDEN, ErrorCode.UNAUTHORIZED, ErrorCode.TOKEN_EXPIRED]);
 
@@ -101,11 +120,20 @@ export function resolveURL(url, loc = /** @type {any} */ (globalThis).location) 
 }
 
 /**
+ * @typedef {object} ConnectInfo what "connect" and "reconnect" tell
+ * @property {boolean} resumed the session of the last connection carries on:
+ *   same peer id, rooms and links, and nothing it was sent is lost
+ * @property {SwitchboardError|null} resumeError why the server did not resume the
+ *   session (a new session started); null when resumed or when no resume was tried
+ */
+
+/**
  * A connection to a Switchboard server.
  *
- * Events: "connect", "disconnect" (reason, details), "reconnect_attempt"
- * (attempt), "reconnect" (attempts), "reconnect_failed", "error" (err),
- * "ice-servers" (iceServers), "token-expiring" (expires).
+ * Events: "connect" (info), "disconnect" (reason, details),
+ * "reconnect_attempt" (attempt), "reconnect" (attempts, info),
+ * "reconnect_failed", "error" (err), "ice-servers" (iceServers),
+ * "token-expiring" (expires).
  */
 export class Switchboard extends Emitter {
   /** Credentials for the next hello; set it before connect(). @type {{token?: string}} */
@@ -122,10 +150,14 @@ export class Switchboard extends Emitter {
   limits = null;
   /** ICE servers for peer connections, from the welcome frame. @type {RTCIceServer[]} */
   iceServers = [];
-  /** Highest "seq" seen in this session (for session resume). */
+  /** Highest "seq" processed in this session (for session resume). */
   lastSeq = 0;
   /** Whether the welcome frame arrived and the connection is up. */
   connected = false;
+  /** Whether the current (or last) connection resumed the session of the one before. */
+  resumed = false;
+  /** @type {SwitchboardError|null} why the server refused the last resume; null after a resume */
+  resumeError = null;
 
   #opts;
   #url;
@@ -148,6 +180,24 @@ export class Switchboard extends Emitter {
   /** @type {any} */ #refreshTimer = null;
   /** counts token refreshes: a newer warning or a lost connection ends an older one */
   #refreshRound = 0;
+  /** @type {string|null} resumes the session once; from the last welcome */
+  #resumeToken = null;
+  /** the server's grace period for a resume, in milliseconds */
+  #resumeGrace = 0;
+  /** after this time (Date.now()) the session cannot be resumed any more */
+  #resumeDeadline = 0;
+  /** whether the hello of the current connection tried to resume */
+  #triedResume = false;
+  /** @type {number|null} while a resumed session replays what it missed: the seq of its last frame */
+  #replayUntil = null;
+  /** @type {Map<string, Room>} rooms joined when the connection dropped (the server keeps them) */
+  #joinedAtCut = new Map();
+  /** @type {number|null} the delay of the next attempt, from a reconnect frame */
+  #reconnectHint = null;
+  /** @type {string|null} the token the hello sent, and #tokenExpires its expiry (unix seconds) */
+  #tokenFor = null;
+  /** @type {number|null} */
+  #tokenExpires = null;
 
   /**
    * @param {string|SwitchboardOptions} [url] ws(s):// or http(s):// URL of the
@@ -258,13 +308,33 @@ export class Switchboard extends Emitter {
    * @returns {Promise<any>}
    */
   request(frame, { timeout = this.#opts.requestTimeout } = {}) {
+    // While a resumed session replays what it missed, new requests wait:
+    // the requests the cut left without a reply go first.
+    return this.#request(frame, timeout, this.#replayUntil !== null);
+  }
+
+  /**
+   * @param {{type: string, [key: string]: any}} frame
+   * @param {number} timeout
+   * @param {boolean} hold track it now, send it once the replay is through
+   * @returns {Promise<any>}
+   */
+  #request(frame, timeout, hold) {
     const ws = this.#ws;
     if (!this.connected || !ws) {
       return Promise.reject(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'not connected'));
     }
-    const { frame: out, reply } = this.#requests.track(frame, { timeout });
+    const { frame: out, reply } = this.#requests.track(frame, { timeout, hold });
+    let text;
     try {
-      ws.send(encode(out));
+      text = encode(out);
+    } catch (err) {
+      this.#requests.cancel(out.id, /** @type {Error} */ (err));
+      return reply;
+    }
+    if (hold) return reply;
+    try {
+      ws.send(text);
     } catch (err) {
       this.#requests.cancel(out.id, /** @type {Error} */ (err));
     }
@@ -291,7 +361,12 @@ export class Switchboard extends Emitter {
   async refresh(token) {
     const reply = await this.request({ type: 'refresh', token });
     this.auth = { ...this.auth, token };
-    return Number(reply.expires);
+    const expires = Number(reply.expires);
+    if (Number.isFinite(expires)) {
+      this.#tokenFor = token;
+      this.#tokenExpires = expires;
+    }
+    return expires;
   }
 
   /**
@@ -367,18 +442,28 @@ export class Switchboard extends Emitter {
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = null;
     const gen = ++this.#gen;
+    if (this.#resumeToken !== null && Date.now() > this.#resumeDeadline) {
+      // Away for longer than the server keeps a session: it is gone.
+      this.#forgetSession('the session could not be resumed in time');
+    }
     let token = this.auth?.token;
-    if ((!token || this.#needToken) && this.#opts.getToken) {
+    const mustFetch = !token || this.#needToken;
+    // A token about to expire is replaced first: a resume needs a valid one.
+    if ((mustFetch || this.#expiresSoon(token)) && this.#opts.getToken) {
       try {
         token = await this.#opts.getToken();
+        this.auth = { ...this.auth, token };
+        this.#needToken = false;
       } catch (err) {
         if (!this.#active || gen !== this.#gen) return;
-        this.emit('error', new SwitchboardError(ErrorCode.UNAUTHORIZED, `getToken failed: ${errorText(err)}`));
-        this.#retry();
-        return;
+        if (mustFetch) {
+          this.emit('error', new SwitchboardError(ErrorCode.UNAUTHORIZED, `getToken failed: ${errorText(err)}`));
+          this.#retry();
+          return;
+        }
+        // The current token still works for a little while: go with it.
+        this.emit('error', new SwitchboardError(ClientErrorCode.REFRESH_FAILED, `getToken failed: ${errorText(err)}; connecting with the current token`));
       }
-      this.auth = { ...this.auth, token };
-      this.#needToken = false;
     }
     if (!this.#active || this.#ws || gen !== this.#gen) return;
     if (!token) {
@@ -398,10 +483,15 @@ export class Switchboard extends Emitter {
     }
     this.#ws = ws;
     this.#lastError = null;
+    this.#triedResume = false;
     ws.onopen = () => {
       if (ws !== this.#ws) return;
-      // Session resume will add {resume, lastSeq} here.
-      ws.send(encode(hello(token)));
+      // With a session to resume: its token, and the last frame processed.
+      const resume = this.#resumeToken ?? undefined;
+      this.#triedResume = resume !== undefined;
+      this.#tokenFor = token;
+      this.#tokenExpires = null;
+      ws.send(encode(hello(token, { resume, lastSeq: this.lastSeq })));
     };
     ws.onmessage = (ev) => this.#onMessage(ws, ev.data);
     ws.onclose = (ev) => {
@@ -426,12 +516,24 @@ export class Switchboard extends Emitter {
       this.emit('error', err);
       return;
     }
-    this.lastSeq = nextSeq(this.lastSeq, frame);
     if (!this.connected) {
       if (frame.type === 'welcome') this.#onWelcome(ws, frame);
       else if (frame.type === 'error') this.#lastError = SwitchboardError.fromFrame(frame);
       return;
     }
+    if (seenSeq(this.lastSeq, frame)) return; // processed already: never twice
+    this.lastSeq = nextSeq(this.lastSeq, frame);
+    this.#dispatch(frame);
+    if (this.#replayUntil !== null && ws === this.#ws && this.connected && this.lastSeq >= this.#replayUntil) {
+      this.#replayDone();
+    }
+  }
+
+  /**
+   * Handles a frame after the welcome.
+   * @param {{type: string, [key: string]: any}} frame
+   */
+  #dispatch(frame) {
     if (this.#requests.settle(frame)) return;
     switch (frame.type) {
       case 'error':
@@ -448,6 +550,10 @@ export class Switchboard extends Emitter {
       case 'token-expiring':
         this.emit('token-expiring', Number(frame.expires));
         this.#refreshToken(Number(frame.expires));
+        return;
+      case 'reconnect':
+        // The server drains: it closes soon (1001); come back after this delay.
+        this.#reconnectHint = reconnectDelay(frame);
         return;
       case 'peer-joined':
       case 'peer-left':
@@ -467,44 +573,109 @@ export class Switchboard extends Emitter {
    */
   #onWelcome(ws, frame) {
     clearTimeout(this.#welcomeTimer);
+    const r = resumeOf(frame);
+    // Resumed: the same peer, whose rooms, links and requests carry on.
+    const resumed = r.resumed && this.#triedResume && String(frame.peer) === this.id;
     this.id = String(frame.peer);
     this.session = frame.session ?? null;
     this.user = frame.user ?? null;
     this.name = frame.name ?? null;
     this.limits = frame.limits ?? null;
     this.iceServers = Array.isArray(frame.iceServers) ? frame.iceServers : [];
-    this.lastSeq = 0; // a new session counts from 1
+    this.#tokenExpires = typeof frame.expires === 'number' ? frame.expires : null;
+    this.#resumeToken = r.token;
+    this.#resumeGrace = r.grace;
+    this.#reconnectHint = null;
+    this.resumed = resumed;
+    this.resumeError = !this.#triedResume || resumed
+      ? null
+      : (r.error ?? new SwitchboardError('session_unknown', r.resumed ? 'the server resumed another session' : 'the session was not resumed'));
+    if (resumed) {
+      // Frames lastSeq+1 .. r.lastSeq follow: the replay of what was missed.
+      this.#replayUntil = r.lastSeq ?? this.lastSeq;
+    } else {
+      this.lastSeq = 0; // a new session counts from 1
+      this.#joinedAtCut.clear();
+      // Nothing of the old session reaches the new one.
+      this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'connection lost; the session was not resumed'));
+    }
     this.connected = true;
     this.#lastError = null;
     const attempts = this.#attempt;
     this.#attempt = 0;
     this.#backoff.reset();
     this.#pingTimer = setInterval(() => this.#heartbeat(ws), this.#opts.pingInterval);
-    this.emit('connect');
-    if (attempts > 0) this.emit('reconnect', attempts);
+    /** @type {ConnectInfo} */
+    const info = { resumed, resumeError: this.resumeError };
+    this.emit('connect', info);
+    if (attempts > 0) this.emit('reconnect', attempts, info);
     if (ws !== this.#ws) return; // a listener disconnected
-    for (const room of this.#rooms.values()) room._join();
+    if (!resumed) {
+      for (const room of this.#rooms.values()) room._join();
+      return;
+    }
+    if (Array.isArray(frame.iceServers)) for (const room of this.#rooms.values()) room._iceServers(this.iceServers);
+    if (this.#replayUntil !== null && this.lastSeq >= this.#replayUntil) this.#replayDone();
+  }
+
+  /**
+   * A resumed session's replay is through: every request still without a
+   * reply never reached the server, so it goes again (once, in order, the
+   * requests held during the replay after them); rooms left while away are
+   * left on the server; the rooms carry on.
+   */
+  #replayDone() {
+    this.#replayUntil = null;
+    const ws = /** @type {WebSocket} */ (this.#ws);
+    for (const frame of this.#requests.resend()) {
+      let text;
+      try {
+        text = encode(frame);
+      } catch (err) {
+        this.#requests.cancel(frame.id, /** @type {Error} */ (err));
+        continue;
+      }
+      try {
+        ws.send(text);
+      } catch (err) {
+        // A broken socket: the next resume sends what is left.
+        this.#drop(`send failed: ${errorText(err)}`);
+        return;
+      }
+    }
+    const joined = [...this.#joinedAtCut];
+    this.#joinedAtCut.clear();
+    for (const [key, room] of joined) {
+      if (this.#rooms.get(key) !== room) this.request(leave(room.name, room.ns)).catch(() => {});
+    }
+    for (const room of [...this.#rooms.values()]) {
+      if (ws !== this.#ws) return; // a listener disconnected
+      room._resumed();
+    }
   }
 
   /** @param {WebSocket} ws */
   #heartbeat(ws) {
     if (ws !== this.#ws || !this.connected) return;
-    this.request(ping(), { timeout: this.#opts.pingTimeout }).catch((err) => {
+    // Not held by a replay: a replay that stalls is a dead connection too.
+    this.#request(ping(), this.#opts.pingTimeout, false).catch((err) => {
       if (ws === this.#ws && err?.code === ClientErrorCode.TIMEOUT) this.#drop('ping timeout');
     });
   }
 
   /**
    * Gives up on the current socket without waiting for it to close (a frozen
-   * network never delivers the close), then handles the loss.
+   * network never delivers the close), then handles the loss. With a session
+   * to resume the close code is 4000: 1000 would end the session at once.
    * @param {string} reason
    */
   #drop(reason) {
     const ws = this.#ws;
     if (ws) {
       detach(ws);
+      const resumable = this.#resumeToken !== null && this.#opts.reconnection;
       try {
-        ws.close(1000, reason);
+        ws.close(resumable ? CloseCode.RECONNECTING : CloseCode.NORMAL, reason);
       } catch {
         // closing a broken socket may throw; it is gone either way
       }
@@ -525,12 +696,24 @@ export class Switchboard extends Emitter {
     this.#stopTimers();
     const wasConnected = this.connected;
     this.connected = false;
-    this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'connection lost'));
-    for (const room of this.#rooms.values()) room._disconnected();
+    this.#replayUntil = null;
 
     const info = localReason
       ? { reason: localReason, reconnect: true, newToken: false }
       : closeInfo(/** @type {number} */ (code));
+    const reconnect = this.#active && this.#opts.reconnection && info.reconnect && !(info.newToken && !this.#opts.getToken);
+    if (reconnect && this.#resumeToken !== null) {
+      // The server keeps the session for a while: requests wait for its
+      // replies (or are sent again), rooms for the resume.
+      if (wasConnected) {
+        this.#requests.pause();
+        for (const [key, room] of this.#rooms) if (room.joined) this.#joinedAtCut.set(key, room);
+        this.#resumeDeadline = Date.now() + this.#resumeGrace + RESUME_SLACK;
+      }
+    } else {
+      this.#forgetSession('connection lost');
+    }
+    for (const room of this.#rooms.values()) room._disconnected();
     const frameErr = this.#lastError;
     this.#lastError = null;
     const details = { code: code ?? undefined, reason: closeReason || undefined, error: frameErr ?? undefined };
@@ -539,7 +722,9 @@ export class Switchboard extends Emitter {
     // Tell about failures the app may need to act on: refused tokens, and
     // connections that never got as far as the welcome.
     let err = null;
-    if (code === CloseCode.UNAUTHORIZED) {
+    if (code === CloseCode.TAKEN_OVER) {
+      err = new SwitchboardError(ClientErrorCode.SESSION_TAKEN_OVER, 'the session was resumed on another connection', { closeCode: code });
+    } else if (code === CloseCode.UNAUTHORIZED) {
       const c = frameErr?.code === ErrorCode.TOKEN_EXPIRED ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHORIZED;
       err = new SwitchboardError(c, frameErr?.message || closeReason || 'token refused', { closeCode: code });
     } else if (!wasConnected) {
@@ -550,12 +735,33 @@ export class Switchboard extends Emitter {
     if (err) this.emit('error', err);
 
     if (!this.#active) return;
-    if (!this.#opts.reconnection || !info.reconnect || (info.newToken && !this.#opts.getToken)) {
+    if (!reconnect) {
       this.#deactivate(err ?? new SwitchboardError(ClientErrorCode.DISCONNECTED, info.reason), false);
       return;
     }
     if (info.newToken) this.#needToken = true;
     this.#retry();
+  }
+
+  /**
+   * The session cannot be resumed: no resume token any more, and its
+   * requests are over.
+   * @param {string} why
+   */
+  #forgetSession(why) {
+    this.#resumeToken = null;
+    this.#joinedAtCut.clear();
+    this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, why));
+  }
+
+  /**
+   * Whether the token is the one the last welcome or refresh named and
+   * expires within TOKEN_MIN_LIFE.
+   * @param {string|undefined} token
+   */
+  #expiresSoon(token) {
+    if (!token || token !== this.#tokenFor || this.#tokenExpires === null) return false;
+    return this.#tokenExpires * 1000 - Date.now() < TOKEN_MIN_LIFE;
   }
 
   /** Schedules the next attempt, or gives up after the last one. */
@@ -570,7 +776,15 @@ export class Switchboard extends Emitter {
       this.emit('reconnect_failed');
       return;
     }
-    const delay = this.#backoff.duration();
+    let delay = this.#backoff.duration();
+    if (this.#reconnectHint !== null) {
+      // The draining server said when to come back.
+      delay = this.#reconnectHint;
+      this.#reconnectHint = null;
+    } else if (this.#resumeToken !== null) {
+      // Several attempts within the grace period, whatever the backoff says.
+      delay = Math.min(delay, Math.floor(this.#resumeGrace / 4));
+    }
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
       if (!this.#active || this.#ws) return;
@@ -591,6 +805,10 @@ export class Switchboard extends Emitter {
     this.#active = false;
     this.#gen++;
     this.#needToken = false;
+    this.#resumeToken = null;
+    this.#joinedAtCut.clear();
+    this.#replayUntil = null;
+    this.#reconnectHint = null;
     this.#stopTimers();
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = null;
