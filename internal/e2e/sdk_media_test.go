@@ -28,7 +28,8 @@ const sdkWait = 20 * time.Second
 // SDK, connects as user with a dev token, joins room and, with
 // opts.publish, publishes the fake camera and microphone (sbt.publish(),
 // which a test can also call later). opts.rtcConfig goes to the Switchboard
-// options. It keeps its state on window.sbt and resolves with the own peer
+// options, and so does every field of opts.sdk (pingInterval,
+// reconnectionDelay, ...). It keeps its state on window.sbt and resolves with the own peer
 // id. sbt.tracks records every 'track' event: peer, kind and track id.
 const sdkJoinJS = `async (user, roomName, opts) => {
 	const { Switchboard } = await import('/sdk/switchboard.js');
@@ -43,6 +44,7 @@ const sdkJoinJS = `async (user, roomName, opts) => {
 	};
 	const sbOpts = { getToken };
 	if (opts.rtcConfig) sbOpts.rtcConfig = opts.rtcConfig;
+	if (opts.sdk) Object.assign(sbOpts, opts.sdk);
 	const sb = s.sb = new Switchboard(sbOpts);
 	sb.on('connect', () => { s.connects++; s.events.push('connect'); });
 	sb.on('disconnect', (reason) => s.events.push('disconnect: ' + reason));
