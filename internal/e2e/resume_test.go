@@ -631,3 +631,64 @@ func TestResumeGraceExpiredRejoins(t *testing.T) {
 	noConsoleErrors(t, b.tab)
 	noConsoleErrorsBut(t, a.tab, "WebSocket connection to 'ws://"+proxy.Addr+"/ws' failed")
 }
+
+// TestResumeAfterOffline takes tab A offline with DevTools' network
+// emulation for 4 s. That freezes A's WebSocket instead of closing it: the
+// server sees nothing, and the SDK notices only through its heartbeat
+// (pingInterval 500 ms, pingTimeout 1 s here). Meanwhile both sides
+// broadcast numbered messages: B's reach the server, which writes them to
+// the frozen connection and keeps them until they are confirmed; A's first
+// ones go out on the frozen socket, the later ones wait in the SDK. Back
+// online, A resumes: same peer id, the old connection closed without ending
+// the session, no peer-left at B, every message once and in order, and the
+// video decoded both ways the whole time.
+func TestResumeAfterOffline(t *testing.T) {
+	browser := testutil.NewBrowser(t)
+	srv := testutil.StartServer(t, testutil.Options{Dev: true})
+	room := "resume-offline-" + rand.Text()[:8]
+
+	a, b := startResumeCall(t, browser, srv.URL, srv.URL, room,
+		resumeSDK(map[string]any{"pingInterval": 500, "pingTimeout": 1000}), true)
+	oldA := a.self
+	media := newMediaFlow(t, a, b)
+
+	const offline = 4 * time.Second
+	setOffline(t, a.tab, true)
+	offAt := time.Now()
+	n := sendDuringOutage(t, a, b, media, offline, 400*time.Millisecond, "while alice is offline")
+	logA := a.resumeLog(t)
+	i := slices.IndexFunc(logA, func(e resumeEvent) bool { return e.Ev == "disconnect" })
+	if i < 0 || logA[i].Reason != "ping timeout" {
+		t.Fatalf("%s: no disconnect for a ping timeout within %v offline; log:%s", a.name, offline, logString(logA))
+	}
+	t.Logf("%s gave up on its connection %v into the outage", a.name, time.Duration(logA[i].MS)*time.Millisecond)
+	setOffline(t, a.tab, false)
+	t.Logf("offline for %v; %d messages each way meanwhile", time.Since(offAt).Round(time.Millisecond), n)
+	onAt := time.Now()
+
+	logA = checkResumed(t, a, b, oldA)
+	t.Logf("%s resumed %v after going online", a.name, time.Since(onAt).Round(time.Millisecond))
+	checkMessagesAfterResume(t, a, b, n)
+	checkLinksKept(t, a, b)
+	media.check(t, "after the resume")
+
+	// The connection the SDK gave up on ended without ending the session:
+	// its close 4000, frozen with it, reaches the server when the tab is
+	// back online (the session waits for the resume), or the resume takes
+	// the session over from it first (close 4409). 1000 or 1001 would have
+	// ended the session.
+	a.rpoll(t, "the old connection closed", `window.sbtSockets[0].close !== null`)
+	t.Logf("%s's first WebSocket: %s", a.name, describeIn(a.tab, `window.sbtSockets[0].close`))
+	if c := evalIn[float64](t, a.tab, "reading the close code", `window.sbtSockets[0].close.code`); c != 4000 && c != 4409 {
+		t.Errorf("%s's first WebSocket closed with %v, want 4000 (given up by the SDK) or 4409 (session resumed on another connection); sockets: %s",
+			a.name, c, describeIn(a.tab, `window.sbtSockets`))
+	}
+
+	logB := b.resumeLog(t)
+	checkNoRoomChange(t, a, logA)
+	checkNoRoomChange(t, b, logB)
+	t.Logf("%s's log:%s", a.name, logString(logA))
+	checkResumeMetrics(t, srv.URL)
+	noConsoleErrors(t, b.tab)
+	noConsoleErrorsBut(t, a.tab, "WebSocket connection to 'ws://"+strings.TrimPrefix(srv.URL, "http://")+"/ws' failed")
+}
