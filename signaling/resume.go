@@ -65,12 +65,26 @@ func (se *Session) confirmSoonLocked() {
 	}
 }
 
-// confirm drops the kept frames up to seq n: the client has them.
+// confirm takes a pong's seq n: the client's WebSocket has every frame up
+// to n. Its app may not have read them yet (a browser drops what it has not
+// dispatched when the page closes the socket, say on its own ping
+// timeout), so frames go only once a confirmation is confirmWithin old: a
+// client whose app lags its socket by less than that still resumes.
 func (se *Session) confirm(n uint64) {
+	now := time.Now().UnixNano()
 	se.mu.Lock()
 	se.pingOut = false
-	if n <= se.seq {
-		se.trimLocked(n)
+	switch {
+	case n > se.seq:
+		// not a seq of ours
+	case se.confirmAt == 0:
+		se.confirmed, se.confirmAt = n, now
+	case now-se.confirmAt >= int64(confirmWithin):
+		se.trimLocked(se.confirmed)
+		se.confirmed, se.confirmAt = n, now
+	}
+	if len(se.kept) > 0 && se.link != nil && se.pinger != nil {
+		se.confirmSoonLocked() // a ping to drop them soon
 	}
 	se.mu.Unlock()
 }
