@@ -51,19 +51,9 @@ type tombstone struct {
 	until time.Time
 }
 
-// confirmWithin bounds how long a frame waits for the ping that confirms
-// it: a session that starts keeping frames pings within this time, so an
-// idle one keeps nothing for long.
+// confirmWithin is how old a confirmation must be before the frames it
+// confirms are dropped (see confirm).
 const confirmWithin = time.Second
-
-// confirmSoonLocked brings the next ping forward to within confirmWithin.
-func (se *Session) confirmSoonLocked() {
-	at := time.Now().Add(confirmWithin)
-	if se.nextPing.After(at) {
-		se.nextPing = at
-		se.pinger.Reset(se.nextDelayLocked(time.Now()))
-	}
-}
 
 // confirm takes a pong's seq n: the client's WebSocket has every frame up
 // to n. Its app may not have read them yet (a browser drops what it has not
@@ -82,9 +72,6 @@ func (se *Session) confirm(n uint64) {
 	case now-se.confirmAt >= int64(confirmWithin):
 		se.trimLocked(se.confirmed)
 		se.confirmed, se.confirmAt = n, now
-	}
-	if len(se.kept) > 0 && se.link != nil && se.pinger != nil {
-		se.confirmSoonLocked() // a ping to drop them soon
 	}
 	se.mu.Unlock()
 }

@@ -143,9 +143,6 @@ func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok boo
 	if keep {
 		se.kept = append(se.kept, f)
 		se.keptBytes += len(frame)
-		if len(se.kept) == 1 && l != nil && se.pinger != nil {
-			se.confirmSoonLocked()
-		}
 	}
 	if kind == kindPing {
 		f.seq = se.seq
