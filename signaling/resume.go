@@ -43,6 +43,9 @@ type resumeRefusal struct{ code, message string }
 var refusedUnknownErr = &resumeRefusal{refusedUnknown,
 	"no session to resume with this token for this user: the grace period is over, the token was used already, or the server restarted; join your rooms again"}
 
+var refusedOverflowErr = &resumeRefusal{refusedOverflow,
+	"the session ended while away: more frames waited for it than its buffer holds (--send-queue); join your rooms again"}
+
 // tombstone remembers, until the grace period would have ended, that a
 // detached session ended because its buffer overflowed, so that the resume
 // can say so.
@@ -208,7 +211,7 @@ func (s *Server) resume(tmp *Session, l *link, ident *Identity, tok string, last
 	se.mu.Lock()
 	switch {
 	case se.closed && se.overflow: // while the old link was ending
-		refused = &resumeRefusal{refusedOverflow, "the session ended: more frames waited for it than its buffer holds"}
+		refused = refusedOverflowErr
 	case se.closed: // the server closed the old link (its token expired, or it is shutting down)
 		refused = refusedUnknownErr
 	case lastSeq > se.seq || lastSeq < se.confirmedLocked():
@@ -276,7 +279,7 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 		if time.Now().After(t.until) {
 			return nil, refusedUnknownErr
 		}
-		return nil, &resumeRefusal{refusedOverflow, "the session ended while away: more frames waited for it than its buffer holds"}
+		return nil, refusedOverflowErr
 	}
 	se := s.resumes[tok]
 	if se == nil || se.ident.User != user || s.draining {
@@ -285,8 +288,12 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 	}
 	se.mu.Lock()
 	if se.ended || se.closed {
+		overflow := se.overflow
 		se.mu.Unlock()
 		s.mu.Unlock()
+		if overflow { // ending, its tombstone not yet laid
+			return nil, refusedOverflowErr
+		}
 		return nil, refusedUnknownErr
 	}
 	// The token used is the one the client surely holds; any newer one
