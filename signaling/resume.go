@@ -43,6 +43,9 @@ type resumeRefusal struct{ code, message string }
 var refusedUnknownErr = &resumeRefusal{refusedUnknown,
 	"no session to resume with this token for this user: the grace period is over, the token was used already, or the server restarted; join your rooms again"}
 
+var refusedOverflowErr = &resumeRefusal{refusedOverflow,
+	"the session ended while away: more frames waited for it than its buffer holds (--send-queue); join your rooms again"}
+
 // tombstone remembers, until the grace period would have ended, that a
 // detached session ended because its buffer overflowed, so that the resume
 // can say so.
@@ -51,26 +54,27 @@ type tombstone struct {
 	until time.Time
 }
 
-// confirmWithin bounds how long a frame waits for the ping that confirms
-// it: a session that starts keeping frames pings within this time, so an
-// idle one keeps nothing for long.
+// confirmWithin is how old a confirmation must be before the frames it
+// confirms are dropped (see confirm).
 const confirmWithin = time.Second
 
-// confirmSoonLocked brings the next ping forward to within confirmWithin.
-func (se *Session) confirmSoonLocked() {
-	at := time.Now().Add(confirmWithin)
-	if se.nextPing.After(at) {
-		se.nextPing = at
-		se.pinger.Reset(se.nextDelayLocked(time.Now()))
-	}
-}
-
-// confirm drops the kept frames up to seq n: the client has them.
+// confirm takes a pong's seq n: the client's WebSocket has every frame up
+// to n. Its app may not have read them yet (a browser drops what it has not
+// dispatched when the page closes the socket, say on its own ping
+// timeout), so frames go only once a confirmation is confirmWithin old: a
+// client whose app lags its socket by less than that still resumes.
 func (se *Session) confirm(n uint64) {
+	now := time.Now().UnixNano()
 	se.mu.Lock()
 	se.pingOut = false
-	if n <= se.seq {
-		se.trimLocked(n)
+	switch {
+	case n > se.seq:
+		// not a seq of ours
+	case se.confirmAt == 0:
+		se.confirmed, se.confirmAt = n, now
+	case now-se.confirmAt >= int64(confirmWithin):
+		se.trimLocked(se.confirmed)
+		se.confirmed, se.confirmAt = n, now
 	}
 	se.mu.Unlock()
 }
@@ -207,7 +211,7 @@ func (s *Server) resume(tmp *Session, l *link, ident *Identity, tok string, last
 	se.mu.Lock()
 	switch {
 	case se.closed && se.overflow: // while the old link was ending
-		refused = &resumeRefusal{refusedOverflow, "the session ended: more frames waited for it than its buffer holds"}
+		refused = refusedOverflowErr
 	case se.closed: // the server closed the old link (its token expired, or it is shutting down)
 		refused = refusedUnknownErr
 	case lastSeq > se.seq || lastSeq < se.confirmedLocked():
@@ -275,7 +279,7 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 		if time.Now().After(t.until) {
 			return nil, refusedUnknownErr
 		}
-		return nil, &resumeRefusal{refusedOverflow, "the session ended while away: more frames waited for it than its buffer holds"}
+		return nil, refusedOverflowErr
 	}
 	se := s.resumes[tok]
 	if se == nil || se.ident.User != user || s.draining {
@@ -284,8 +288,12 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 	}
 	se.mu.Lock()
 	if se.ended || se.closed {
+		overflow := se.overflow
 		se.mu.Unlock()
 		s.mu.Unlock()
+		if overflow { // ending, its tombstone not yet laid
+			return nil, refusedOverflowErr
+		}
 		return nil, refusedUnknownErr
 	}
 	// The token used is the one the client surely holds; any newer one

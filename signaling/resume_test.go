@@ -288,13 +288,14 @@ func TestResumeRefusals(t *testing.T) {
 	})
 	t.Run("lastSeq behind what the client confirmed", func(t *testing.T) {
 		a, b := pair(t, srv)
-		// Pings every 50 ms: their pongs confirm what alice has. A few
-		// rounds after her last frame, all of it is confirmed.
+		// Pings every 50 ms: their pongs confirm what alice has, and a
+		// confirmation a second old drops what it confirms. Thirty rounds
+		// (1.5 s) after her last frame, all of it is gone.
 		pings := counter(t, srv, `switchboard_signaling_frames_out_total{type="ping"}`)
-		rounds := float64(3 * srv.App.Signaling().Sessions())
+		rounds := float64(30 * srv.App.Signaling().Sessions())
 		waitFor(t, func() bool {
 			return counter(t, srv, `switchboard_signaling_frames_out_total{type="ping"}`) >= pings+rounds
-		}, "three ping rounds for each session")
+		}, "thirty ping rounds for each session")
 		a.c.Drop()
 		a.refused(a.tok, 0, srv.Token(t, "alice", "*"), "seq_out_of_range")
 		b.next("peer-left")

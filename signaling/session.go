@@ -65,6 +65,8 @@ type Session struct {
 	kept      []outFrame // seq'd frames the client has not confirmed, oldest first
 	keptBytes int
 	pingOut   bool      // a ping is out whose pong will confirm frames
+	confirmed uint64    // the seq of a pong not yet confirmWithin old (see confirm)
+	confirmAt int64     // when it came, unix nanoseconds (0: none)
 	graceEnd  time.Time // while detached: when the session ends
 	away      bool      // detached, counted in switchboard_signaling_sessions_detached
 	overflow  bool      // closed because its buffer overflowed
@@ -117,11 +119,17 @@ func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok boo
 	cfg := &se.srv.cfg
 	keep := se.srv.resumeOn && se.welcomed && kind < kindPing
 	l = se.link
-	if keep {
-		if len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes {
+	if keep && (len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes) {
+		if l != nil {
+			// A busy client: drop what it confirmed without waiting for
+			// the confirmation to age (see confirm).
+			se.trimLocked(se.confirmed)
+		}
+		if l == nil || len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes {
 			return nil, false, se.overflowLocked(l)
 		}
-	} else if l != nil && (len(se.queue) >= cfg.SendQueueFrames || se.queued+se.inflight+len(frame) > cfg.SendQueueBytes) {
+	}
+	if l != nil && (len(se.queue) >= cfg.SendQueueFrames || se.queued+se.inflight+len(frame) > cfg.SendQueueBytes) {
 		return nil, false, se.overflowLocked(l)
 	}
 	f := outFrame{b: frame, kind: kind}
@@ -135,9 +143,6 @@ func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok boo
 	if keep {
 		se.kept = append(se.kept, f)
 		se.keptBytes += len(frame)
-		if len(se.kept) == 1 && l != nil && se.pinger != nil {
-			se.confirmSoonLocked()
-		}
 	}
 	if kind == kindPing {
 		f.seq = se.seq
