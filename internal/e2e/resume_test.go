@@ -638,13 +638,21 @@ func TestResumeGraceExpiredRejoins(t *testing.T) {
 // (pingInterval 500 ms, pingTimeout 1 s here). Meanwhile both sides
 // broadcast numbered messages: B's reach the server, which writes them to
 // the frozen connection and keeps them until they are confirmed; A's first
-// ones go out on the frozen socket, the later ones wait in the SDK. Back
+// ones go out on the frozen socket, the later ones wait in the SDK. When
+// the socket thaws, Chromium's network stack answers the server's pings
+// that wait there at once, while the page, which closed that socket on its
+// ping timeout, drops the frames they confirm: the server must still have
+// them for the resume (it failed with seq_out_of_range before main's
+// 0c63564). Back
 // online, A resumes: same peer id, the old connection closed without ending
 // the session, no peer-left at B, every message once and in order, and the
 // video decoded both ways the whole time.
 func TestResumeAfterOffline(t *testing.T) {
 	browser := testutil.NewBrowser(t)
-	srv := testutil.StartServer(t, testutil.Options{Dev: true})
+	// The server pings every second, so that its pings reach the frozen
+	// socket after frames the page has not processed (with the default
+	// 10 s, a 4 s outage has a 40 % chance of one).
+	srv := testutil.StartServer(t, testutil.Options{Dev: true, Signaling: signaling.Config{PingInterval: time.Second}})
 	room := "resume-offline-" + rand.Text()[:8]
 
 	a, b := startResumeCall(t, browser, srv.URL, srv.URL, room,
