@@ -31,8 +31,8 @@ echo "# go vet"
 go vet ./...
 
 # ---- tests -------------------------------------------------------------------
-echo "# node --test web/sdk/"
-node --test web/sdk/
+echo "# node --test --test-timeout=60000 web/sdk/"
+node --test --test-timeout=60000 web/sdk/ # a test that hangs fails instead of stalling CI
 
 echo "# go test -race ./..."
 go test -race -count=1 -timeout 20m "$@" ./...

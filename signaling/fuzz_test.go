@@ -40,6 +40,10 @@ var fuzzFrameSeeds = []string{
 	`{"type":"ice-servers","id":2}`,
 	`{"type":"refresh","token":"eyJhbGciOiJIUzI1NiJ9.e30.x","id":"r"}`,
 	`{"type":"refresh"}`,
+	`{"type":"confirm","lastSeq":12}`,
+	`{"type":"confirm","lastSeq":12,"id":"c"}`,
+	`{"type":"confirm","lastSeq":-3}`,
+	`{"type":"confirm"}`,
 	`{"type":"hello","token":"t","resume":"Jgo-3j8zHVfnQLhIH0vk-A","lastSeq":41}`,
 	`{"type":"hello","token":"t","resume":"r","lastSeq":0}`,
 	`{"type":"hello","token":"t","resume":"r","lastSeq":9007199254740991}`,
@@ -112,7 +116,7 @@ var fuzzFrameSeeds = []string{
 
 var clientTypes = map[string]bool{
 	TypeHello: true, TypeJoin: true, TypeLeave: true, TypeSignal: true, TypeBroadcast: true, TypePing: true,
-	TypeICEServers: true, TypeRefresh: true,
+	TypeICEServers: true, TypeRefresh: true, TypeConfirm: true,
 }
 
 // decodeAny decodes JSON keeping numbers as written.

@@ -30,7 +30,7 @@ const (
 var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "reconnect", "ping", "close"}
 
 // inbound frame types as metric labels; anything else counts as "unknown".
-var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, "unknown", "invalid"}
+var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, TypeRefresh, TypeConfirm, "unknown", "invalid"}
 
 // metrics holds pre-resolved counters: the hot path never looks up labels.
 type metrics struct {

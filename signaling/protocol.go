@@ -21,6 +21,9 @@ const (
 	// TypeRefresh replaces the session's token with a fresh one of the
 	// same user before the old one expires.
 	TypeRefresh = "refresh"
+	// TypeConfirm tells the server that the client's app has processed
+	// every frame up to "lastSeq": the server need keep them no longer.
+	TypeConfirm = "confirm"
 )
 
 // Frame types the server sends (besides signal and broadcast, which go both ways).
@@ -95,7 +98,7 @@ func (f *Frame) validate() error {
 			return errorf(CodeBadRequest, "resume token longer than %d bytes", MaxResumeBytes)
 		}
 		return nil // the token is checked by the verifier
-	case TypePing, TypeICEServers:
+	case TypePing, TypeICEServers, TypeConfirm:
 		return nil
 	case TypeRefresh:
 		if f.Token == "" {

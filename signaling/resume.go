@@ -68,6 +68,8 @@ func (se *Session) confirm(n uint64) {
 	se.mu.Lock()
 	se.pingOut = false
 	switch {
+	case se.appAcks:
+		// the client's confirm frames say what its app has
 	case n > se.seq:
 		// not a seq of ours
 	case se.confirmAt == 0:
@@ -94,6 +96,18 @@ func (se *Session) trimLocked(n uint64) {
 		clear(se.kept[:i]) // let go of the frames
 		se.kept = se.kept[i:]
 	}
+}
+
+// clientConfirm takes a confirm frame: the client's app has processed every
+// frame up to n, so they go at once. From the first one on, the session
+// trusts only these, not pongs, which prove less.
+func (se *Session) clientConfirm(n uint64) {
+	se.mu.Lock()
+	se.appAcks = true
+	if n <= se.seq {
+		se.trimLocked(n)
+	}
+	se.mu.Unlock()
 }
 
 // confirmedLocked is the highest seq the client has confirmed: the frames

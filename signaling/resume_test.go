@@ -291,11 +291,24 @@ func TestResumeRefusals(t *testing.T) {
 		// Pings every 50 ms: their pongs confirm what alice has, and a
 		// confirmation a second old drops what it confirms. Thirty rounds
 		// (1.5 s) after her last frame, all of it is gone.
-		pings := counter(t, srv, `switchboard_signaling_frames_out_total{type="ping"}`)
-		rounds := float64(30 * srv.App.Signaling().Sessions())
-		waitFor(t, func() bool {
-			return counter(t, srv, `switchboard_signaling_frames_out_total{type="ping"}`) >= pings+rounds
-		}, "thirty ping rounds for each session")
+		pingRounds(t, srv, 30)
+		a.c.Drop()
+		a.refused(a.tok, 0, srv.Token(t, "alice", "*"), "seq_out_of_range")
+		b.next("peer-left")
+	})
+	t.Run("a client that confirms what its app read is trusted over pongs", func(t *testing.T) {
+		a, b := pair(t, srv)
+		// Alice's app has read her joined (seq 1), not yet the peer-joined
+		// (seq 2) her socket has: pongs must not drop it.
+		a.c.Send(map[string]any{"type": "confirm", "lastSeq": 1})
+		pingRounds(t, srv, 30)
+		a.c.Drop()
+		a.lastSeq = 1
+		a.resume()
+		if m := a.next("peer-joined"); m.Str("peer") != b.peer {
+			t.Fatalf("replay %v", m)
+		}
+		// What she confirmed is gone for good.
 		a.c.Drop()
 		a.refused(a.tok, 0, srv.Token(t, "alice", "*"), "seq_out_of_range")
 		b.next("peer-left")
@@ -321,8 +334,8 @@ func TestResumeRefusals(t *testing.T) {
 		b.c.Quiet(100 * time.Millisecond)
 		a.resume()
 	})
-	if m := scrape(t, srv); !strings.Contains(m, `switchboard_signaling_resumes_total{result="seq_out_of_range"} 2`) ||
-		!strings.Contains(m, `switchboard_signaling_resumes_total{result="resumed"} 1`) {
+	if m := scrape(t, srv); !strings.Contains(m, `switchboard_signaling_resumes_total{result="seq_out_of_range"} 3`) ||
+		!strings.Contains(m, `switchboard_signaling_resumes_total{result="resumed"} 2`) {
 		t.Errorf("resume metrics:\n%s", grep(m, "resumes_total"))
 	}
 }
@@ -342,6 +355,14 @@ func TestResumeOff(t *testing.T) {
 	if pl := a.Expect("peer-left"); pl.Str("room") != "r" {
 		t.Fatalf("peer-left %v", pl)
 	}
+}
+
+// pingRounds waits until the server has sent n pings for each session.
+func pingRounds(t *testing.T, srv *testutil.Server, n int) {
+	t.Helper()
+	const pings = `switchboard_signaling_frames_out_total{type="ping"}`
+	want := counter(t, srv, pings) + float64(n*srv.App.Signaling().Sessions())
+	waitFor(t, func() bool { return counter(t, srv, pings) >= want }, "ping rounds")
 }
 
 // counter reads one sample from /metrics (0 when absent).

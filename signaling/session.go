@@ -67,6 +67,7 @@ type Session struct {
 	pingOut   bool      // a ping is out whose pong will confirm frames
 	confirmed uint64    // the seq of a pong not yet confirmWithin old (see confirm)
 	confirmAt int64     // when it came, unix nanoseconds (0: none)
+	appAcks   bool      // the client confirms what its app processed (confirm frames): pongs trim nothing
 	graceEnd  time.Time // while detached: when the session ends
 	away      bool      // detached, counted in switchboard_signaling_sessions_detached
 	overflow  bool      // closed because its buffer overflowed
@@ -120,7 +121,7 @@ func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok boo
 	keep := se.srv.resumeOn && se.welcomed && kind < kindPing
 	l = se.link
 	if keep && (len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes) {
-		if l != nil {
+		if l != nil && !se.appAcks {
 			// A busy client: drop what it confirmed without waiting for
 			// the confirmation to age (see confirm).
 			se.trimLocked(se.confirmed)
@@ -798,6 +799,12 @@ func (se *Session) dispatch(f *Frame) error {
 		return nil
 	case TypeRefresh:
 		return se.refresh(f)
+	case TypeConfirm:
+		se.clientConfirm(f.LastSeq)
+		if f.ID != nil {
+			se.Deliver(encodeReply(TypeAck, f.ID), KindAck)
+		}
+		return nil
 	}
 	ns, ok := se.srv.ns[f.NS]
 	if !ok {

@@ -642,9 +642,9 @@ func TestResumeGraceExpiredRejoins(t *testing.T) {
 // the socket thaws, Chromium's network stack answers the server's pings
 // that wait there at once, while the page, which closed that socket on its
 // ping timeout, drops the frames they confirm: the server must still have
-// them for the resume (it failed with seq_out_of_range before main's
-// 0c63564). Back
-// online, A resumes: same peer id, the old connection closed without ending
+// them for the resume (it failed with seq_out_of_range when pongs dropped
+// frames at once; the SDK's confirm frames now say what the page read, and
+// pongs drop nothing for such a session). Back online, A resumes: same peer id, the old connection closed without ending
 // the session, no peer-left at B, every message once and in order, and the
 // video decoded both ways the whole time.
 func TestResumeAfterOffline(t *testing.T) {

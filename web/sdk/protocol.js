@@ -126,6 +126,15 @@ export function ping() {
 }
 
 /**
+ * Tells the server that the app has processed every frame up to lastSeq,
+ * so that it need not keep them for a resume.
+ * @param {number} lastSeq
+ */
+export function confirm(lastSeq) {
+  return { type: 'confirm', lastSeq };
+}
+
+/**
  * Serializes a frame and checks it against the frame limit.
  * @param {object} frame
  * @returns {string}

@@ -369,3 +369,22 @@ test('a session gone for longer than its grace is not resumed: waiting requests 
   assert.equal(srv.sockets.at(-1).sent[0].resume, undefined);
   sb.disconnect();
 });
+
+test('the client confirms what its app processed, at most every quarter second, and not again without news', async () => {
+  const srv = resumeServer();
+  const sb = client(srv);
+  await sb.join('r');
+  const s = srv.sessions[0];
+  for (let i = 0; i < 5; i++) srv.send(s, from0(i));
+  await until(() => sb.lastSeq === 6);
+  const confirms = () => srv.sockets[0].sent.filter((f) => f.type === 'confirm');
+  assert.equal(confirms().length, 0, 'not at once: one confirm covers a burst');
+  await until(() => confirms().length === 1);
+  assert.deepEqual(confirms()[0], { type: 'confirm', lastSeq: 6 });
+  await tick(300);
+  assert.equal(confirms().length, 1, 'nothing new, nothing sent');
+  srv.send(s, from0('more'));
+  await until(() => confirms().length === 2);
+  assert.deepEqual(confirms()[1], { type: 'confirm', lastSeq: 7 });
+  sb.disconnect();
+});

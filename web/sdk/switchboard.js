@@ -22,6 +22,7 @@ import {
   Requests,
   SwitchboardError,
   closeInfo,
+  confirm,
   decode,
   encode,
   hello,
@@ -94,6 +95,13 @@ const TOKEN_MIN_LIFE = 60000;
  * client (it drops a silent connection after 30 s).
  */
 const RESUME_SLACK = 30000;
+
+/**
+ * At most this often (milliseconds) the client tells the server which
+ * frames its app has processed (a confirm frame), so that the server keeps
+ * only what a resume may need.
+ */
+const CONFIRM_DELAY = 250;
 
 /** Error codes with which the server refuses a token: final, not worth retrying. */
 const TOKEN_REFUSALS = new Set([ErrorCode.FORBIDDEN, ErrorCode.UNAUTHORIZED, ErrorCode.TOKEN_EXPIRED]);
@@ -175,6 +183,9 @@ export class Switchboard extends Emitter {
   /** @type {SwitchboardError|null} the last error frame of this connection */
   #lastError = null;
   /** @type {any} */ #reconnectTimer = null;
+  /** @type {any} */ #confirmTimer = null;
+  /** the last seq a confirm frame told the server */
+  #confirmedSeq = 0;
   /** @type {any} */ #welcomeTimer = null;
   /** @type {any} */ #pingTimer = null;
   /** @type {any} */ #refreshTimer = null;
@@ -524,6 +535,12 @@ export class Switchboard extends Emitter {
     if (seenSeq(this.lastSeq, frame)) return; // processed already: never twice
     this.lastSeq = nextSeq(this.lastSeq, frame);
     this.#dispatch(frame);
+    if (this.#confirmTimer === null && ws === this.#ws && this.lastSeq > this.#confirmedSeq) {
+      this.#confirmTimer = setTimeout(() => {
+        this.#confirmTimer = null;
+        this.#confirm(ws);
+      }, CONFIRM_DELAY);
+    }
     if (this.#replayUntil !== null && ws === this.#ws && this.connected && this.lastSeq >= this.#replayUntil) {
       this.#replayDone();
     }
@@ -595,6 +612,7 @@ export class Switchboard extends Emitter {
       this.#replayUntil = r.lastSeq ?? this.lastSeq;
     } else {
       this.lastSeq = 0; // a new session counts from 1
+      this.#confirmedSeq = 0;
       this.#joinedAtCut.clear();
       // Nothing of the old session reaches the new one.
       this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'connection lost; the session was not resumed'));
@@ -654,9 +672,27 @@ export class Switchboard extends Emitter {
     }
   }
 
+  /**
+   * Tells the server what the app has processed: it keeps frames for a
+   * resume until then (a pong proves only that the socket has them, and a
+   * browser drops what it has not dispatched when the socket is closed).
+   * @param {WebSocket} ws
+   */
+  #confirm(ws) {
+    if (ws !== this.#ws || !this.connected || this.lastSeq <= this.#confirmedSeq) return;
+    const text = encode(confirm(this.lastSeq));
+    try {
+      ws.send(text);
+    } catch {
+      return; // a broken socket: the heartbeat notices
+    }
+    this.#confirmedSeq = this.lastSeq;
+  }
+
   /** @param {WebSocket} ws */
   #heartbeat(ws) {
     if (ws !== this.#ws || !this.connected) return;
+    this.#confirm(ws);
     // Not held by a replay: a replay that stalls is a dead connection too.
     this.#request(ping(), this.#opts.pingTimeout, false).catch((err) => {
       if (ws === this.#ws && err?.code === ClientErrorCode.TIMEOUT) this.#drop('ping timeout');
@@ -831,6 +867,8 @@ export class Switchboard extends Emitter {
   }
 
   #stopTimers() {
+    clearTimeout(this.#confirmTimer);
+    this.#confirmTimer = null;
     clearTimeout(this.#welcomeTimer);
     clearInterval(this.#pingTimer);
     this.#welcomeTimer = null;
