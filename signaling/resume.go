@@ -87,6 +87,9 @@ func (se *Session) trimLocked(n uint64) {
 		se.keptBytes -= len(se.kept[i].b)
 		i++
 	}
+	if i > 0 {
+		se.replayed, se.replayedBytes = 0, 0
+	}
 	switch {
 	case i == 0:
 	case i == len(se.kept):
@@ -103,8 +106,8 @@ func (se *Session) trimLocked(n uint64) {
 // trusts only these, not pongs, which prove less.
 func (se *Session) clientConfirm(n uint64) {
 	se.mu.Lock()
-	se.appAcks = true
-	if n <= se.seq {
+	if n > 0 && n <= se.seq { // anything else is not about our frames
+		se.appAcks = true
 		se.trimLocked(n)
 	}
 	se.mu.Unlock()
@@ -136,17 +139,24 @@ func (s *Server) linkEnded(se *Session, l *link, reason string, final bool) {
 	switch {
 	case se.taken:
 		// A hello is resuming the session and waits for this link to end.
+		done := l.done
 		se.mu.Unlock()
 		s.mu.Unlock()
-		close(l.done)
+		close(done)
+		return
+	case se.link != nil:
+		// The session is on another link already: this one has nothing
+		// more to say about it.
+		se.mu.Unlock()
+		s.mu.Unlock()
 		return
 	case !final && !se.closed && s.resumeOn && !s.draining:
 		se.away = true
 		se.graceEnd = time.Now().Add(s.cfg.ResumeGrace)
 		se.pinger.Reset(s.cfg.ResumeGrace)
+		s.m.detached.Inc()
 		se.mu.Unlock()
 		s.mu.Unlock()
-		s.m.detached.Inc()
 		s.log.Debug("session detached, waiting for the client to resume", "peer", se.peer, "user", se.ident.User, "remote", l.remote, "reason", reason)
 		return
 	}
@@ -169,6 +179,7 @@ func (s *Server) endDetached(se *Session, reason string, tomb bool) bool {
 		return false
 	}
 	se.away = false
+	s.m.detached.Dec()
 	se.closed = true
 	until := se.graceEnd
 	se.mu.Unlock()
@@ -180,7 +191,6 @@ func (s *Server) endDetached(se *Session, reason string, tomb bool) bool {
 		}
 	}
 	s.mu.Unlock()
-	s.m.detached.Dec()
 	se.end(reason)
 	return true
 }
@@ -195,14 +205,12 @@ func (se *Session) overflowed() {
 	se.srv.endDetached(se, "resume_overflow", true)
 }
 
-// bury records a tombstone for tok. Under s.mu.
+// bury records a tombstone for tok and forgets expired ones. Under s.mu.
 func (s *Server) bury(tok, user string, until time.Time) {
-	if len(s.tombs) >= 64 {
-		now := time.Now()
-		for k, t := range s.tombs {
-			if now.After(t.until) {
-				delete(s.tombs, k)
-			}
+	now := time.Now() // overflows are rare: sweeping on each is cheap
+	for k, t := range s.tombs {
+		if now.After(t.until) {
+			delete(s.tombs, k)
 		}
 	}
 	if len(s.tombs) < s.cfg.MaxSessions {
@@ -265,10 +273,11 @@ func (s *Server) forgetTokens(se *Session) {
 	se.resumeTok, se.heldTok = "", ""
 }
 
-// heard notes that the client sent something (a frame, a pong) on l. On a
-// resumed link, that shows it read the welcome and holds the new token: the
-// token it resumed with stops working. Until then it works on, so that a
-// welcome lost to another cut does not cost the session.
+// heard notes that the client sent a frame on l. On a resumed link, that
+// shows its app read the welcome and holds the new token: the token it
+// resumed with stops working. Until then it works on, so that a welcome
+// lost to another cut does not cost the session. (A pong would not do: it
+// proves only that the socket has the welcome.)
 func (se *Session) heard(l *link) {
 	if l.heard {
 		return
@@ -276,10 +285,13 @@ func (se *Session) heard(l *link) {
 	l.heard = true
 	s := se.srv
 	s.mu.Lock()
-	if tok := se.heldTok; tok != "" && s.resumes[tok] == se {
+	se.mu.Lock()
+	current := se.link == l && !se.taken // not a frame late on a link being replaced
+	se.mu.Unlock()
+	if tok := se.heldTok; current && tok != "" && s.resumes[tok] == se {
 		delete(s.resumes, tok)
+		se.heldTok = ""
 	}
-	se.heldTok = ""
 	s.mu.Unlock()
 }
 
@@ -301,6 +313,13 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 		return nil, refusedUnknownErr
 	}
 	se.mu.Lock()
+	if se.taken {
+		// Another hello is resuming it right now (a client that sent two):
+		// one of them wins, the other starts afresh.
+		se.mu.Unlock()
+		s.mu.Unlock()
+		return nil, refusedUnknownErr
+	}
 	if se.ended || se.closed {
 		overflow := se.overflow
 		se.mu.Unlock()
@@ -317,15 +336,18 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 	s.resumes[tok] = se
 	se.taken = true
 	old := se.link
-	wasAway := se.away
-	se.away = false
+	if se.away {
+		se.away = false
+		s.m.detached.Dec()
+	}
+	var done chan struct{}
 	if old != nil {
-		old.done = make(chan struct{})
+		done = make(chan struct{})
+		old.done = done
 	}
 	se.mu.Unlock()
 	s.mu.Unlock()
-	if wasAway {
-		s.m.detached.Dec()
+	if old == nil {
 		return se, nil
 	}
 	// The client noticed the loss before the server did: the old
@@ -333,7 +355,7 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 	se.sendClose(old, CloseReplaced, "session resumed on another connection")
 	old.closing.Store(true)
 	old.conn.Close()
-	<-old.done
+	<-done
 	return se, nil
 }
 
@@ -342,10 +364,20 @@ func (s *Server) take(tok, user string) (*Session, *resumeRefusal) {
 // token, the welcome, the kept frames after lastSeq, then the clock.
 func (s *Server) attach(tmp, se *Session, l *link, lastSeq uint64) *resumeRefusal {
 	tok := randomID()
+	// The ICE servers come from the operator's callback: not under a lock
+	// that Deliver, and so every sender to this session, waits for.
+	ice := se.appendICEServers(nil)
 	s.mu.Lock()
-	if s.draining {
+	se.mu.Lock()
+	switch {
+	case s.draining:
+		se.mu.Unlock()
 		s.mu.Unlock()
 		return refusedUnknownErr
+	case se.closed: // its buffer overflowed while this hello was checked
+		se.mu.Unlock()
+		s.mu.Unlock()
+		return refusedOverflowErr
 	}
 	delete(s.conns, tmp)
 	s.conns[se] = struct{}{}
@@ -355,17 +387,20 @@ func (s *Server) attach(tmp, se *Session, l *link, lastSeq uint64) *resumeRefusa
 	l.heard = false // until then, heldTok resumes too (see heard)
 
 	now := time.Now()
-	se.mu.Lock()
 	se.taken = false
 	se.trimLocked(lastSeq)
-	welcome := se.encodeWelcome(tok, true, se.seq, nil)
-	q := make([]outFrame, 0, 1+len(se.kept))
+	welcome := se.encodeWelcome(tok, true, se.seq, nil, ice)
+	q := make([]outFrame, 0, 2+len(se.kept))
 	q = append(q, outFrame{b: welcome, kind: KindWelcome})
 	q = append(q, se.kept...)
-	// A ping right behind the replay: its pong confirms the replay and
-	// shows that the client has the new token.
+	// A ping right behind the replay, whose pong confirms it.
 	q = append(q, outFrame{kind: kindPing, seq: se.seq})
 	se.pingOut = true
+	// Pongs on the old link say nothing about what this one got, and the
+	// replay is in flight: it does not count against the buffer until the
+	// client has confirmed something.
+	se.confirmed, se.confirmAt = 0, 0
+	se.replayed, se.replayedBytes = len(se.kept), se.keptBytes
 	se.link = l
 	se.queue = q
 	se.queued = len(welcome) + se.keptBytes

@@ -1,10 +1,13 @@
 package signaling_test
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -399,4 +402,79 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A client that sends several resume hellos for one session at once (two
+// tabs sharing a token, a retry racing the first try): the server neither
+// crashes nor serves the session on two connections. Until a connection
+// shows it read its welcome, the token still resumes (a welcome may be
+// lost), so a later hello may take the session over from an earlier one
+// (close 4409); in the end exactly one connection holds it.
+func TestResumeRacingHellos(t *testing.T) {
+	srv := start(t, signaling.Config{MaxSessionsPerUser: 1000})
+	for range 10 {
+		a := newResumer(t, srv, "alice")
+		a.c.Drop()
+		token := srv.Token(t, "alice", "*")
+		var mu sync.Mutex
+		holders := 0
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				c, _, err := websocket.DefaultDialer.Dial(srv.WSURL, nil)
+				if err != nil {
+					t.Errorf("dial: %v", err)
+					return
+				}
+				defer func() { // close 1000: the fresh sessions end too
+					c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+					c.Close()
+				}()
+				c.WriteJSON(map[string]any{"type": "hello", "token": token, "resume": a.tok, "lastSeq": 0})
+				if racer(t, c) {
+					mu.Lock()
+					holders++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if holders != 1 {
+			t.Fatalf("%d connections hold alice's session, want 1", holders)
+		}
+	}
+	waitFor(t, func() bool { return srv.App.Signaling().Sessions() == 0 }, "every session closed")
+}
+
+// racer reads one racing hello's fate: a fresh session, or a connection
+// taken over (close 4409, or just closed when the close frame lost the race
+// with the close), are fine, and false; true if the connection resumed the
+// session and still holds it 300 ms after showing it read the welcome.
+func racer(t *testing.T, c *websocket.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(testutil.Wait))
+	var w testutil.Msg
+	if err := c.ReadJSON(&w); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("no welcome and no close: %v", err)
+		}
+		return false
+	}
+	if w.Type() != "welcome" {
+		t.Errorf("want a welcome, got %v", w)
+		return false
+	}
+	if w["resumed"] != true {
+		return false
+	}
+	c.WriteJSON(map[string]any{"type": "ping", "id": "mine?"})
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	for {
+		var m testutil.Msg
+		err := c.ReadJSON(&m)
+		if err != nil {
+			var ne net.Error
+			return errors.As(err, &ne) && ne.Timeout() // else taken over
+		}
+	}
 }

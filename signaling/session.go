@@ -44,6 +44,9 @@ type Session struct {
 	rooms      []RoomKey
 	limiter    *rate.Limiter
 	nsLimiters map[string]*rate.Limiter
+	// confirm frames in the second since confirmsFrom (unix nanoseconds)
+	confirmsFrom int64
+	confirms     int
 
 	iceRefresh atomic.Int64 // unix nanoseconds after which the pinger pushes fresh ICE servers (0: never)
 	expires    atomic.Int64 // unix nanoseconds when the token expires (0: never); the reader sets it, the clock reads it
@@ -64,16 +67,19 @@ type Session struct {
 	// Session resume (see resume.go).
 	kept      []outFrame // seq'd frames the client has not confirmed, oldest first
 	keptBytes int
-	pingOut   bool      // a ping is out whose pong will confirm frames
-	confirmed uint64    // the seq of a pong not yet confirmWithin old (see confirm)
-	confirmAt int64     // when it came, unix nanoseconds (0: none)
-	appAcks   bool      // the client confirms what its app processed (confirm frames): pongs trim nothing
-	graceEnd  time.Time // while detached: when the session ends
-	away      bool      // detached, counted in switchboard_signaling_sessions_detached
-	overflow  bool      // closed because its buffer overflowed
-	taken     bool      // a hello is resuming the session: the grace clock stands still
-	resumeTok string    // the newest token that resumes this session (guarded by srv.mu)
-	heldTok   string    // the token the client surely holds, until it shows it has the newest (guarded by srv.mu)
+	pingOut   bool   // a ping is out whose pong will confirm frames
+	confirmed uint64 // the seq of a pong not yet confirmWithin old (see confirm)
+	confirmAt int64  // when it came, unix nanoseconds (0: none)
+	appAcks   bool   // the client confirms what its app processed (confirm frames): pongs trim nothing
+	// The replay of the last resume, not yet confirmed: headroom over the
+	// buffer limit, so that what was kept does not make the client "slow".
+	replayed, replayedBytes int
+	graceEnd                time.Time // while detached: when the session ends
+	away                    bool      // detached, counted in switchboard_signaling_sessions_detached
+	overflow                bool      // closed because its buffer overflowed
+	taken                   bool      // a hello is resuming the session: the grace clock stands still
+	resumeTok               string    // the newest token that resumes this session (guarded by srv.mu)
+	heldTok                 string    // the token the client surely holds, until it shows it has the newest (guarded by srv.mu)
 }
 
 // link is one WebSocket connection of a session.
@@ -120,13 +126,13 @@ func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok boo
 	cfg := &se.srv.cfg
 	keep := se.srv.resumeOn && se.welcomed && kind < kindPing
 	l = se.link
-	if keep && (len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes) {
+	if keep && se.keptFullLocked(len(frame)) {
 		if l != nil && !se.appAcks {
 			// A busy client: drop what it confirmed without waiting for
 			// the confirmation to age (see confirm).
 			se.trimLocked(se.confirmed)
 		}
-		if l == nil || len(se.kept) >= cfg.SendQueueFrames || se.keptBytes+len(frame) > cfg.SendQueueBytes {
+		if l == nil || se.keptFullLocked(len(frame)) {
 			return nil, false, se.overflowLocked(l)
 		}
 	}
@@ -167,6 +173,13 @@ func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok boo
 	se.mu.Unlock()
 	se.srv.m.framesOut[kind].Inc()
 	return l, start, true
+}
+
+// keptFullLocked reports whether the kept frames leave no room for n more
+// bytes: the send queue's limits, plus the replay not yet confirmed.
+func (se *Session) keptFullLocked(n int) bool {
+	cfg := &se.srv.cfg
+	return len(se.kept) >= cfg.SendQueueFrames+se.replayed || se.keptBytes+n > cfg.SendQueueBytes+se.replayedBytes
 }
 
 // overflowLocked ends a session that cannot take another frame: an attached
@@ -585,7 +598,7 @@ func (se *Session) handshake(l *link) (*Session, error) {
 	se.peer = randomID()
 	se.id = randomID()
 	se.limiter = rate.NewLimiter(rate.Limit(srv.cfg.Rate), srv.cfg.Burst)
-	se.Deliver(se.encodeWelcome(tok, false, 0, refused), KindWelcome)
+	se.Deliver(se.encodeWelcome(tok, false, 0, refused, se.appendICEServers(nil)), KindWelcome)
 	se.startPinger()
 	srv.log.Debug("session started", "peer", se.peer, "user", ident.User, "remote", l.remote)
 	return se, nil
@@ -646,7 +659,6 @@ func (se *Session) readLoop(l *link) (reason string, final bool) {
 // onPong confirms the frames up to the seq the ping carried.
 func (se *Session) onPong(l *link, data string) {
 	l.alive(se.srv.cfg.PongTimeout)
-	se.heard(l)
 	if !se.srv.resumeOn {
 		return
 	}
@@ -770,8 +782,15 @@ func (se *Session) replyError(err error, id []byte) {
 
 func (se *Session) handle(b []byte) {
 	srv := se.srv
-	limited := !se.limiter.Allow()
 	f, err := DecodeFrame(b)
+	// A confirm is not charged to the session's bucket (an app at its rate
+	// limit must still be able to free its buffer), but has its own cap.
+	var limited bool
+	if err == nil && f.Type == TypeConfirm {
+		limited = !se.confirmAllowed()
+	} else {
+		limited = !se.limiter.Allow()
+	}
 	if err != nil {
 		srv.m.frameIn("invalid")
 		se.replyError(err, f.ID)
@@ -829,6 +848,19 @@ func (se *Session) dispatch(f *Frame) error {
 		se.Deliver(encodeReply(TypeAck, f.ID), KindAck)
 	}
 	return err
+}
+
+// maxConfirmsPerSecond caps confirm frames (the SDK sends at most about 5).
+const maxConfirmsPerSecond = 20
+
+// confirmAllowed counts a confirm frame against its own cap. Reader-owned.
+func (se *Session) confirmAllowed() bool {
+	now := time.Now().UnixNano()
+	if now-se.confirmsFrom >= int64(time.Second) {
+		se.confirmsFrom, se.confirms = now, 0
+	}
+	se.confirms++
+	return se.confirms <= maxConfirmsPerSecond
 }
 
 func (se *Session) nsAllow(ns *Namespace) error {
@@ -910,8 +942,9 @@ func (se *Session) leave(k RoomKey) error {
 // encodeWelcome builds the welcome: tok is the session's new resume token
 // ("" with resume off); resumed and lastSeq say whether this connection
 // resumed the session and the last seq queued on it before; refused, why a
-// resume the hello asked for was refused.
-func (se *Session) encodeWelcome(tok string, resumed bool, lastSeq uint64, refused *resumeRefusal) []byte {
+// resume the hello asked for was refused; ice, the ICE servers' fields
+// (appendICEServers).
+func (se *Session) encodeWelcome(tok string, resumed bool, lastSeq uint64, refused *resumeRefusal, ice []byte) []byte {
 	cfg := &se.srv.cfg
 	b := appendHead(make([]byte, 0, 384), TypeWelcome)
 	b = appendField(b, "peer", se.peer)
@@ -959,7 +992,7 @@ func (se *Session) encodeWelcome(tok string, resumed bool, lastSeq uint64, refus
 		b = appendString(b, n.Name)
 	}
 	b = append(b, ']')
-	b = se.appendICEServers(b)
+	b = append(b, ice...)
 	return append(b, '}')
 }
 
