@@ -84,15 +84,7 @@ func overflowWhileAttaching(t *testing.T, s *Server, url, user string) bool {
 	rtok := w["resume"].(string)
 	se := sessionOf(s, rtok)
 	c.Close() // lost connection: detached
-	for {
-		se.mu.Lock()
-		away := se.away
-		se.mu.Unlock()
-		if away {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitAway(t, se)
 	se.mu.Lock()
 	se.warned = true // adopt() clears it: shows resume() got past its checks
 	se.mu.Unlock()
@@ -195,15 +187,7 @@ func TestResumeStaleConfirmation(t *testing.T) {
 	se.confirmed, se.confirmAt = 5, time.Now().Add(-900*time.Millisecond).UnixNano()
 	se.mu.Unlock()
 	c.Close()
-	for {
-		se.mu.Lock()
-		away := se.away
-		se.mu.Unlock()
-		if away {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitAway(t, se)
 
 	c2, _, _ := websocket.DefaultDialer.Dial(url, nil)
 	defer c2.Close()
@@ -237,20 +221,28 @@ func TestResumeStaleConfirmation(t *testing.T) {
 	t.Logf("450 ms after the replay: kept %d frames, first seq %d", n, first)
 	heldTok := w2["resume"].(string)
 	c2.Close()
-	for {
-		se.mu.Lock()
-		away := se.away
-		se.mu.Unlock()
-		if away {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitAway(t, se)
 	c3, _, _ := websocket.DefaultDialer.Dial(url, nil)
 	defer c3.Close()
 	c3.WriteJSON(map[string]any{"type": "hello", "token": internalToken(t, "carol"), "resume": heldTok, "lastSeq": 2})
 	w3, _ := readFrame(t, c3, time.Second)
 	if w3["resumed"] != true {
 		t.Errorf("frames replayed 450 ms ago were dropped on a stale confirmation: %v", w3["resumeError"])
+	}
+}
+
+// waitAway waits until se is detached (its link ended without a close).
+func waitAway(t *testing.T, se *Session) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		se.mu.Lock()
+		away := se.away
+		se.mu.Unlock()
+		if away {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session never detached")
+		}
 	}
 }
