@@ -27,6 +27,7 @@ type resumer struct {
 	peer    string
 	tok     string
 	lastSeq float64
+	room    string // the room it joined last
 }
 
 func newResumer(t *testing.T, srv *testutil.Server, user string) *resumer {
@@ -104,30 +105,34 @@ func (r *resumer) join(room string) {
 	r.t.Helper()
 	r.c.Send(map[string]any{"type": "join", "room": room, "id": "j"})
 	r.next("joined")
+	r.room = room
 }
 
-func (r *resumer) signal(room, to string, data any, id string) {
+// signal sends a signal in r's room.
+func (r *resumer) signal(to string, data any, id string) {
 	r.t.Helper()
-	r.c.Send(map[string]any{"type": "signal", "room": room, "to": to, "data": data, "id": id})
+	r.c.Send(map[string]any{"type": "signal", "room": r.room, "to": to, "data": data, "id": id})
 }
 
-// passes checks that a signal from one peer of room r reaches the other,
+// passes checks that a signal from one peer of a pair reaches the other,
 // acked, next in line on both sides.
 func passes(t *testing.T, from, to *resumer, data string) {
 	t.Helper()
-	from.signal("r", to.peer, data, "p")
+	from.signal(to.peer, data, "p")
 	from.next("ack")
 	if m := to.next("signal"); m.Str("data") != data || m.Str("from") != from.peer {
 		t.Fatalf("%s sent %q to %s, who got %v", from.user, data, to.user, m)
 	}
 }
 
-// pair starts two resumers in room r, with everything up to now read.
+// pair starts two resumers in a room of the test's own (subtests share a
+// server, and a session of an earlier one may end late), with everything
+// up to now read.
 func pair(t *testing.T, srv *testutil.Server) (a, b *resumer) {
 	t.Helper()
 	a, b = newResumer(t, srv, "alice"), newResumer(t, srv, "bob")
-	a.join("r")
-	b.join("r")
+	a.join(t.Name())
+	b.join(t.Name())
 	a.next("peer-joined")
 	return a, b
 }
@@ -138,13 +143,13 @@ func TestResumeReplaysWhatWasMissed(t *testing.T) {
 
 	// Alice's last request before the cut reaches the server; its ack
 	// reaches her socket but not her app (lastSeq stays before it).
-	a.signal("r", b.peer, "before the cut", "s0")
+	a.signal(b.peer, "before the cut", "s0")
 	b.next("signal")
 	a.c.Expect("ack")
 	a.c.Drop()
 	// Bob goes on as if nothing happened: acks as usual, no peer-left.
 	for i := range 5 {
-		b.signal("r", a.peer, i, "b"+string(rune('0'+i)))
+		b.signal(a.peer, i, "b"+string(rune('0'+i)))
 		if ack := b.next("ack"); ack.Str("id") != "b"+string(rune('0'+i)) {
 			t.Fatalf("bob's ack: %v", ack)
 		}
@@ -220,12 +225,12 @@ func TestResumeBufferOverflowEndsTheSession(t *testing.T) {
 	// Alice's buffer holds twenty frames: her joined and peer-joined (no
 	// ping has confirmed them yet) and eighteen signals.
 	for i := range 18 {
-		b.signal("r", a.peer, i, "b")
+		b.signal(a.peer, i, "b")
 		b.next("ack")
 	}
 	// The next one ends her session instead of being dropped: the room
 	// hears her leave (the ack and the peer-left race).
-	b.signal("r", a.peer, 18, "b")
+	b.signal(a.peer, 18, "b")
 	got := map[string]bool{}
 	for range 2 {
 		m := b.next("")
@@ -247,7 +252,7 @@ func TestResumeWhileTheOtherPeerIsAwayToo(t *testing.T) {
 	srv := start(t, signaling.Config{})
 	a, b := pair(t, srv)
 	a.c.Drop()
-	b.signal("r", a.peer, "to alice while she is away", "b1")
+	b.signal(a.peer, "to alice while she is away", "b1")
 	b.next("ack")
 	b.c.Drop()
 	a.resume()
@@ -255,7 +260,7 @@ func TestResumeWhileTheOtherPeerIsAwayToo(t *testing.T) {
 		t.Fatalf("alice's replay: %v", m)
 	}
 	// Bob is away now: alice's signal is kept for him.
-	a.signal("r", b.peer, "to bob while he is away", "a1")
+	a.signal(b.peer, "to bob while he is away", "a1")
 	a.next("ack")
 	b.resume()
 	if m := b.next("signal"); m.Str("data") != "to bob while he is away" {
@@ -285,7 +290,7 @@ func TestResumeRefusals(t *testing.T) {
 		a.c.Drop()
 		a.refused(a.tok, a.lastSeq+5, srv.Token(t, "alice", "*"), "seq_out_of_range")
 		// A refused resume ends the old session.
-		if pl := b.next("peer-left"); pl.Str("room") != "r" {
+		if pl := b.next("peer-left"); pl.Str("room") != b.room {
 			t.Fatalf("peer-left %v", pl)
 		}
 	})
