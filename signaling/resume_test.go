@@ -211,7 +211,7 @@ func TestResumeAfterGraceIsAFreshSession(t *testing.T) {
 	old := a.peer
 	a.refused(a.tok, a.lastSeq, srv.Token(t, "alice", "*"), "session_unknown")
 	// The fresh session is in no room: joining again is the client's job.
-	a.join("r")
+	a.join(b.room)
 	if pj := b.next("peer-joined"); pj.Str("peer") == old || pj.Str("peer") != a.peer {
 		t.Fatalf("peer-joined %v", pj)
 	}
