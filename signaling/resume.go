@@ -247,6 +247,9 @@ func (s *Server) resume(tmp *Session, l *link, ident *Identity, tok string, last
 	}
 	if refused == nil {
 		se.adopt(ident)
+		if resumeChecked != nil {
+			resumeChecked(se)
+		}
 		refused = s.attach(tmp, se, l, lastSeq)
 	}
 	if refused != nil {
@@ -294,6 +297,10 @@ func (se *Session) heard(l *link) {
 	}
 	s.mu.Unlock()
 }
+
+// resumeChecked, set by tests only, runs in resume between its checks and
+// attach, where the session is unlocked and its buffer may still overflow.
+var resumeChecked func(*Session)
 
 // take finds the session tok resumes, for user, and marks it taken; if its
 // old connection is still open, it closes it and waits for its reader.

@@ -35,6 +35,7 @@ type FaultProxy struct {
 	rng      *rand.Rand              // Chaos's budgets; nil when Chaos is off
 	maxBytes int
 	cuts     int
+	refused  int // connections closed at once while Down
 }
 
 // proxyConn is one forwarded connection: the client's side (accepted) and
@@ -126,6 +127,13 @@ func (p *FaultProxy) Conns() int {
 	return len(p.conns)
 }
 
+// Refused is how many connections came while Down and were closed at once.
+func (p *FaultProxy) Refused() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
+}
+
 // Cuts is how many connections Cut, Down and Chaos have cut so far.
 func (p *FaultProxy) Cuts() int {
 	p.mu.Lock()
@@ -187,6 +195,9 @@ func (p *FaultProxy) serve(client net.Conn) {
 	defer p.wg.Done()
 	p.mu.Lock()
 	refuse := p.down || p.closed
+	if p.down {
+		p.refused++
+	}
 	p.mu.Unlock()
 	if refuse {
 		client.Close()

@@ -38,7 +38,12 @@ func TestResumeClientComesBack(t *testing.T) {
 	bob.Send(map[string]any{"type": "signal", "room": "lobby", "to": rc.Peer(), "data": 1, "id": "b1"})
 	bob.Expect("ack")
 	rc.Send(map[string]any{"type": "signal", "room": "lobby", "to": "no-such-peer", "data": 2, "id": "bad"})
-	time.Sleep(100 * time.Millisecond) // a few refused redials
+	// A few redials, refused while the proxy is down.
+	for deadline := time.Now().Add(Wait); p.Refused() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d redials refused while down, want 3", p.Refused())
+		}
+	}
 	if rc.Live() || rc.Pending() != 1 {
 		t.Fatalf("while down: live %v, pending %d; want false, 1", rc.Live(), rc.Pending())
 	}
