@@ -40,7 +40,7 @@ type Bus interface {
 	// Members lists the members of a room (nil if it does not exist).
 	Members(k RoomKey) []Member
 	// Leave removes peer from the room and delivers notify to the members
-	// left. It reports whether peer was there.
+	// left (nil: tells nobody). It reports whether peer was there.
 	Leave(k RoomKey, peer string, notify []byte) bool
 	// Send delivers frame to peer to, if both from and to are in the room;
 	// otherwise ErrNotFound.

@@ -126,8 +126,10 @@ func (b *MemoryBus) Leave(k RoomKey, peer string, notify []byte) bool {
 		b.rooms.Add(-1)
 		return true
 	}
-	for j := range r.members {
-		r.members[j].mb.Deliver(notify, KindPeerLeft)
+	if notify != nil {
+		for j := range r.members {
+			r.members[j].mb.Deliver(notify, KindPeerLeft)
+		}
 	}
 	return true
 }

@@ -319,6 +319,10 @@ func TestShutdownSaysGoingAway(t *testing.T) {
 	if m := a.Expect("reconnect"); m.Num("delay") < 0 || m.Num("delay") >= 2000 || m.Num("seq") != 1 {
 		t.Errorf("reconnect frame %v", m)
 	}
+	// Nobody hears of anybody leaving: they are all told to reconnect.
+	if m := b.Next(); m.Type() != "reconnect" {
+		t.Errorf("b got %v, want reconnect", m)
+	}
 	if code := a.Closed(); code != websocket.CloseGoingAway {
 		t.Errorf("session closed with %d, want 1001", code)
 	}

@@ -744,8 +744,18 @@ func (se *Session) end(reason string) {
 	se.keptBytes = 0
 	se.queue = nil
 	se.mu.Unlock()
+	se.srv.mu.Lock()
+	draining := se.srv.draining
+	se.srv.mu.Unlock()
 	for _, k := range se.rooms {
-		se.srv.bus.Leave(k, se.peer, encodePeerLeft(k, se.peer))
+		var notify []byte
+		if !draining {
+			notify = encodePeerLeft(k, se.peer)
+		}
+		// While the server drains, everyone is told to reconnect: a
+		// peer-left to a client whose close is not queued yet would make it
+		// drop a link that its rejoin would keep.
+		se.srv.bus.Leave(k, se.peer, notify)
 	}
 	se.rooms = nil
 	se.srv.release(se)
