@@ -72,11 +72,15 @@ func (se *Session) confirm(n uint64) {
 		// the client's confirm frames say what its app has
 	case n > se.seq:
 		// not a seq of ours
-	case se.confirmAt == 0:
-		se.confirmed, se.confirmAt = n, now
-	case now-se.confirmAt >= int64(confirmWithin):
-		se.trimLocked(se.confirmed)
-		se.confirmed, se.confirmAt = n, now
+	default:
+		se.ponged = max(se.ponged, n)
+		switch {
+		case se.confirmAt == 0:
+			se.confirmed, se.confirmAt = n, now
+		case now-se.confirmAt >= int64(confirmWithin):
+			se.trimLocked(se.confirmed)
+			se.confirmed, se.confirmAt = n, now
+		}
 	}
 	se.mu.Unlock()
 }
@@ -406,7 +410,7 @@ func (s *Server) attach(tmp, se *Session, l *link, lastSeq uint64) *resumeRefusa
 	// Pongs on the old link say nothing about what this one got, and the
 	// replay is in flight: it does not count against the buffer until the
 	// client has confirmed something.
-	se.confirmed, se.confirmAt = 0, 0
+	se.confirmed, se.confirmAt, se.ponged = 0, 0, 0
 	se.replayed, se.replayedBytes = len(se.kept), se.keptBytes
 	se.link = l
 	se.queue = q

@@ -70,6 +70,7 @@ type Session struct {
 	pingOut   bool   // a ping is out whose pong will confirm frames
 	confirmed uint64 // the seq of a pong not yet confirmWithin old (see confirm)
 	confirmAt int64  // when it came, unix nanoseconds (0: none)
+	ponged    uint64 // the seq of the latest pong
 	appAcks   bool   // the client confirms what its app processed (confirm frames): pongs trim nothing
 	// The replay of the last resume, not yet confirmed: headroom over the
 	// buffer limit, so that what was kept does not make the client "slow".
@@ -128,9 +129,9 @@ func (se *Session) enqueue(frame []byte, kind FrameKind) (l *link, start, ok boo
 	l = se.link
 	if keep && se.keptFullLocked(len(frame)) {
 		if l != nil && !se.appAcks {
-			// A busy client: drop what it confirmed without waiting for
-			// the confirmation to age (see confirm).
-			se.trimLocked(se.confirmed)
+			// A busy client: drop what its last pong confirmed without
+			// waiting for the confirmation to age (see confirm).
+			se.trimLocked(se.ponged)
 		}
 		if l == nil || se.keptFullLocked(len(frame)) {
 			return nil, false, se.overflowLocked(l)
