@@ -183,16 +183,36 @@ func interfaceAddrs(n transport.Net) []netip.Addr {
 type udpListener struct {
 	net.PacketConn
 	udp   *net.UDPConn // PacketConn when it is the host's socket, nil on a virtual network
-	batch *batchReader // reads udp with recvmmsg; nil on a virtual network
+	batch *batchReader // reads udp with recvmmsg; nil on a virtual network or when polled
 	s     *Server
 	port  uint16
 	once  sync.Once // the read loop ended
+
+	// With a poller (poll.go), loop reads the socket and queues on ctl
+	// what is for pion; closed ends pion's read loop.
+	loop      *pollLoop
+	fd        int  // the socket's descriptor, used by loop while the server runs
+	v6        bool // an AF_INET6 socket
+	ctl       chan ctlPacket
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// Close closes the socket and ends pion's read loop.
+func (c *udpListener) Close() error {
+	if c.closed != nil {
+		c.closeOnce.Do(func() { close(c.closed) })
+	}
+	return c.PacketConn.Close()
 }
 
 // ReadFrom ends pion's read loop only when the socket is closed: pion stops
 // serving a socket on any read error, and an error reported by the kernel
 // (ICMP unreachable, no buffer space) must not take the port down.
 func (c *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.loop != nil {
+		return c.readQueued(p)
+	}
 	// Let the relay goroutines run before taking the next client datagram:
 	// they carry the return leg of what was already relayed. Without it,
 	// under overload the read loops (which always find a datagram queued)

@@ -181,6 +181,8 @@ func (q *quota) created(src, dst net.Addr, _, user, _ string, relay net.Addr, _ 
 	transport := q.s.transportOf(k)
 	if sk.tcp {
 		q.s.markAllocated(sk.src)
+	} else {
+		q.s.allocReported(src, dst, relay)
 	}
 	q.mu.Lock()
 	if _, ok := q.pending[sk]; ok {
@@ -317,7 +319,9 @@ func (q *quota) withPerms(src, dst net.Addr, peer net.IP, f func(map[netip.Addr]
 	q.mu.Lock()
 	if info, ok := q.allocs[allocKey{tcp: sk.tcp, src: sk.src, port: portOf(dst)}]; ok {
 		f(info.perms, ip.Unmap())
-		if rc, ok := q.s.relays.get(info.relay).(*relayPacketConn); ok {
+		if rc, ok := q.s.relays.get(info.relay).(interface {
+			setPeers(map[netip.Addr]struct{})
+		}); ok {
 			rc.setPeers(info.perms)
 		}
 	}

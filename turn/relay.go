@@ -26,6 +26,9 @@ type relayGen struct {
 	// udpControl marks the generator of the UDP listeners: RFC 6062 TCP
 	// allocations are refused there.
 	udpControl bool
+	// lis is the UDP listener whose allocations this generator makes (one
+	// generator per listener), nil for TCP and TLS.
+	lis *udpListener
 }
 
 var _ pionturn.RelayAddressGenerator = (*relayGen)(nil)
@@ -67,7 +70,20 @@ func (g *relayGen) AllocatePacketConn(c pionturn.AllocateListenerConfig) (net.Pa
 		g.s.log.Warn("TURN relay socket failed", "err", err)
 		return nil, nil, fmt.Errorf("turn: relay socket: %w", err)
 	}
-	rc := &relayPacketConn{PacketConn: pc, s: g.s, key: relayKeyOf(addr), user: c.UserID, bw: g.s.bw.acquire(c.UserID)}
+	key, bw := relayKeyOf(addr), g.s.bw.acquire(c.UserID)
+	if g.lis != nil && g.lis.loop != nil {
+		// A client on UDP, on the host's network: the poller reads the
+		// socket and relays to the client itself (poll.go).
+		pr, err := g.lis.loop.adopt(pc, addr, key, c.UserID, bw)
+		if err != nil {
+			g.s.bw.release(c.UserID, bw)
+			g.s.m.allocsRefused.WithLabelValues("relay_socket").Inc()
+			g.s.log.Warn("TURN relay socket failed", "err", err)
+			return nil, nil, fmt.Errorf("turn: relay socket: %w", err)
+		}
+		return pr, addr, nil
+	}
+	rc := &relayPacketConn{PacketConn: pc, relayCore: relayCore{s: g.s, key: key, user: c.UserID, bw: bw}}
 	rc.udp, _ = pc.(*net.UDPConn)
 	g.s.relays.add(rc.key, rc)
 	return rc, addr, nil
@@ -183,23 +199,92 @@ func deniedReason(err error) string {
 	return "denied"
 }
 
-// relayPacketConn is one UDP allocation's relay socket.
-type relayPacketConn struct {
-	net.PacketConn
-	// udp is PacketConn when it is the host's socket (not a virtual
-	// network's): its netip calls read and write without allocating.
-	udp  *net.UDPConn
+// relayCore is what every UDP relay socket shares, whoever reads it: the
+// allocation it belongs to, the peers its client has permissions for, and
+// the checks on each datagram in either direction.
+type relayCore struct {
 	s    *Server
 	key  relayKey
 	user string
 	bw   *userBandwidth // nil without a cap
-	once sync.Once
 
 	// peers holds the peer IPs (unmapped) the client has permissions for,
 	// kept by the quota's permission events. A datagram from anyone else is
 	// dropped before it is metered or charged to the user's bandwidth:
 	// pion would drop it too, but only after the charge.
 	peers atomic.Pointer[[]netip.Addr]
+}
+
+// allowTo applies the peer policy and the bandwidth cap to a datagram of n
+// bytes for ap, counting what it drops. pion has checked the permission
+// (an IP); the whole address is checked again, so a packet to a denied peer
+// or to one of the server's own listener ports is dropped even if a
+// permission let it through.
+func (r *relayCore) allowTo(ap netip.AddrPort, n int) bool {
+	if err := r.s.policy.PeerAddr(ap); err != nil {
+		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+		return false
+	}
+	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
+		r.s.m.dropped.WithLabelValues("bandwidth").Inc()
+		return false
+	}
+	return true
+}
+
+// allowToAddr is allowTo for the address pion hands WriteTo.
+func (r *relayCore) allowToAddr(addr net.Addr, n int) (netip.AddrPort, bool) {
+	ap, ok := peerAddr(addr)
+	if !ok {
+		r.s.m.dropped.WithLabelValues("invalid").Inc()
+		return ap, false
+	}
+	return ap, r.allowTo(ap, n)
+}
+
+// allowFrom applies the peer policy, the client's permissions and the
+// bandwidth cap to a datagram of n bytes from ap, counting what it drops.
+func (r *relayCore) allowFrom(ap netip.AddrPort, n int) bool {
+	if err := r.s.policy.PeerAddr(ap); err != nil {
+		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+		return false
+	}
+	if !r.permitted(ap.Addr().Unmap()) {
+		r.s.m.dropped.WithLabelValues("no_permission").Inc()
+		return false
+	}
+	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
+		r.s.m.dropped.WithLabelValues("bandwidth").Inc()
+		return false
+	}
+	return true
+}
+
+// permitted reports whether the client has a permission for ip.
+func (r *relayCore) permitted(ip netip.Addr) bool {
+	if ps := r.peers.Load(); ps != nil {
+		return slices.Contains(*ps, ip)
+	}
+	return false
+}
+
+// setPeers replaces the permitted peer IPs (copy on write: the readers
+// check them without a lock on every datagram).
+func (r *relayCore) setPeers(perms map[netip.Addr]struct{}) {
+	ps := slices.Collect(maps.Keys(perms))
+	r.peers.Store(&ps)
+}
+
+// relayPacketConn is a UDP allocation's relay socket that pion reads, one
+// goroutine per allocation: on a virtual network (tests), for clients on
+// TCP or TLS, and where the poller does not exist (see poll.go).
+type relayPacketConn struct {
+	net.PacketConn
+	relayCore
+	// udp is PacketConn when it is the host's socket (not a virtual
+	// network's): its netip calls read and write without allocating.
+	udp  *net.UDPConn
+	once sync.Once
 
 	// lastFrom is the peer address ReadFrom returned last, returned again
 	// while datagrams keep coming from the same peer (nearly always, an
@@ -210,22 +295,10 @@ type relayPacketConn struct {
 }
 
 // WriteTo sends a client's Send indication or ChannelData payload to a
-// peer. pion has checked the permission (an IP); this checks the whole
-// address again, so a packet to a denied peer or to one of the server's
-// own listener ports is dropped even if a permission let it through.
-// Drops report success: pion would only log an error per packet.
+// peer. Drops report success: pion would only log an error per packet.
 func (r *relayPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	ap, ok := peerAddr(addr)
+	ap, ok := r.allowToAddr(addr, len(p))
 	if !ok {
-		r.s.m.dropped.WithLabelValues("invalid").Inc()
-		return len(p), nil
-	}
-	if err := r.s.policy.PeerAddr(ap); err != nil {
-		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
-		return len(p), nil
-	}
-	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), len(p)) {
-		r.s.m.dropped.WithLabelValues("bandwidth").Inc()
 		return len(p), nil
 	}
 	var n int
@@ -279,6 +352,8 @@ func (r *relayPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if !r.allowFrom(ap, n) {
 			continue
 		}
+		r.s.m.udpBytesFrom.Add(float64(n))
+		r.s.m.udpPktsFrom.Inc()
 		if r.udp != nil {
 			if r.lastFrom == nil || ap != r.lastFromAP {
 				r.lastFrom, r.lastFromAP = net.UDPAddrFromAddrPort(ap), ap
@@ -287,41 +362,6 @@ func (r *relayPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		return n, addr, nil
 	}
-}
-
-// allowFrom applies the peer policy, the client's permissions and the
-// bandwidth cap to a datagram of n bytes from ap, and counts it.
-func (r *relayPacketConn) allowFrom(ap netip.AddrPort, n int) bool {
-	if err := r.s.policy.PeerAddr(ap); err != nil {
-		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
-		return false
-	}
-	if !r.permitted(ap.Addr().Unmap()) {
-		r.s.m.dropped.WithLabelValues("no_permission").Inc()
-		return false
-	}
-	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
-		r.s.m.dropped.WithLabelValues("bandwidth").Inc()
-		return false
-	}
-	r.s.m.udpBytesFrom.Add(float64(n))
-	r.s.m.udpPktsFrom.Inc()
-	return true
-}
-
-// permitted reports whether the client has a permission for ip.
-func (r *relayPacketConn) permitted(ip netip.Addr) bool {
-	if ps := r.peers.Load(); ps != nil {
-		return slices.Contains(*ps, ip)
-	}
-	return false
-}
-
-// setPeers replaces the permitted peer IPs (copy on write: ReadFrom reads
-// them without a lock on every datagram).
-func (r *relayPacketConn) setPeers(perms map[netip.Addr]struct{}) {
-	ps := slices.Collect(maps.Keys(perms))
-	r.peers.Store(&ps)
 }
 
 func (r *relayPacketConn) Close() error {

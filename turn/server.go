@@ -36,8 +36,12 @@ type Server struct {
 	addrs          Addrs
 	certs          *certReloader // nil without TLS
 
-	pion     *pionturn.Server
-	udp      []*udpListener
+	pion *pionturn.Server
+	udp  []*udpListener
+	// poller relays for UDP clients on the host's network (poll.go); nil
+	// on a virtual network and where it does not exist.
+	poller   *relayPoller
+	fast     sync.Map        // allocKey -> *polledRelay, the allocations poller loops relay for
 	tcpConns []*connListener // the TCP and TLS listeners
 
 	conns    atomic.Int64   // TCP and TLS connections being served
@@ -115,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.serve(b); err != nil {
+	if err := s.serve(b, reusePort); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -204,7 +208,7 @@ func (s *Server) advertised() netip.Addr {
 
 // serve wraps the bound sockets, records them as the server's own
 // addresses in the policy and starts pion.
-func (s *Server) serve(b *listeners) error {
+func (s *Server) serve(b *listeners, hostNet bool) error {
 	gen := &relayGen{s: s}
 	// Relay sockets bind the listen address when it is of their family,
 	// else that family's wildcard.
@@ -237,23 +241,33 @@ func (s *Server) serve(b *listeners) error {
 			OnAllocationError:   s.q.allocError,
 			OnPermissionCreated: s.q.permCreated,
 			OnPermissionDeleted: s.q.permDeleted,
+			OnChannelCreated:    s.channelCreated,
+			OnChannelDeleted:    s.channelDeleted,
 		},
 	}
 	own := map[uint16]bool{} // the listening ports
-	udpGen := *gen
-	udpGen.udpControl = true
 	for _, c := range b.udp {
 		port := portOf(c.LocalAddr())
-		u := &udpListener{PacketConn: c, s: s, port: port}
+		u := &udpListener{PacketConn: c, s: s, port: port, fd: -1}
 		u.udp, _ = c.(*net.UDPConn)
-		if u.udp != nil {
-			u.batch = newBatchReader(u.udp)
-		}
 		s.udp = append(s.udp, u)
+		udpGen := *gen
+		udpGen.udpControl, udpGen.lis = true, u
 		pc.PacketConnConfigs = append(pc.PacketConnConfigs, pionturn.PacketConnConfig{
 			PacketConn: u, RelayAddressGenerator: &udpGen, PermissionHandler: s.permissionHandler(port)})
 		s.addrs.UDP = localAddrPort(c.LocalAddr())
 		own[port] = true
+	}
+	if hostNet && len(s.udp) > 0 {
+		var err error
+		if s.poller, err = newRelayPoller(s); err != nil {
+			return err
+		}
+	}
+	for _, u := range s.udp {
+		if u.udp != nil && u.loop == nil {
+			u.batch = newBatchReader(u.udp)
+		}
 	}
 	idle := min(s.cfg.MaxLifetime, pionMaxLifetime) + time.Minute
 	addListener := func(ln net.Listener) {
@@ -302,6 +316,10 @@ func (s *Server) serve(b *listeners) error {
 	p, err := pionturn.NewServer(pc)
 	if err != nil {
 		s.loops.Add(-(len(s.udp) + len(s.tcpConns)))
+		if s.poller != nil {
+			s.poller.stop()
+			s.poller.close()
+		}
 		return fmt.Errorf("turn: start: %w", err)
 	}
 	s.pion = p
@@ -376,6 +394,11 @@ func (s *Server) shutdown() error {
 	s.closing.Store(true)
 	close(s.done)
 	var errs []error
+	if s.poller != nil {
+		// Before pion closes the sockets the loops read.
+		s.poller.stop()
+		defer s.poller.close()
+	}
 	if err := s.pion.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("turn: close: %w", err))
 	}

@@ -1,0 +1,668 @@
+//go:build linux && (amd64 || arm64)
+
+package turn
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// relayPoller runs the poller loops, one per UDP listener socket (see
+// poll.go). Each loop is a goroutine blocked in epoll_wait on a set of its
+// own (level-triggered): its listener and the relay sockets of the
+// allocations made through it. The relay sockets are duplicated off Go's
+// network poller, so nothing else wakes for them.
+type relayPoller struct {
+	s     *Server
+	loops []*pollLoop
+	wake  int // an eventfd in every loop's set: written, it stops them
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// pollBatch is how many datagrams a loop takes with one recvmmsg, and
+// queues for clients before one sendmmsg.
+const pollBatch = 64
+
+// relayHead is the room left in front of a datagram read from a relay
+// socket, for the header the client gets: 4 bytes of ChannelData, or a
+// Data indication's 20-byte STUN header, XOR-PEER-ADDRESS (at most 24
+// bytes, IPv6) and the DATA attribute's 4.
+const relayHead = 48
+
+// relayMaxPayload is the largest datagram relayed, as pion's 1,600-byte
+// buffers allow; longer ones are dropped (reason too_large), not cut.
+const relayMaxPayload = 1600
+
+// epoll tokens (EpollEvent.Pad): what Fd indexes.
+const (
+	tokRelay    = 0 // Fd is a slot of relay sockets
+	tokListener = 1 // Fd indexes listeners
+	tokWake     = 2
+)
+
+// mmsghdr is struct mmsghdr on 64-bit Linux.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+type pollLoop struct {
+	p    *relayPoller
+	epfd int
+
+	ep     *os.File        // epfd in Go's network poller, for wait
+	rc     syscall.RawConn // ep's
+	pollFn func(uintptr) bool
+	nev    int
+	everr  error
+
+	mu        sync.RWMutex // the loop holds it shared while it handles events
+	slots     []*polledRelay
+	free      []int32
+	listeners []*udpListener
+	closed    bool // epfd is closed
+
+	// Used by the loop's goroutine only. Relay datagrams are read at
+	// bufs[i][relayHead:] and queued for clients in place, at [0, queued).
+	events       []unix.EpollEvent
+	bufs         [][]byte
+	rhdr, shdr   []mmsghdr
+	riov, siov   []unix.Iovec
+	raddr, saddr []unix.RawSockaddrInet6
+	sout         []*udpListener // the listener each queued datagram leaves from
+	queued       int
+	lbufs        [][]byte // listener datagrams
+	lhdr         []mmsghdr
+	liov         []unix.Iovec
+	laddr        []unix.RawSockaddrInet6
+	rng          *rand.PCG // transaction IDs of Data indications
+
+	// counts not yet added to the metrics
+	pktsTo, bytesTo, pktsFrom, bytesFrom int
+}
+
+// newRelayPoller makes a loop for each of s's UDP listener sockets on the
+// host's network and starts them.
+func newRelayPoller(s *Server) (*relayPoller, error) {
+	p := &relayPoller{s: s, wake: -1}
+	var err error
+	if p.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("turn: poller: eventfd: %w", err)
+	}
+	for _, u := range s.udp {
+		l, err := p.newLoop(u)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.loops = append(p.loops, l)
+	}
+	for _, l := range p.loops {
+		for _, u := range l.listeners {
+			u.loop = l
+			u.ctl = make(chan ctlPacket, ctlQueue)
+			u.closed = make(chan struct{})
+		}
+		p.wg.Add(1)
+		go l.run()
+	}
+	return p, nil
+}
+
+func (p *relayPoller) newLoop(u *udpListener) (*pollLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("turn: poller: epoll: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("turn: poller: epoll: %w", err)
+	}
+	l := &pollLoop{p: p, epfd: epfd, listeners: []*udpListener{u}}
+	l.ep = os.NewFile(uintptr(epfd), "turn-poller") // non-blocking: Go's poller watches it
+	if l.rc, err = l.ep.SyscallConn(); err != nil {
+		_ = l.ep.Close()
+		return nil, fmt.Errorf("turn: poller: epoll: %w", err)
+	}
+	l.pollFn = l.pollOnce
+	if err := p.watch(epfd, p.wake, tokWake, 0); err != nil {
+		_ = l.ep.Close()
+		return nil, err
+	}
+	var cerr error
+	if err := controlFD(u.udp, func(fd int) {
+		u.fd = fd
+		var dom int
+		if dom, cerr = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); cerr == nil {
+			u.v6 = dom == unix.AF_INET6
+			cerr = p.watch(epfd, fd, tokListener, 0)
+		}
+	}); err != nil || cerr != nil {
+		_ = l.ep.Close()
+		return nil, fmt.Errorf("turn: poller: listener: %w", errors.Join(err, cerr))
+	}
+	l.events = make([]unix.EpollEvent, 256)
+	l.bufs = make([][]byte, pollBatch)
+	l.lbufs = make([][]byte, pollBatch)
+	for i := range pollBatch {
+		l.bufs[i] = make([]byte, relayHead+relayMaxPayload+4) // + DATA padding
+		l.lbufs[i] = make([]byte, maxDatagram)
+	}
+	l.rhdr, l.shdr, l.lhdr = make([]mmsghdr, pollBatch), make([]mmsghdr, pollBatch), make([]mmsghdr, pollBatch)
+	l.riov, l.siov, l.liov = make([]unix.Iovec, pollBatch), make([]unix.Iovec, pollBatch), make([]unix.Iovec, pollBatch)
+	l.raddr, l.saddr, l.laddr = make([]unix.RawSockaddrInet6, pollBatch), make([]unix.RawSockaddrInet6, pollBatch), make([]unix.RawSockaddrInet6, pollBatch)
+	l.sout = make([]*udpListener, pollBatch)
+	for i := range pollBatch {
+		l.liov[i].Base = &l.lbufs[i][0]
+		l.liov[i].SetLen(maxDatagram)
+		l.lhdr[i].hdr.Iov = &l.liov[i]
+		l.lhdr[i].hdr.SetIovlen(1)
+		l.lhdr[i].hdr.Name = (*byte)(unsafe.Pointer(&l.laddr[i]))
+		l.rhdr[i].hdr.Iov = &l.riov[i]
+		l.rhdr[i].hdr.SetIovlen(1)
+		l.rhdr[i].hdr.Name = (*byte)(unsafe.Pointer(&l.raddr[i]))
+		l.shdr[i].hdr.Iov = &l.siov[i]
+		l.shdr[i].hdr.SetIovlen(1)
+		l.shdr[i].hdr.Name = (*byte)(unsafe.Pointer(&l.saddr[i]))
+	}
+	l.rng = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	return l, nil
+}
+
+func (p *relayPoller) watch(epfd, fd int, kind, idx int32) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: idx, Pad: kind}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("turn: poller: epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+// controlFD runs f with c's descriptor.
+func controlFD(c *net.UDPConn, f func(fd int)) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(func(fd uintptr) { f(int(fd)) }) //nolint:gosec // descriptors are small
+}
+
+// stop ends the loops and waits for them. The relay sockets stay open
+// until pion closes its allocations.
+func (p *relayPoller) stop() {
+	p.once.Do(func() {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(p.wake, one[:])
+		p.wg.Wait()
+	})
+}
+
+// close releases the epoll sets and the eventfd, once the loops have
+// stopped (or never started).
+func (p *relayPoller) close() {
+	for _, l := range p.loops {
+		l.mu.Lock()
+		if !l.closed {
+			l.closed = true
+			_ = l.ep.Close()
+		}
+		l.mu.Unlock()
+	}
+	if p.wake >= 0 {
+		_ = unix.Close(p.wake)
+		p.wake = -1
+	}
+}
+
+// adopt takes pion's new relay socket pc off Go's network poller (a
+// duplicate descriptor, the original closed) and into loop l.
+func (l *pollLoop) adopt(pc net.PacketConn, addr net.Addr, key relayKey, user string, bw *userBandwidth) (*polledRelay, error) {
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		_ = pc.Close()
+		return nil, fmt.Errorf("relay socket is a %T", pc)
+	}
+	fd, v6 := -1, false
+	var derr error
+	err := controlFD(uc, func(orig int) {
+		if fd, derr = unix.FcntlInt(uintptr(orig), unix.F_DUPFD_CLOEXEC, 0); derr != nil { //nolint:gosec // descriptors are small
+			return
+		}
+		var dom int
+		dom, derr = unix.GetsockoptInt(orig, unix.SOL_SOCKET, unix.SO_DOMAIN)
+		v6 = dom == unix.AF_INET6
+	})
+	_ = uc.Close()
+	if err = errors.Join(err, derr); err != nil {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+		return nil, err
+	}
+	r := &polledRelay{relayCore: relayCore{s: l.p.s, key: key, user: user, bw: bw},
+		loop: l, lis: l.listeners[0], slot: -1, local: addr, v6: v6, fd: fd, closed: make(chan struct{})}
+	if err := l.add(r); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	l.p.s.relays.add(r.key, r)
+	return r, nil
+}
+
+func (l *pollLoop) add(r *polledRelay) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return net.ErrClosed
+	}
+	var i int32
+	if n := len(l.free); n > 0 {
+		i, l.free = l.free[n-1], l.free[:n-1]
+		l.slots[i] = r
+	} else {
+		i = int32(len(l.slots)) //nolint:gosec // bounded by the allocation limit
+		l.slots = append(l.slots, r)
+	}
+	r.slot = i
+	if err := l.p.watch(l.epfd, r.fd, tokRelay, i); err != nil {
+		l.slots[i], r.slot = nil, -1
+		l.free = append(l.free, i)
+		return err
+	}
+	return nil
+}
+
+// remove takes r out of the loop. The loop holds mu while it handles
+// events, so once remove returns it no longer reads r's socket.
+func (l *pollLoop) remove(r *polledRelay) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.slot < 0 || l.slots[r.slot] != r {
+		return
+	}
+	l.slots[r.slot] = nil
+	l.free = append(l.free, r.slot)
+	r.slot = -1
+	if !l.closed {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, r.fd, nil)
+	}
+}
+
+func (r *polledRelay) closeSocket() {
+	r.fdMu.Lock()
+	if r.fd >= 0 {
+		_ = unix.Close(r.fd)
+		r.fd = -1
+	}
+	r.fdMu.Unlock()
+}
+
+// sendTo sends p to ap from the relay socket.
+func (r *polledRelay) sendTo(p []byte, ap netip.AddrPort) (int, error) {
+	var sa unix.RawSockaddrInet6
+	salen := putSockaddr(&sa, ap, r.v6, 0)
+	if salen == 0 {
+		return 0, fmt.Errorf("turn: peer %v: %w", ap, syscall.EAFNOSUPPORT)
+	}
+	r.fdMu.RLock()
+	defer r.fdMu.RUnlock()
+	if r.fd < 0 {
+		return 0, net.ErrClosed
+	}
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(r.fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0, //nolint:gosec // fd is small
+			uintptr(unsafe.Pointer(&sa)), uintptr(salen))
+		switch e {
+		case 0:
+			return len(p), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
+func (l *pollLoop) run() {
+	defer l.p.wg.Done()
+	for {
+		n, err := l.wait()
+		if err != nil {
+			l.p.s.log.Error("TURN poller stopped", "err", err)
+			return
+		}
+		l.mu.RLock()
+		for i := range n {
+			ev := &l.events[i]
+			switch ev.Pad {
+			case tokWake:
+				l.mu.RUnlock()
+				return
+			case tokListener:
+				l.readListener(l.listeners[ev.Fd])
+			default:
+				if r := l.slots[ev.Fd]; r != nil {
+					l.readRelay(r)
+				}
+			}
+		}
+		l.flush()
+		l.mu.RUnlock()
+		l.addMetrics()
+	}
+}
+
+// wait returns the next events: at once when some are ready, else after
+// parking in Go's network poller until the epoll set is readable. Neither
+// blocks a thread in a system call, which would make the runtime hand the
+// loop's P to another thread and take it back, with a thread wake-up each
+// way. (All the loop's system calls are RawSyscalls for the same reason:
+// the sockets are non-blocking, so none of them waits.)
+func (l *pollLoop) wait() (int, error) {
+	if l.pollOnce(0) {
+		return l.nev, l.everr
+	}
+	if err := l.rc.Read(l.pollFn); err != nil {
+		return 0, err
+	}
+	return l.nev, l.everr
+}
+
+// pollOnce takes the ready events without waiting; false asks the runtime
+// to wait for more.
+func (l *pollLoop) pollOnce(uintptr) bool {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0) //nolint:gosec // epfd is small
+	switch e {
+	case 0:
+		l.nev, l.everr = int(n), nil
+		return n > 0
+	case unix.EINTR:
+		return false
+	}
+	l.nev, l.everr = 0, e
+	return true
+}
+
+func (l *pollLoop) addMetrics() {
+	m := l.p.s.m
+	if l.pktsTo > 0 {
+		m.udpPktsTo.Add(float64(l.pktsTo))
+		m.udpBytesTo.Add(float64(l.bytesTo))
+		l.pktsTo, l.bytesTo = 0, 0
+	}
+	if l.pktsFrom > 0 {
+		m.udpPktsFrom.Add(float64(l.pktsFrom))
+		m.udpBytesFrom.Add(float64(l.bytesFrom))
+		l.pktsFrom, l.bytesFrom = 0, 0
+	}
+}
+
+// readListener reads what clients sent, one batch per wake-up (the epoll
+// set is level-triggered: what is left makes the next wake-up), so that
+// the relay sockets of the loop, which carry the answers to what was
+// already relayed, get their turn before more new datagrams come in.
+// ChannelData on a channel the poller knows goes straight to the peer, the
+// rest to pion.
+func (l *pollLoop) readListener(u *udpListener) {
+	for i := range l.lhdr {
+		l.lhdr[i].hdr.Namelen = unix.SizeofSockaddrInet6
+	}
+	n, err := recvmmsg(u.fd, l.lhdr)
+	if err != nil {
+		if err != unix.EAGAIN && err != unix.EINTR {
+			l.p.s.log.Debug("TURN UDP read failed; reading on", "err", err)
+		}
+		return
+	}
+	for i := range n {
+		b := l.lbufs[i][:l.lhdr[i].n]
+		ap := sockaddrAddrPort(&l.laddr[i])
+		if !l.channelData(u, ap, b) {
+			u.toPion(b, ap)
+		}
+	}
+}
+
+// channelData relays ChannelData b from client ap to the channel's peer,
+// and reports whether it did; what it leaves goes to pion, which answers
+// or drops it as it would any datagram.
+func (l *pollLoop) channelData(u *udpListener, ap netip.AddrPort, b []byte) bool {
+	num, payload, ok := parseChannelData(b)
+	if !ok {
+		return false
+	}
+	v, ok := l.p.s.fast.Load(allocKey{src: netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), port: u.port})
+	if !ok {
+		return false
+	}
+	r := v.(*polledRelay) //nolint:forcetypeassert // only *polledRelay is stored
+	peer, ok := r.channelPeer(num)
+	if !ok {
+		return false
+	}
+	if !r.allowTo(peer, len(payload)) {
+		return true
+	}
+	if _, err := r.sendTo(payload, peer); err != nil {
+		l.p.s.m.dropped.WithLabelValues(sendDropReason(err)).Inc()
+		return true
+	}
+	l.pktsTo++
+	l.bytesTo += len(payload)
+	return true
+}
+
+// readRelay reads what peers sent to r's socket and queues it for the
+// client: as ChannelData on a bound channel, else as a Data indication.
+func (l *pollLoop) readRelay(r *polledRelay) {
+	if l.queued == pollBatch {
+		l.flush()
+	}
+	q := l.queued
+	for i := q; i < pollBatch; i++ {
+		l.riov[i].Base = &l.bufs[i][relayHead]
+		l.riov[i].SetLen(relayMaxPayload)
+		l.rhdr[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		l.rhdr[i].hdr.Flags = 0
+	}
+	n, err := recvmmsg(r.fd, l.rhdr[q:])
+	if err != nil {
+		if err != unix.EAGAIN && err != unix.EINTR {
+			l.p.s.log.Debug("TURN relay read failed; reading on", "err", err)
+		}
+		return
+	}
+	out := r.out.Load()
+	for i := q; i < q+n; i++ {
+		size := int(l.rhdr[i].n)
+		if l.rhdr[i].hdr.Flags&unix.MSG_TRUNC != 0 {
+			l.p.s.m.dropped.WithLabelValues("too_large").Inc()
+			continue
+		}
+		ap := sockaddrAddrPort(&l.raddr[i])
+		if out == nil {
+			l.p.s.m.dropped.WithLabelValues("no_permission").Inc()
+			continue
+		}
+		if !r.allowFrom(ap, size) {
+			continue
+		}
+		j := l.queued
+		l.bufs[i], l.bufs[j] = l.bufs[j], l.bufs[i]
+		if !l.frame(j, r, out, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), size) {
+			continue
+		}
+		l.queued++
+		l.pktsFrom++
+		l.bytesFrom += size
+	}
+}
+
+// frame puts the header in front of the n bytes at bufs[j][relayHead:] and
+// addresses them to the client.
+func (l *pollLoop) frame(j int, r *polledRelay, out *relayClient, peer netip.AddrPort, n int) bool {
+	salen := putSockaddr(&l.saddr[j], out.ap, out.lis.v6, out.scope)
+	if salen == 0 {
+		return false
+	}
+	b := l.bufs[j]
+	start, end := 0, relayHead+n
+	if num, ok := r.channelOf(peer); ok {
+		start = relayHead - 4
+		binary.BigEndian.PutUint16(b[start:], num)
+		binary.BigEndian.PutUint16(b[start+2:], uint16(n)) //nolint:gosec // n <= relayMaxPayload
+	} else {
+		start, end = l.dataIndication(b, peer, n)
+	}
+	l.siov[j].Base = &b[start]
+	l.siov[j].SetLen(end - start)
+	l.shdr[j].hdr.Namelen = salen
+	l.sout[j] = out.lis
+	return true
+}
+
+// dataIndication writes a Data indication (RFC 8656 section 11.3: no
+// integrity, as pion sends them) around the n payload bytes at
+// b[relayHead:], and returns where the message starts and ends.
+func (l *pollLoop) dataIndication(b []byte, peer netip.AddrPort, n int) (start, end int) {
+	ip := peer.Addr()
+	alen := 8
+	if ip.Is6() {
+		alen = 20
+	}
+	pad := (4 - n%4) % 4
+	start = relayHead - (20 + 4 + alen + 4)
+	h := b[start:]
+	binary.BigEndian.PutUint16(h[0:], 0x0017)                     // Data indication
+	binary.BigEndian.PutUint16(h[2:], uint16(4+alen+4+n+pad))     //nolint:gosec // small
+	binary.BigEndian.PutUint32(h[4:], magicCookie)                // magic cookie
+	binary.LittleEndian.PutUint64(h[8:], l.rng.Uint64())          // transaction ID
+	binary.LittleEndian.PutUint32(h[16:], uint32(l.rng.Uint64())) //nolint:gosec // random bits
+	a := h[20:]
+	binary.BigEndian.PutUint16(a[0:], 0x0012)       // XOR-PEER-ADDRESS
+	binary.BigEndian.PutUint16(a[2:], uint16(alen)) //nolint:gosec // 8 or 20
+	a[4] = 0
+	binary.BigEndian.PutUint16(a[6:], peer.Port()^uint16(magicCookie>>16))
+	if ip.Is4() {
+		a[5] = 1
+		x := ip.As4()
+		for k := range x {
+			a[8+k] = x[k] ^ h[4+k]
+		}
+	} else {
+		a[5] = 2
+		x := ip.As16()
+		for k := range x {
+			a[8+k] = x[k] ^ h[4+k] // the cookie, then the transaction ID
+		}
+	}
+	d := a[4+alen:]
+	binary.BigEndian.PutUint16(d[0:], 0x0013)    // DATA
+	binary.BigEndian.PutUint16(d[2:], uint16(n)) //nolint:gosec // n <= relayMaxPayload
+	end = relayHead + n + pad
+	clear(b[relayHead+n : end])
+	return start, end
+}
+
+// flush sends what is queued for clients, one sendmmsg per run of
+// datagrams leaving from the same listener.
+func (l *pollLoop) flush() {
+	for i := 0; i < l.queued; {
+		lis := l.sout[i]
+		j := i + 1
+		for j < l.queued && l.sout[j] == lis {
+			j++
+		}
+		l.send(lis.fd, i, j)
+		i = j
+	}
+	l.queued = 0
+}
+
+func (l *pollLoop) send(fd, from, to int) {
+	for from < to {
+		n, err := sendmmsg(fd, l.shdr[from:to])
+		switch {
+		case err == nil:
+			from += n
+		case err == unix.EINTR:
+		case err == unix.EAGAIN || err == unix.ENOBUFS:
+			l.p.s.m.dropped.WithLabelValues("send_buffer").Add(float64(to - from))
+			return
+		default: // this datagram failed (sendmmsg reports an error for the first one it could not send)
+			l.p.s.m.dropped.WithLabelValues("send_error").Inc()
+			from++
+		}
+	}
+}
+
+func sendDropReason(err error) string {
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) {
+		return "send_buffer"
+	}
+	return "send_error"
+}
+
+func recvmmsg(fd int, hs []mmsghdr) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), 0, 0, 0) //nolint:gosec // fd is small
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+func sendmmsg(fd int, hs []mmsghdr) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), 0, 0, 0) //nolint:gosec // fd is small
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// putSockaddr writes ap as the socket address for a socket of the given
+// family (IPv4-mapped on an AF_INET6 one) and returns its length, 0 when
+// an AF_INET socket cannot reach it.
+func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, v6 bool, scope uint32) uint32 {
+	if v6 {
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ap.Addr().As16(), Scope_id: scope}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], ap.Port())
+		return unix.SizeofSockaddrInet6
+	}
+	ip := ap.Addr().Unmap()
+	if !ip.Is4() {
+		return 0
+	}
+	s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+	*s4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s4.Port))[:], ap.Port())
+	return unix.SizeofSockaddrInet4
+}
+
+// sockaddrAddrPort reads the address recvmmsg wrote.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	switch sa.Family {
+	case unix.AF_INET:
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), port)
+	case unix.AF_INET6:
+		ip := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 { // a link-local client: replies need the interface
+			ip = ip.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
+		}
+		return netip.AddrPortFrom(ip, port)
+	}
+	return netip.AddrPort{}
+}

@@ -1,0 +1,276 @@
+//go:build linux && (amd64 || arm64)
+
+package turn
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/pion/stun/v4"
+	"golang.org/x/sys/unix"
+)
+
+var refreshRequest = stun.NewType(stun.MethodRefresh, stun.ClassRequest)
+
+// rawAllocate makes a UDP allocation with a raw client, released when the
+// test ends, and returns the client and the relay address.
+func rawAllocate(t *testing.T, ts *testServer, cr cred) (*rawClient, netip.AddrPort) {
+	t.Helper()
+	c := newRawClient(t, ts, cr)
+	res := c.request(allocateRequest, requestedUDP{})
+	var relay stun.XORMappedAddress
+	if err := relay.GetFromAs(res, stun.AttrXORRelayedAddress); err != nil {
+		t.Fatalf("Allocate: %v (%v)", res, err)
+	}
+	t.Cleanup(func() { c.request(refreshRequest, lifetimeAttr(0)) })
+	ip, _ := netip.AddrFromSlice(relay.IP)
+	return c, netip.AddrPortFrom(ip.Unmap(), uint16(relay.Port)) //nolint:gosec // a port
+}
+
+// next reads the next datagram the server sends the client.
+func (c *rawClient) next() []byte {
+	c.t.Helper()
+	buf := make([]byte, 2048)
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := c.conn.ReadFrom(buf)
+	if err != nil {
+		c.t.Fatalf("client read: %v", err)
+	}
+	return buf[:n]
+}
+
+func udpPeer(t *testing.T) (net.PacketConn, netip.AddrPort) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	return pc, pc.LocalAddr().(*net.UDPAddr).AddrPort() //nolint:forcetypeassert // udp4
+}
+
+func checkSuccess(t *testing.T, what string, res *stun.Message) {
+	t.Helper()
+	if res.Type.Class != stun.ClassSuccessResponse {
+		t.Fatalf("%s: %v (error %d)", what, res, errCode(res))
+	}
+}
+
+// The poller relays ChannelData both ways on a bound channel, and counts it.
+func TestPollerChannelData(t *testing.T) {
+	ts := startServer(t, allowLoopback)
+	if ts.poller == nil {
+		t.Fatal("no poller on the host's network")
+	}
+	peer, pa := udpPeer(t)
+	c, relay := rawAllocate(t, ts, creds("chan"))
+	if _, ok := ts.relays.get(relayKey{port: relay.Port()}).(*polledRelay); !ok {
+		t.Fatalf("relay %v is not read by the poller", relay)
+	}
+	checkSuccess(t, "ChannelBind", c.request(channelBindReq, channelAttr(0x4001), peerAttr{ip: pa.Addr(), port: pa.Port()}))
+
+	// Client to peer; the byte after the payload is padding, not data.
+	cd := []byte{0x40, 0x01, 0, 7, 't', 'o', ' ', 'p', 'e', 'e', 'r', 0}
+	if _, err := c.conn.WriteTo(cd, c.server); err != nil {
+		t.Fatal(err)
+	}
+	if got, from := readFrom(t, peer); string(got) != "to peer" || from.(*net.UDPAddr).AddrPort() != relay { //nolint:forcetypeassert // udp4
+		t.Fatalf("peer got %q from %v, want %q from %v", got, from, "to peer", relay)
+	}
+
+	// Peer to client, every size up to the largest relayed.
+	for _, n := range []int{0, 1, 9, 1200, relayMaxPayload} {
+		payload := bytes.Repeat([]byte{byte(n)}, n)
+		if _, err := peer.WriteTo(payload, net.UDPAddrFromAddrPort(relay)); err != nil {
+			t.Fatal(err)
+		}
+		got := c.next()
+		num, data, ok := parseChannelData(got)
+		if !ok || num != 0x4001 || !bytes.Equal(data, payload) || len(got) != 4+n {
+			t.Fatalf("%d bytes from the peer: client got % x…", n, got[:min(len(got), 8)])
+		}
+	}
+	ts.waitMetric(t, 1, "switchboard_turn_relayed_packets_total", "transport", "udp", "direction", "to_peer")
+	ts.waitMetric(t, 5, "switchboard_turn_relayed_packets_total", "transport", "udp", "direction", "from_peer")
+	ts.waitMetric(t, 7, "switchboard_turn_relayed_bytes_total", "transport", "udp", "direction", "to_peer")
+}
+
+// Without a channel, what a permitted peer sends arrives as a Data
+// indication that any STUN decoder reads: XOR-PEER-ADDRESS, DATA, padding.
+func TestPollerDataIndication(t *testing.T) {
+	ts := startServer(t, allowLoopback)
+	peer, pa := udpPeer(t)
+	c, relay := rawAllocate(t, ts, creds("data"))
+	checkSuccess(t, "CreatePermission", c.request(permissionRequest, peerAttr{ip: pa.Addr(), port: 1}))
+	for _, n := range []int{0, 1, 2, 3, 4, 5, 1200} {
+		payload := bytes.Repeat([]byte{'d'}, n)
+		if _, err := peer.WriteTo(payload, net.UDPAddrFromAddrPort(relay)); err != nil {
+			t.Fatal(err)
+		}
+		checkDataIndication(t, c.next(), pa, payload)
+	}
+}
+
+func checkDataIndication(t *testing.T, raw []byte, from netip.AddrPort, payload []byte) {
+	t.Helper()
+	m := &stun.Message{Raw: raw}
+	if err := m.Decode(); err != nil {
+		t.Fatalf("not STUN (%v): % x", err, raw)
+	}
+	if m.Type != stun.NewType(stun.MethodData, stun.ClassIndication) {
+		t.Fatalf("type %v", m.Type)
+	}
+	var xpa stun.XORMappedAddress
+	if err := xpa.GetFromAs(m, stun.AttrXORPeerAddress); err != nil {
+		t.Fatalf("XOR-PEER-ADDRESS: %v", err)
+	}
+	if ip, _ := netip.AddrFromSlice(xpa.IP); netip.AddrPortFrom(ip.Unmap(), uint16(xpa.Port)) != from { //nolint:gosec // a port
+		t.Fatalf("XOR-PEER-ADDRESS %v, want %v", xpa, from)
+	}
+	data, err := m.Get(stun.AttrData)
+	if err != nil || !bytes.Equal(data, payload) {
+		t.Fatalf("DATA %q (%v), want %q", data, err, payload)
+	}
+	if len(raw)%4 != 0 {
+		t.Fatalf("%d bytes: not padded to 4", len(raw))
+	}
+}
+
+// The encoder on its own, for both address families (an IPv6 peer's
+// address is XORed with the transaction ID too).
+func TestDataIndicationEncoding(t *testing.T) {
+	l := &pollLoop{rng: rand.NewPCG(1, 2)}
+	for _, peer := range []netip.AddrPort{
+		netip.MustParseAddrPort("192.0.2.7:3478"),
+		netip.MustParseAddrPort("[2001:db8::1:2]:65535"),
+	} {
+		for n := range 9 {
+			b := make([]byte, relayHead+relayMaxPayload+4)
+			for i := range b {
+				b[i] = 0xEE // no stale byte may show through as padding or header
+			}
+			payload := bytes.Repeat([]byte{'p'}, n)
+			copy(b[relayHead:], payload)
+			start, end := l.dataIndication(b, peer, n)
+			checkDataIndication(t, b[start:end], peer, payload)
+			if pad := b[relayHead+n : end]; len(pad) > 0 && !bytes.Equal(pad, make([]byte, len(pad))) {
+				t.Fatalf("padding % x", pad)
+			}
+		}
+	}
+}
+
+// A datagram longer than relayMaxPayload is dropped whole, not cut; the
+// next one still arrives.
+func TestPollerDropsOversize(t *testing.T) {
+	ts := startServer(t, allowLoopback)
+	peer, pa := udpPeer(t)
+	c, relay := rawAllocate(t, ts, creds("big"))
+	checkSuccess(t, "CreatePermission", c.request(permissionRequest, peerAttr{ip: pa.Addr(), port: 1}))
+	if _, err := peer.WriteTo(make([]byte, relayMaxPayload+1), net.UDPAddrFromAddrPort(relay)); err != nil {
+		t.Fatal(err)
+	}
+	ts.waitMetric(t, 1, "switchboard_turn_dropped_packets_total", "reason", "too_large")
+	if _, err := peer.WriteTo([]byte("small"), net.UDPAddrFromAddrPort(relay)); err != nil {
+		t.Fatal(err)
+	}
+	checkDataIndication(t, c.next(), pa, []byte("small"))
+}
+
+// ChannelData on a channel nobody bound goes to pion, which drops it;
+// nothing reaches the peer and the allocation goes on working.
+func TestPollerUnboundChannel(t *testing.T) {
+	ts := startServer(t, allowLoopback)
+	peer, pa := udpPeer(t)
+	c, _ := rawAllocate(t, ts, creds("unbound"))
+	checkSuccess(t, "ChannelBind", c.request(channelBindReq, channelAttr(0x4002), peerAttr{ip: pa.Addr(), port: pa.Port()}))
+	for _, cd := range [][]byte{
+		{0x40, 0x03, 0, 1, 'x'}, // another channel
+		{0x40, 0x02, 0, 9, 'x'}, // longer than the datagram
+		{0x40, 0x02},            // no header
+	} {
+		if _, err := c.conn.WriteTo(cd, c.server); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.conn.WriteTo([]byte{0x40, 0x02, 0, 2, 'o', 'k'}, c.server); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFrom(t, peer); string(got) != "ok" {
+		t.Fatalf("peer got %q first", got)
+	}
+}
+
+// Releasing an allocation takes its socket out of the poller: no fast-path
+// entry, no slot, no relay left.
+func TestPollerRelease(t *testing.T) {
+	ts := startServer(t, allowLoopback)
+	c := newRawClient(t, ts, creds("release"))
+	checkSuccess(t, "Allocate", c.request(allocateRequest, requestedUDP{}))
+	waitFor(t, "the fast-path entry", func() bool { return fastEntries(ts.Server) == 1 })
+	checkSuccess(t, "Refresh", c.request(refreshRequest, lifetimeAttr(0)))
+	waitFor(t, "the allocation to go", func() bool { return ts.q.count() == 0 })
+	if n := fastEntries(ts.Server); n != 0 {
+		t.Fatalf("%d fast-path entries left", n)
+	}
+	for _, l := range ts.poller.loops {
+		l.mu.RLock()
+		for i, r := range l.slots {
+			if r != nil {
+				t.Errorf("slot %d still holds %v", i, r.key)
+			}
+		}
+		l.mu.RUnlock()
+	}
+	ts.relays.mu.Lock()
+	left := len(ts.relays.m)
+	ts.relays.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d relay sockets left", left)
+	}
+}
+
+func fastEntries(s *Server) int {
+	n := 0
+	s.fast.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// The socket address helpers round-trip both families, IPv4 mapped on an
+// AF_INET6 socket.
+func TestSockaddr(t *testing.T) {
+	for _, tc := range []struct {
+		ap   string
+		v6   bool
+		want uint32
+	}{
+		{"192.0.2.1:1", false, 16},
+		{"192.0.2.1:65535", true, 28},
+		{"[2001:db8::1]:3478", true, 28},
+		{"[2001:db8::1]:3478", false, 0},
+	} {
+		ap := netip.MustParseAddrPort(tc.ap)
+		var rsa unix.RawSockaddrInet6
+		sa := (*[unix.SizeofSockaddrInet6]byte)(unsafe.Pointer(&rsa))
+		got := putSockaddr(&rsa, ap, tc.v6, 0)
+		if got != tc.want {
+			t.Fatalf("%v v6=%v: length %d, want %d", ap, tc.v6, got, tc.want)
+		}
+		if got == 0 {
+			continue
+		}
+		back := sockaddrAddrPort(&rsa)
+		if netip.AddrPortFrom(back.Addr().Unmap(), back.Port()) != ap {
+			t.Fatalf("%v came back as %v", ap, back)
+		}
+		if port := binary.BigEndian.Uint16(sa[2:]); port != ap.Port() {
+			t.Fatalf("port bytes %d, want %d (network order)", port, ap.Port())
+		}
+	}
+}
