@@ -201,9 +201,9 @@ func (q *quota) expire(k allocKey) {
 		q.mu.Unlock()
 		return
 	}
-	relay, user := info.relay, info.user
+	c, user := info.sock, info.user
 	q.mu.Unlock()
-	if c := q.s.relays.get(relay); c != nil {
+	if c != nil {
 		q.s.log.Debug("TURN allocation reached the maximum lifetime", "user", clip(user), "client", k.src.String())
 		_ = c.Close()
 	}

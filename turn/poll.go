@@ -2,12 +2,14 @@ package turn
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -80,11 +82,18 @@ func (r *polledRelay) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return len(p), nil
 	}
 	n, err := r.sendTo(p, ap)
-	if err == nil {
-		r.s.m.udpBytesTo.Add(float64(n))
-		r.s.m.udpPktsTo.Inc()
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return 0, err
+		}
+		// A full socket buffer or a refused destination: a drop, as on the
+		// poller's own path, not an error pion logs per packet.
+		r.s.m.dropped.WithLabelValues(sendDropReason(err)).Inc()
+		return len(p), nil
 	}
-	return n, err
+	r.s.m.udpBytesTo.Add(float64(n))
+	r.s.m.udpPktsTo.Inc()
+	return n, nil
 }
 
 func (r *polledRelay) LocalAddr() net.Addr              { return r.local }
@@ -97,6 +106,7 @@ func (r *polledRelay) SetWriteDeadline(time.Time) error { return nil }
 // relayPacketConn.
 func (r *polledRelay) Close() error {
 	r.once.Do(func() {
+		close(r.closed) // first: an attach from now on sees it and undoes itself
 		r.s.relays.remove(r.key, r)
 		if c := r.out.Load(); c != nil {
 			r.s.fast.CompareAndDelete(c.key, r)
@@ -104,7 +114,6 @@ func (r *polledRelay) Close() error {
 		r.s.bw.release(r.user, r.bw)
 		r.loop.remove(r)
 		r.closeSocket()
-		close(r.closed)
 	})
 	return nil
 }
@@ -131,6 +140,14 @@ func (r *polledRelay) attach(src netip.AddrPort, zone string) {
 	}
 }
 
+// maxFastChannels bounds the channels of one allocation the poller relays
+// on itself, and so the scan every datagram of the allocation costs the
+// loop (all of its allocations share it). A client may bind up to 4,096;
+// beyond these, its ChannelData goes through pion and its peers' datagrams
+// arrive as Data indications, which clients take as well. Browsers bind one
+// channel per peer they talk to.
+const maxFastChannels = 32
+
 // setChannel adds (bound) or removes a channel, as pion reports them.
 func (r *polledRelay) setChannel(num uint16, peer netip.AddrPort, bound bool) {
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
@@ -140,7 +157,7 @@ func (r *polledRelay) setChannel(num uint16, peer netip.AddrPort, bound bool) {
 	if old := r.chans.Load(); old != nil {
 		cs = slices.DeleteFunc(slices.Clone(*old), func(c relayChannel) bool { return c.num == num })
 	}
-	if bound {
+	if bound && len(cs) < maxFastChannels {
 		cs = append(cs, relayChannel{num: num, peer: peer})
 	}
 	r.chans.Store(&cs)
@@ -187,21 +204,29 @@ func (s *Server) allocReported(src, dst, relay net.Addr) {
 
 // channelCreated and channelDeleted are pion's OnChannelCreated and
 // OnChannelDeleted: the poller relays on the channels pion has bound.
-func (s *Server) channelCreated(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, num uint16) {
-	s.channelEvent(relay, peer, num, true)
+func (s *Server) channelCreated(src, dst net.Addr, _, _, _ string, _, peer net.Addr, num uint16) {
+	s.channelEvent(src, dst, peer, num, true)
 }
 
-func (s *Server) channelDeleted(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, num uint16) {
-	s.channelEvent(relay, peer, num, false)
+func (s *Server) channelDeleted(src, dst net.Addr, _, _, _ string, _, peer net.Addr, num uint16) {
+	s.channelEvent(src, dst, peer, num, false)
 }
 
-func (s *Server) channelEvent(relay, peer net.Addr, num uint16, bound bool) {
-	r, ok := s.relays.get(relayKeyOf(relay)).(*polledRelay)
+// The relay is found by its client's address, not by the relay port pion
+// reports: that port may already belong to another allocation when the
+// events of one whose socket closed arrive.
+func (s *Server) channelEvent(src, dst, peer net.Addr, num uint16, bound bool) {
+	ua, ok := src.(*net.UDPAddr)
 	if !ok {
 		return
 	}
-	if ap, ok := peerAddr(peer); ok {
-		r.setChannel(num, ap, bound)
+	ap := ua.AddrPort()
+	v, ok := s.fast.Load(allocKey{src: netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), port: portOf(dst)})
+	if !ok {
+		return
+	}
+	if pa, ok := peerAddr(peer); ok {
+		v.(*polledRelay).setChannel(num, pa, bound) //nolint:forcetypeassert // only *polledRelay is stored
 	}
 }
 
@@ -252,4 +277,12 @@ func parseChannelData(b []byte) (num uint16, payload []byte, ok bool) {
 		return 0, nil, false
 	}
 	return binary.BigEndian.Uint16(b), b[4 : 4+n], true
+}
+
+// sendDropReason names a failed send in the dropped-packets metric.
+func sendDropReason(err error) string {
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOBUFS) {
+		return "send_buffer"
+	}
+	return "send_error"
 }

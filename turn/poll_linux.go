@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -337,12 +338,18 @@ func (r *polledRelay) sendTo(p []byte, ap netip.AddrPort) (int, error) {
 
 func (l *pollLoop) run() {
 	defer l.p.wg.Done()
+	var pause time.Duration
 	for {
 		n, err := l.wait()
 		if err != nil {
-			l.p.s.log.Error("TURN poller stopped", "err", err)
-			return
+			// Not expected while the epoll set is open; a loop that gave
+			// up would leave its listener unread for good.
+			l.p.s.log.Error("TURN poller: waiting for sockets failed; retrying", "err", err)
+			pause = min(max(2*pause, time.Millisecond), time.Second)
+			time.Sleep(pause)
+			continue
 		}
+		pause = 0
 		l.mu.RLock()
 		for i := range n {
 			ev := &l.events[i]
@@ -421,9 +428,7 @@ func (l *pollLoop) readListener(u *udpListener) {
 	}
 	n, err := recvmmsg(u.fd, l.lhdr)
 	if err != nil {
-		if err != unix.EAGAIN && err != unix.EINTR {
-			l.p.s.log.Debug("TURN UDP read failed; reading on", "err", err)
-		}
+		l.readFailed("TURN UDP read failed; reading on", err)
 		return
 	}
 	for i := range n {
@@ -433,6 +438,17 @@ func (l *pollLoop) readListener(u *udpListener) {
 			u.toPion(b, ap)
 		}
 	}
+}
+
+// readFailed logs a read error other than "nothing to read" and pauses a
+// millisecond, so that an error that persists (the set is level-triggered)
+// does not spin the loop.
+func (l *pollLoop) readFailed(msg string, err error) {
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	l.p.s.log.Debug(msg, "err", err)
+	time.Sleep(time.Millisecond)
 }
 
 // channelData relays ChannelData b from client ap to the channel's peer,
@@ -479,9 +495,7 @@ func (l *pollLoop) readRelay(r *polledRelay) {
 	}
 	n, err := recvmmsg(r.fd, l.rhdr[q:])
 	if err != nil {
-		if err != unix.EAGAIN && err != unix.EINTR {
-			l.p.s.log.Debug("TURN relay read failed; reading on", "err", err)
-		}
+		l.readFailed("TURN relay read failed; reading on", err)
 		return
 	}
 	out := r.out.Load()
@@ -606,13 +620,6 @@ func (l *pollLoop) send(fd, from, to int) {
 			from++
 		}
 	}
-}
-
-func sendDropReason(err error) string {
-	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) {
-		return "send_buffer"
-	}
-	return "send_error"
 }
 
 func recvmmsg(fd int, hs []mmsghdr) (int, error) {

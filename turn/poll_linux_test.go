@@ -274,3 +274,44 @@ func TestSockaddr(t *testing.T) {
 		}
 	}
 }
+
+// The fast path applies the peer policy to the full address: a channel to
+// one of the server's own ports (the permission is for an allowed IP) is
+// bound, but what the client sends on it is dropped.
+func TestPollerChannelToOwnListener(t *testing.T) {
+	ts := startServer(t, allowLoopback)
+	c, _ := rawAllocate(t, ts, creds("own"))
+	own := ts.Addrs().UDP
+	checkSuccess(t, "ChannelBind", c.request(channelBindReq, channelAttr(0x4001), peerAttr{ip: own.Addr(), port: own.Port()}))
+	if _, err := c.conn.WriteTo([]byte{0x40, 0x01, 0, 2, 'h', 'i'}, c.server); err != nil {
+		t.Fatal(err)
+	}
+	ts.waitMetric(t, 1, "switchboard_turn_dropped_packets_total", "reason", "own_listener")
+}
+
+// Beyond maxFastChannels an allocation's channels still work, through
+// pion one way and as Data indications the other.
+func TestPollerManyChannels(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		allowLoopback(c)
+		c.MaxPermissionsPerAllocation = 4
+	})
+	c, relay := rawAllocate(t, ts, creds("many"))
+	var last net.PacketConn
+	var lastAP netip.AddrPort
+	for i := range maxFastChannels + 1 {
+		last, lastAP = udpPeer(t)
+		checkSuccess(t, "ChannelBind", c.request(channelBindReq, channelAttr(0x4000+i), peerAttr{ip: lastAP.Addr(), port: lastAP.Port()}))
+	}
+	num := byte(maxFastChannels) // the last channel, 0x4000 + maxFastChannels
+	if _, err := c.conn.WriteTo([]byte{0x40, num, 0, 4, 'p', 'i', 'o', 'n'}, c.server); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFrom(t, last); string(got) != "pion" {
+		t.Fatalf("peer got %q", got)
+	}
+	if _, err := last.WriteTo([]byte("back"), net.UDPAddrFromAddrPort(relay)); err != nil {
+		t.Fatal(err)
+	}
+	checkDataIndication(t, c.next(), lastAP, []byte("back"))
+}

@@ -83,7 +83,7 @@ type pendingAlloc struct {
 
 type allocInfo struct {
 	user, transport string
-	relay           relayKey
+	sock            interface{ Close() error } // its relay socket, nil if gone already
 	perms           map[netip.Addr]struct{}
 	hardExpiry      *time.Timer // see lifetimeCap; nil while pion's own timer suffices
 	hardDeadline    time.Time
@@ -184,6 +184,9 @@ func (q *quota) created(src, dst net.Addr, _, user, _ string, relay net.Addr, _ 
 	} else {
 		q.s.allocReported(src, dst, relay)
 	}
+	// The socket itself, not its port: once it closes, another allocation
+	// may take the port while pion still reports events for this one.
+	sock := q.s.relays.get(relayKeyOf(relay))
 	q.mu.Lock()
 	if _, ok := q.pending[sk]; ok {
 		delete(q.pending, sk) // confirmed: the place moves from pending to total
@@ -204,7 +207,7 @@ func (q *quota) created(src, dst net.Addr, _, user, _ string, relay net.Addr, _ 
 		q.empty = make(chan struct{})
 	}
 	q.total++
-	q.allocs[k] = &allocInfo{user: user, transport: transport, relay: relayKeyOf(relay), perms: map[netip.Addr]struct{}{}}
+	q.allocs[k] = &allocInfo{user: user, transport: transport, sock: sock, perms: map[netip.Addr]struct{}{}}
 	q.mu.Unlock()
 	q.s.m.allocs.WithLabelValues(transport).Inc()
 	q.s.m.allocsCreated.WithLabelValues(transport).Inc()
@@ -319,7 +322,7 @@ func (q *quota) withPerms(src, dst net.Addr, peer net.IP, f func(map[netip.Addr]
 	q.mu.Lock()
 	if info, ok := q.allocs[allocKey{tcp: sk.tcp, src: sk.src, port: portOf(dst)}]; ok {
 		f(info.perms, ip.Unmap())
-		if rc, ok := q.s.relays.get(info.relay).(interface {
+		if rc, ok := info.sock.(interface {
 			setPeers(map[netip.Addr]struct{})
 		}); ok {
 			rc.setPeers(info.perms)

@@ -315,10 +315,16 @@ func (s *Server) serve(b *listeners, hostNet bool) error {
 	s.loops.Add(len(s.udp) + len(s.tcpConns))
 	p, err := pionturn.NewServer(pc)
 	if err != nil {
-		s.loops.Add(-(len(s.udp) + len(s.tcpConns)))
+		// pion may have started some read loops before it failed: closing
+		// the sockets (New does) and the listeners' queues ends them. The
+		// loop count is left as it is: nobody waits on a server New did
+		// not return, and the loops that did start count themselves out.
 		if s.poller != nil {
 			s.poller.stop()
 			s.poller.close()
+		}
+		for _, u := range s.udp {
+			_ = u.Close()
 		}
 		return fmt.Errorf("turn: start: %w", err)
 	}
