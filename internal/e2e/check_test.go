@@ -21,7 +21,6 @@ type checkResult struct {
 	CandidateMs  *float64 `json:"candidateMs"`
 	RoundTripMs  *float64 `json:"roundTripMs"`
 	StunAnswered *bool    `json:"stunAnswered"`
-	RefusedPeer  *string  `json:"refusedPeer"`
 	Candidate    *struct {
 		Type          string `json:"type"`
 		Address       string `json:"address"`
@@ -64,14 +63,14 @@ func runCheck(t *testing.T, browser context.Context, srv *testutil.Server, shot 
 	return p, s
 }
 
-// TestCheckTURN runs the connectivity check page against a server whose
-// TURN relays to loopback peers: direct (STUN), TURN/UDP and TURN/TCP work
-// with real round trips through the relay, and TLS is not offered.
+// TestCheckTURN runs the connectivity check page against a server with the
+// default peer policy: direct (STUN), TURN/UDP and TURN/TCP work with real
+// round trips through the relay (between two relay addresses on 127.0.0.1,
+// which the policy allows as relays of live allocations), and TLS is not
+// offered.
 func TestCheckTURN(t *testing.T) {
 	browser := testutil.NewBrowser(t) // first: skips at once without Chromium
-	srv := testutil.StartServer(t, testutil.Options{Dev: true, TURN: &turn.Config{
-		AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-	}})
+	srv := testutil.StartServer(t, testutil.Options{Dev: true, TURN: &turn.Config{}})
 	p, s := runCheck(t, browser, srv, "check.png")
 
 	var urls []string
@@ -111,12 +110,15 @@ func TestCheckTURN(t *testing.T) {
 	checkClean(t, p)
 }
 
-// TestCheckTURNPolicy runs the check against a server with the default peer
-// policy: allocations work, but relaying between two relay addresses on
-// 127.0.0.1 is refused, and the page says exactly that.
+// TestCheckTURNPolicy runs the check against a server that denies the
+// loopback range explicitly (--turn-deny-peers): allocations work, no data
+// passes between the two relay addresses on 127.0.0.1, and the page names
+// the two causes left: a firewall or a deny range.
 func TestCheckTURNPolicy(t *testing.T) {
 	browser := testutil.NewBrowser(t)
-	srv := testutil.StartServer(t, testutil.Options{Dev: true, TURN: &turn.Config{}})
+	srv := testutil.StartServer(t, testutil.Options{Dev: true, TURN: &turn.Config{
+		DenyPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	}})
 	p, s := runCheck(t, browser, srv, "check-policy.png")
 
 	if d := s.Results["direct"]; d.Status != "works" {
@@ -124,17 +126,17 @@ func TestCheckTURNPolicy(t *testing.T) {
 	}
 	for _, id := range []string{"turn-udp", "turn-tcp"} {
 		r := s.Results[id]
-		if r.Status != "partial" || r.CandidateMs == nil || r.RefusedPeer == nil || *r.RefusedPeer != "127.0.0.1" {
-			t.Errorf("%s: %+v, want partial: allocation works, relaying to 127.0.0.1 refused", id, r)
+		if r.Status != "fails" || r.CandidateMs == nil || r.Candidate == nil || r.Candidate.Type != "relay" {
+			t.Errorf("%s: %+v, want fails after a working allocation", id, r)
 			continue
 		}
-		if !strings.Contains(r.Summary, "refused by the server's policy") ||
-			!strings.Contains(strings.Join(r.Details, " "), "--turn-allow-peers 127.0.0.0/8") {
-			t.Errorf("%s: summary %q, details %q: want the policy and the flag named", id, r.Summary, r.Details)
+		if !strings.Contains(r.Summary, "no data passes through the relay") ||
+			!strings.Contains(strings.Join(r.Details, " "), "--turn-deny-peers") {
+			t.Errorf("%s: summary %q, details %q: want the failure and the deny flag named", id, r.Summary, r.Details)
 		}
 	}
-	if s.Verdict.Level != "partial" {
-		t.Errorf("verdict %+v, want partial", *s.Verdict)
+	if s.Verdict.Level != "bad" {
+		t.Errorf("verdict %+v, want bad", *s.Verdict)
 	}
 	checkClean(t, p)
 }

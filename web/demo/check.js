@@ -32,7 +32,6 @@ import { $, el, DemoError, setStatus, showError, obtainToken, explain, formatMs 
  * @property {number|null} roundTripMs median data channel round trip
  * @property {{local: string, remote: string}|null} pair candidate types of the selected pair
  * @property {CandidateError[]} errors icecandidateerror events
- * @property {string|null} refusedPeer the relay address the server would not relay to (partial)
  */
 
 const TIMEOUT_MS = 8000; // per test: connection and pings
@@ -69,7 +68,7 @@ function freshResults() {
       {
         id: r.id, label: r.label, status: /** @type {Status} */ ('waiting'), url: null, summary: 'Waiting', details: [],
         candidateMs: null, srflxMs: null, candidate: null, candidates: [], stunAnswered: null, connectMs: null,
-        roundTripMs: null, pair: null, errors: [], refusedPeer: null,
+        roundTripMs: null, pair: null, errors: [],
       },
     ]),
   );
@@ -100,46 +99,6 @@ const check = {
 /** @type {any} */ (window).check = check;
 
 // ---- addresses ------------------------------------------------------------------
-
-/** IPv4 ranges a TURN server refuses to relay to by default, with a word for people. */
-const V4_RANGES = /** @type {[number, number, string][]} */ ([
-  [0x00000000, 8, 'an unspecified address'],
-  [0x0a000000, 8, 'a private address'],
-  [0x64400000, 10, 'a carrier-grade NAT address'],
-  [0x7f000000, 8, 'a loopback address'],
-  [0xa9fe0000, 16, 'a link-local address'],
-  [0xac100000, 12, 'a private address'],
-  [0xc0000000, 24, 'a reserved address'],
-  [0xc0000200, 24, 'a documentation address'],
-  [0xc0a80000, 16, 'a private address'],
-  [0xc6120000, 15, 'a benchmarking address'],
-  [0xc6336400, 24, 'a documentation address'],
-  [0xcb007100, 24, 'a documentation address'],
-  [0xe0000000, 4, 'a multicast address'],
-  [0xf0000000, 4, 'a reserved address'],
-]);
-
-/**
- * What kind of non-public address addr is, or null for a public (or unknown) one.
- * @param {string} addr
- */
-function nonPublic(addr) {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(addr);
-  if (m) {
-    const n = ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
-    for (const [base, bits, kind] of V4_RANGES) {
-      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-      if ((n & mask) >>> 0 === base) return kind;
-    }
-    return null;
-  }
-  const a = addr.toLowerCase().replace(/^\[|\]$/g, '');
-  if (a === '::1') return 'a loopback address';
-  if (/^f[cd]/.test(a)) return 'a private address';
-  if (/^fe[89ab]/.test(a)) return 'a link-local address';
-  if (a.startsWith('2001:db8:')) return 'a documentation address';
-  return null;
-}
 
 /** @param {string} host @param {number} port */
 function hostPort(host, port) {
@@ -526,27 +485,10 @@ async function testRelay(r, server) {
     r.details = d;
     return;
   }
-  const kind = nonPublic(first.address);
-  if (kind) {
-    r.status = 'partial';
-    r.refusedPeer = first.address;
-    r.summary = `Allocation works; relaying to ${first.address} is refused by the server's policy`;
-    d.push(`No data passed between the two test connections: each one's peer is the other's relay address ${first.address}, ${kind}, and the server's peer policy refuses to relay to such addresses by default (so that the relay cannot be used to reach into its own network).`);
-    d.push(`Clients on other networks relay to public addresses and are not affected. To run this check on one machine, start the server with --turn-allow-peers ${suggestRange(first.address)}.`);
-  } else {
-    r.status = 'fails';
-    r.summary = 'Allocation works, but no data passes through the relay';
-    d.push(`No data passed between the two test connections through ${relayAddr}: ${p.failure ?? 'no answer'}. The server may refuse to relay to ${first.address} (--turn-deny-peers), or a firewall may block its relay ports.`);
-  }
+  r.status = 'fails';
+  r.summary = 'Allocation works, but no data passes through the relay';
+  d.push(`No data passed between the two test connections through ${relayAddr}: ${p.failure ?? 'no answer'}. The server relays between its own allocations in any address range, so a firewall may block its relay ports, or the server denies ${first.address} explicitly (--turn-deny-peers).`);
   r.details = d;
-}
-
-/** A range to allow for a relay address, for the advice above. @param {string} addr */
-function suggestRange(addr) {
-  if (addr.startsWith('127.')) return '127.0.0.0/8';
-  if (addr === '::1') return '::1/128';
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(addr)) return `${addr}/32`;
-  return `${addr}/128`;
 }
 
 /** The verdict from the results. */
@@ -554,7 +496,6 @@ function verdict() {
   const r = check.results;
   const relays = ['turn-udp', 'turn-tcp', 'turn-tls'].map((id) => r[id]);
   const works = relays.filter((x) => x.status === 'works');
-  const partial = relays.filter((x) => x.status === 'partial');
   const offered = relays.filter((x) => x.status !== 'not-offered');
   const names = (/** @type {Result[]} */ xs) => {
     const n = xs.map((x) => x.label.replace('TURN over ', ''));
@@ -574,13 +515,6 @@ function verdict() {
   if (works.length > 0) {
     const bad = offered.filter((x) => x.status !== 'works');
     return { level: /** @type {const} */ ('partial'), title: 'Mostly ready', text: `${direct}; the TURN relay works over ${names(works)} but not over ${names(bad)}.${tlsNote}` };
-  }
-  if (partial.length > 0) {
-    return {
-      level: /** @type {const} */ ('partial'),
-      title: 'Relay not proven',
-      text: `${direct}. TURN allocations work over ${names(partial)}, but the server refused to relay to ${partial[0].refusedPeer} (its own, non-public relay address) by policy, so no data could be sent through it from this page. Expected on a single machine; start the server with --turn-allow-peers to test fully.${tlsNote}`,
-    };
   }
   return { level: /** @type {const} */ ('bad'), title: 'Relay broken', text: `${direct}, but no TURN relay works: people behind strict NATs or firewalls will not connect. See the details above.` };
 }
