@@ -31,16 +31,20 @@ func AdoptOrphans(t testing.TB) {
 // status it would take.
 func reapChildren(t testing.TB, grace time.Duration) {
 	deadline := time.Now().Add(grace)
-	killed := false
+	killed, reaped := false, 0
 	for {
 		for {
 			var ws unix.WaitStatus
 			if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); pid <= 0 || err != nil {
 				break
 			}
+			reaped++
 		}
 		kids := children()
 		if len(kids) == 0 {
+			if reaped > 0 {
+				t.Logf("reaped %d orphaned processes", reaped)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
