@@ -49,7 +49,7 @@ func TestLogs(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"TURN secret generated at random",
-		"TURN advertises 127.0.0.1, a private address: clients outside this network cannot reach the relay; set --turn-public-ip",
+		"TURN advertises 127.0.0.1, a private address: clients outside this network cannot reach the relay; set --turn-public-ip for them (clients on this network need nothing more)",
 		`msg="TURN server listening" urls="[stun:127.0.0.1:`,
 		`msg="TURN allocation created" user=alice transport=udp`,
 	} {

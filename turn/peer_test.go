@@ -16,8 +16,10 @@ func TestDefaultPolicyRefusesPeers(t *testing.T) {
 	c := udpClient(t, ts, creds("eve"))
 	allocate(t, c)
 	for _, tc := range []struct{ ip, reason string }{
-		{"127.0.0.1", "loopback"},
-		{"::ffff:127.0.0.1", "loopback"}, // pion's client sends it as IPv4
+		// Not 127.0.0.1: the server listens there, so it is the relay
+		// address of allocations, which may be permitted (relay to relay).
+		{"127.0.0.2", "loopback"},
+		{"::ffff:127.0.0.2", "loopback"}, // pion's client sends it as IPv4
 		{"10.0.0.1", "private"},
 		{"169.254.169.254", "link_local"},
 	} {
@@ -38,7 +40,7 @@ func TestDefaultPolicyRefusesPeers(t *testing.T) {
 		t.Fatalf("allocate: %v", res)
 	}
 	for _, p := range []peerAttr{
-		{ip: netip.MustParseAddr("::ffff:127.0.0.1"), port: 9, asIPv6: true},
+		{ip: netip.MustParseAddr("::ffff:127.0.0.2"), port: 9, asIPv6: true},
 		{ip: netip.MustParseAddr("::ffff:169.254.169.254"), port: 80, asIPv6: true},
 		{ip: netip.MustParseAddr("0.0.0.0"), port: 9},
 	} {
@@ -47,7 +49,7 @@ func TestDefaultPolicyRefusesPeers(t *testing.T) {
 		}
 	}
 	for _, p := range []peerAttr{
-		{ip: netip.MustParseAddr("127.0.0.1"), port: 9},
+		{ip: netip.MustParseAddr("127.0.0.2"), port: 9},
 		{ip: netip.MustParseAddr("::ffff:10.1.2.3"), port: 9, asIPv6: true},
 	} {
 		// pion answers a refused ChannelBind with 401, not 403.

@@ -26,6 +26,31 @@ type Policy struct {
 	allow, deny []netip.Prefix
 	mu          sync.Mutex // serialises AddOwn; readers use own without it
 	own         atomic.Pointer[policyOwn]
+	relays      atomic.Pointer[policyRelays]
+}
+
+// LiveRelays tells the policy where the server's allocations are: whether
+// a relay socket of a live allocation is open at port, for one transport
+// (tcp: an RFC 6062 relay listener, else UDP) and address family. It is
+// asked on the per-packet path, so it must answer without a lock.
+type LiveRelays interface {
+	Live(tcp, v6 bool, port uint16) bool
+}
+
+// policyRelays is replaced, never modified, like policyOwn.
+type policyRelays struct {
+	ips  []netip.Addr // canonical; the addresses relay sockets are bound to or advertised at
+	live LiveRelays
+}
+
+// has reports whether c (canonical) is one of the relay addresses.
+func (r *policyRelays) has(c netip.Addr) bool {
+	for _, ip := range r.ips {
+		if ip == c {
+			return true
+		}
+	}
+	return false
 }
 
 // policyOwn is replaced, never modified, so PeerAddr reads it without a
@@ -150,26 +175,85 @@ func (p *Policy) AddOwn(ap netip.AddrPort) {
 	p.own.Store(next)
 }
 
+// SetRelays tells the policy the addresses the server's relay sockets are
+// bound to or advertised at (the advertised relay address, the public IP
+// behind a 1:1 NAT, the listen address, or with a wildcard listener every
+// interface address), and where to ask which relay ports are live.
+//
+// From then on the relay address of a live allocation of this server is a
+// peer whatever range it is in: two clients that both relay through the
+// server must reach each other, and on a LAN deployment the server's
+// address is private. That is safe because such a port is a TURN
+// allocation, which forwards only to its own client, and only what that
+// client permitted; it was reachable from outside by design. Every other
+// port on those addresses is refused ("own_address") unless an allow range
+// (--turn-allow-peers) holds the address, and the own listeners always
+// are: a client must not reach another service on the TURN host through
+// its relay. An explicit deny range still refuses.
+func (p *Policy) SetRelays(ips []netip.Addr, live LiveRelays) {
+	r := &policyRelays{live: live}
+	for _, ip := range ips {
+		if c := Canonical(ip); c.IsValid() && !c.IsUnspecified() && !r.has(c) {
+			r.ips = append(r.ips, c)
+		}
+	}
+	p.relays.Store(r)
+}
+
 // PeerIP is the check for CreatePermission and ChannelBind (pion's
 // PermissionHandler sees only the IP; pion calls it for TCP Connect too).
-// nil means allowed; a refusal is a *DeniedError.
+// nil means allowed; a refusal is a *DeniedError. A permission for one of
+// the server's relay addresses is allowed (see SetRelays): permissions are
+// per IP, and the port of every packet is checked by PeerAddr.
 func (p *Policy) PeerIP(ip netip.Addr) error {
+	return p.check(ip, 0, false, false)
+}
+
+// PeerAddr is the check at the relay socket for every UDP datagram (Send,
+// ChannelData, and what peers send): PeerIP, with the port: the relay
+// ports of live allocations pass on the server's own addresses, and the
+// own listeners never do.
+func (p *Policy) PeerAddr(ap netip.AddrPort) error {
+	return p.check(ap.Addr(), ap.Port(), false, true)
+}
+
+// PeerTCPAddr is PeerAddr for an RFC 6062 peer connection (Connect, or a
+// connection a TCP relay listener accepts): a UDP allocation's relay port
+// says nothing about the same TCP port.
+func (p *Policy) PeerTCPAddr(ap netip.AddrPort) error {
+	return p.check(ap.Addr(), ap.Port(), true, true)
+}
+
+func (p *Policy) check(ip netip.Addr, port uint16, tcp, withPort bool) error {
 	if !ip.IsValid() {
 		return &DeniedError{Addr: ip, Reason: "invalid"}
 	}
 	ip = ip.WithZone("")
-	forms := [2]netip.Addr{ip, Canonical(ip)}
+	c := Canonical(ip)
+	forms := [2]netip.Addr{ip, c}
 	n := 2
-	if forms[1] == ip {
+	if c == ip {
 		n = 1
 	}
 	var allow, deny []netip.Prefix
+	var relays *policyRelays
 	if p != nil {
-		allow, deny = p.allow, p.deny
+		allow, deny, relays = p.allow, p.deny, p.relays.Load()
 	}
 	for _, f := range forms[:n] {
 		if r, ok := peerMatch(deny, f); ok {
 			return &DeniedError{Addr: ip, Range: r, Reason: "denied"}
+		}
+	}
+	if relays != nil && relays.has(c) {
+		if !withPort {
+			return nil
+		}
+		if relays.live.Live(tcp, c.Is6(), port) {
+			return p.ownListener(ip, c, port)
+		}
+		if _, ok := peerMatch(allow, c); !ok {
+			return &DeniedError{Addr: ip, Range: netip.PrefixFrom(c, c.BitLen()), Reason: "own_address"}
 		}
 	}
 	for _, f := range forms[:n] {
@@ -179,15 +263,15 @@ func (p *Policy) PeerIP(ip netip.Addr) error {
 			}
 		}
 	}
-	return nil
+	if !withPort {
+		return nil
+	}
+	return p.ownListener(ip, c, port)
 }
 
-// PeerAddr is the check at the relay socket for every packet/connection
-// (Send, ChannelData, TCP Connect): PeerIP plus the own-listener check.
-func (p *Policy) PeerAddr(ap netip.AddrPort) error {
-	if err := p.PeerIP(ap.Addr()); err != nil {
-		return err
-	}
+// ownListener refuses port on ip (canonical c) when one of the server's
+// own listeners is there.
+func (p *Policy) ownListener(ip, c netip.Addr, port uint16) error {
 	if p == nil {
 		return nil
 	}
@@ -195,9 +279,8 @@ func (p *Policy) PeerAddr(ap netip.AddrPort) error {
 	if own == nil {
 		return nil
 	}
-	ip := ap.Addr().WithZone("")
-	_, wild := own.anyIP[ap.Port()]
-	if _, exact := own.exact[netip.AddrPortFrom(Canonical(ip), ap.Port())]; exact || wild {
+	_, wild := own.anyIP[port]
+	if _, exact := own.exact[netip.AddrPortFrom(c, port)]; exact || wild {
 		return &DeniedError{Addr: ip, Range: netip.PrefixFrom(ip, ip.BitLen()), Reason: "own_listener"}
 	}
 	return nil
@@ -296,9 +379,10 @@ func Canonical(ip netip.Addr) netip.Addr {
 // DeniedError says why a peer address is refused. Reason is a short stable
 // word used as a Prometheus label value: "loopback", "private",
 // "link_local", "multicast", "reserved", "unspecified", "shared", "denied"
-// (from DenyPeers), "own_listener" or "invalid". Range is the range that
-// refused Addr (the single address for "own_listener", none for
-// "invalid"); it is an IPv4 range when Addr was refused for the IPv4
+// (from DenyPeers), "own_listener", "own_address" (a port of the server's
+// own address that is no live allocation's relay port) or "invalid". Range
+// is the range that refused Addr (the single address for "own_listener"
+// and "own_address", none for "invalid"); it is an IPv4 range when Addr was refused for the IPv4
 // address it embeds.
 type DeniedError struct {
 	Addr   netip.Addr
@@ -312,7 +396,7 @@ func (e *DeniedError) Error() string {
 		s += " (" + c.String() + ")"
 	}
 	s += " is refused: " + e.Reason
-	if e.Range.IsValid() && e.Reason != "own_listener" {
+	if e.Range.IsValid() && e.Reason != "own_listener" && e.Reason != "own_address" {
 		s += " range " + e.Range.String()
 	}
 	return s

@@ -31,6 +31,10 @@ func FuzzPolicy(f *testing.F) {
 	)
 	mixed.AddOwn(netip.MustParseAddrPort("127.0.0.1:3478"))
 	mixed.AddOwn(netip.MustParseAddrPort("0.0.0.0:5349"))
+	relays := NewPolicy(nil, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")})
+	relays.AddOwn(netip.MustParseAddrPort("0.0.0.0:3478"))
+	relays.SetRelays([]netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("fd00::1")},
+		liveSet{{port: 50000}: true, {v6: true, port: 50000}: true, {port: 3478}: true})
 
 	f.Fuzz(func(t *testing.T, raw []byte, port uint16) {
 		var ip netip.Addr
@@ -50,7 +54,7 @@ func FuzzPolicy(f *testing.F) {
 			t.Fatalf("Canonical is not idempotent: %s -> %s -> %s", ip, c, cc)
 		}
 
-		for name, p := range map[string]*Policy{"default": def, "allow-all": allowAll, "mixed": mixed} {
+		for name, p := range map[string]*Policy{"default": def, "allow-all": allowAll, "mixed": mixed, "relays": relays} {
 			ipErr, addrErr := p.PeerIP(ip), p.PeerAddr(ap)
 			policyFuzzCheck(t, ip, ipErr)
 			policyFuzzCheck(t, ip, addrErr)

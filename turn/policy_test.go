@@ -14,7 +14,7 @@ import (
 var policyReasons = map[string]bool{
 	"loopback": true, "private": true, "link_local": true, "multicast": true,
 	"reserved": true, "unspecified": true, "shared": true, "denied": true,
-	"own_listener": true, "invalid": true,
+	"own_listener": true, "own_address": true, "invalid": true,
 }
 
 // policyReason returns the refusal reason of err, "" for nil, and fails the

@@ -152,7 +152,7 @@ func (g *relayGen) AllocateConn(c pionturn.AllocateConnConfig) (net.Conn, error)
 	if !ok {
 		return nil, fmt.Errorf("turn: connect: peer address %v", c.RemoteAddr)
 	}
-	if err := g.s.policy.PeerAddr(ap); err != nil {
+	if err := g.s.policy.PeerTCPAddr(ap); err != nil {
 		g.s.m.permsRefused.WithLabelValues(deniedReason(err)).Inc()
 		g.s.log.Debug("TURN connect refused", "reason", deniedReason(err), "peer", ap.String(), "user", clip(c.UserID))
 		return nil, err
@@ -411,7 +411,7 @@ func (l *relayListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		if err := l.s.policy.PeerAddr(ap); err != nil {
+		if err := l.s.policy.PeerTCPAddr(ap); err != nil {
 			l.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
 			_ = c.Close()
 			continue
@@ -538,18 +538,55 @@ func relayKeyOf(a net.Addr) relayKey {
 
 // relaySet finds an allocation's relay socket by port, so the server can
 // end an allocation pion would keep (see lifetimeCap): closing the socket
-// makes pion's relay loop delete the allocation.
+// makes pion's relay loop delete the allocation. It also answers the
+// policy's LiveRelays without a lock: a bit per port, per transport and
+// family, set while a socket is in the set. Sockets leave the set before
+// they close, so a port is never live once another process may bind it.
 type relaySet struct {
-	mu sync.Mutex
-	m  map[relayKey]interface{ Close() error }
+	mu   sync.Mutex
+	m    map[relayKey]interface{ Close() error }
+	live [2][2]portBits // [tcp][v6]
 }
 
-func (r *relaySet) add(k relayKey, c interface{ Close() error }) {
-	r.mu.Lock()
+var _ LiveRelays = (*relaySet)(nil)
+
+// portBits is a set of ports: 8 KiB, read with atomic loads.
+type portBits [65536 / 64]atomic.Uint64
+
+func (b *portBits) set(port uint16, on bool) {
+	w, bit := &b[port/64], uint64(1)<<(port%64)
+	if on {
+		w.Or(bit)
+	} else {
+		w.And(^bit)
+	}
+}
+
+func (b *portBits) has(port uint16) bool { return b[port/64].Load()&(uint64(1)<<(port%64)) != 0 }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Live reports whether a relay socket of a live allocation is at port.
+func (r *relaySet) Live(tcp, v6 bool, port uint16) bool {
+	return r.live[b2i(tcp)][b2i(v6)].has(port)
+}
+
+func (r *relaySet) putLocked(k relayKey, c interface{ Close() error }) {
 	if r.m == nil {
 		r.m = map[relayKey]interface{ Close() error }{}
 	}
 	r.m[k] = c
+	r.live[b2i(k.tcp)][b2i(k.v6)].set(k.port, true)
+}
+
+func (r *relaySet) add(k relayKey, c interface{ Close() error }) {
+	r.mu.Lock()
+	r.putLocked(k, c)
 	r.mu.Unlock()
 }
 
@@ -560,10 +597,7 @@ func (r *relaySet) addIfFree(k relayKey, c interface{ Close() error }) bool {
 	if _, taken := r.m[k]; taken {
 		return false
 	}
-	if r.m == nil {
-		r.m = map[relayKey]interface{ Close() error }{}
-	}
-	r.m[k] = c
+	r.putLocked(k, c)
 	return true
 }
 
@@ -571,6 +605,7 @@ func (r *relaySet) remove(k relayKey, c interface{ Close() error }) {
 	r.mu.Lock()
 	if r.m[k] == c {
 		delete(r.m, k)
+		r.live[b2i(k.tcp)][b2i(k.v6)].set(k.port, false)
 	}
 	r.mu.Unlock()
 }

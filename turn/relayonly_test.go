@@ -16,11 +16,18 @@ import (
 // Two pion peers forced to relay only (iceTransportPolicy "relay"), with
 // nothing but the iceServers of `switchboard serve`'s welcome, connect
 // through its embedded TURN server on loopback: relay to relay on one
-// server, which must work although the server refuses its own listener
-// ports. Loopback peers must be allowed explicitly: by default the server
-// refuses to relay into 127.0.0.0/8, and the same peers then fail.
+// server. The relay addresses are on loopback, which the default policy
+// refuses as a peer range, but the relay address of a live allocation of
+// the same server is a peer in any range, with no flag. A peer's own
+// loopback address is still refused by default: a relay-only peer cannot
+// reach a peer that has only host candidates there.
 func TestRelayOnlyThroughServe(t *testing.T) {
-	run := func(t *testing.T, allow []netip.Prefix) ([2]testutil.PionResult, [2]error) {
+	type side struct {
+		policy     webrtc.ICETransportPolicy
+		iceServers []webrtc.ICEServer // nil: the welcome's
+	}
+	relayOnly := side{policy: webrtc.ICETransportPolicyRelay}
+	run := func(t *testing.T, allow []netip.Prefix, sides [2]side) ([2]testutil.PionResult, [2]error) {
 		srv := testutil.StartServer(t, testutil.Options{TURN: &turn.Config{AllowPeers: allow}})
 		var se webrtc.SettingEngine
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -33,7 +40,7 @@ func TestRelayOnlyThroughServe(t *testing.T) {
 		for i, name := range []string{"alice", "bob"} {
 			peers[i] = testutil.StartPionPeer(testutil.PionPeerConfig{
 				Name: name, WSURL: srv.WSURL, Token: srv.Token(t, name, "relay"), Room: "relay",
-				API: api, Policy: webrtc.ICETransportPolicyRelay,
+				API: api, Policy: sides[i].policy, ICEServers: sides[i].iceServers,
 			})
 			t.Cleanup(peers[i].Close)
 		}
@@ -44,9 +51,8 @@ func TestRelayOnlyThroughServe(t *testing.T) {
 		}
 		return res, errs
 	}
-
-	t.Run("allowed", func(t *testing.T) {
-		res, errs := run(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	relayToRelay := func(t *testing.T, allow []netip.Prefix) {
+		res, errs := run(t, allow, [2]side{relayOnly, relayOnly})
 		for i, r := range res {
 			if errs[i] != nil {
 				t.Fatalf("%s: %v (gathered %q, states %v)", r.Name, errs[i], r.Gathered, r.States)
@@ -59,17 +65,22 @@ func TestRelayOnlyThroughServe(t *testing.T) {
 			}
 			t.Logf("%s: %s, %d messages", r.Name, r.Pair(), r.Received)
 		}
-	})
+	}
 
-	t.Run("refused by default", func(t *testing.T) {
-		res, errs := run(t, nil)
+	t.Run("default policy", func(t *testing.T) { relayToRelay(t, nil) })
+	t.Run("loopback allowed", func(t *testing.T) { relayToRelay(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}) })
+
+	t.Run("host peer refused by default", func(t *testing.T) {
+		// bob has no TURN server: only his loopback host candidate, which
+		// alice's relay may not reach.
+		res, errs := run(t, nil, [2]side{relayOnly, {iceServers: []webrtc.ICEServer{}}})
 		for i, r := range res {
 			if errs[i] == nil {
 				t.Errorf("%s connected through a relay into loopback (%s)", r.Name, r.Pair())
 			}
-			if !r.GatheredTypes()["relay"] {
-				t.Errorf("%s: the allocation itself should work, gathered %q", r.Name, r.Gathered)
-			}
+		}
+		if !res[0].GatheredTypes()["relay"] {
+			t.Errorf("alice: the allocation itself should work, gathered %q", res[0].Gathered)
 		}
 	})
 }

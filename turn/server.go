@@ -310,6 +310,10 @@ func (s *Server) serve(b *listeners, hostNet bool) error {
 			s.policy.AddOwn(netip.AddrPortFrom(ip, port))
 		}
 	}
+	// The relay sockets are on the same addresses (bound to the listen
+	// address or its family's wildcard) and at the advertised ones: there,
+	// the relay ports of live allocations are peers like any other.
+	s.policy.SetRelays(append(ips, s.relay4, s.relay6), &s.relays)
 
 	// Every loop pion starts is counted before it starts, for Close.
 	s.loops.Add(len(s.udp) + len(s.tcpConns))
@@ -384,7 +388,7 @@ func (s *Server) logStart(reusePort, generatedSecret bool) {
 	defaults := NewPolicy(nil, nil)
 	for _, a := range []netip.Addr{s.relay4, s.relay6} {
 		if a.IsValid() && defaults.PeerIP(a) != nil {
-			s.log.Warn(fmt.Sprintf("TURN advertises %s, a private address: clients outside this network cannot reach the relay; set --turn-public-ip", a))
+			s.log.Warn(fmt.Sprintf("TURN advertises %s, a private address: clients outside this network cannot reach the relay; set --turn-public-ip for them (clients on this network need nothing more)", a))
 		}
 	}
 }
@@ -428,6 +432,21 @@ func (s *Server) shutdown() error {
 		errs = append(errs, fmt.Errorf("turn: close: %d allocations still open after %v", s.q.count(), closeWait))
 	}
 	return errors.Join(errs...)
+}
+
+// AddListener records another listener of this process, such as
+// signaling's HTTP listener, as one of the server's own: no relay may reach
+// it, on its address or, for a wildcard listener, on any, nor at the public
+// IP. Safe to call while serving.
+func (s *Server) AddListener(a net.Addr) {
+	ap := localAddrPort(a)
+	if !ap.IsValid() {
+		return
+	}
+	s.policy.AddOwn(ap)
+	if s.cfg.PublicIP.IsValid() {
+		s.policy.AddOwn(netip.AddrPortFrom(s.cfg.PublicIP, ap.Port()))
+	}
 }
 
 // Addrs returns the addresses the server listens on, with the ports bound

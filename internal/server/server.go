@@ -293,6 +293,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.Dev {
 		s.log.Warn("DEVELOPMENT MODE: /v1/dev/token gives anyone a token for any room; never use --dev in production")
 	}
+	if s.turn != nil {
+		s.turn.AddListener(ln.Addr()) // no relay may reach signaling either
+	}
 	var err error
 	if s.TLS() {
 		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
