@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,9 +34,6 @@ const (
 	netnsServerIP = "10.77.0.1"
 	netnsMessages = 20
 )
-
-// netnsResultPrefix starts the line a peer helper prints with its result.
-const netnsResultPrefix = "NETNS-PEER-RESULT "
 
 // netnsResult is what a peer helper reports.
 type netnsResult struct {
@@ -91,23 +84,7 @@ func TestNetnsTURNOnly(t *testing.T) {
 
 	room := "netns-room"
 	wsURL := "ws://" + netnsServerIP + ":8080/ws"
-	var peers []*peerProc
-	for _, p := range []struct{ name, ns string }{{"alice", "a"}, {"bob", "b"}} {
-		tok := testutil.MintToken(t, signaling.TokenSpec{User: p.name, Rooms: []string{room}, TTL: time.Hour})
-		peers = append(peers, startPeerHelper(t, lab, p.ns, p.name, wsURL, tok, room))
-	}
-	results := make([]netnsResult, len(peers))
-	for i, p := range peers {
-		results[i] = p.result(t, 30*time.Second)
-	}
-	for _, p := range peers { // both are done: let them close and exit
-		p.quit()
-	}
-	for _, p := range peers {
-		if err := p.proc.WaitExit(15 * time.Second); err != nil {
-			t.Errorf("%s's helper: %v\n%s", p.name, err, p.proc.Output())
-		}
-	}
+	results := runPeerPair(t, lab, [2]string{"a", "b"}, wsURL, room)
 
 	viaRelay := false
 	for _, r := range results {
@@ -184,60 +161,44 @@ func serverCommand(lab *testutil.NetnsLab, bin string) *exec.Cmd {
 	return cmd
 }
 
-// peerProc is a peer helper running in a namespace.
-type peerProc struct {
-	name  string
-	proc  *testutil.Process
-	stdin io.WriteCloser
-}
-
-// startPeerHelper runs this test binary's TestNetnsPeerHelper inside ns.
-func startPeerHelper(t *testing.T, lab *testutil.NetnsLab, ns, name, wsURL, token, room string) *peerProc {
+// runPeerPair runs alice's peer helper in namespace ns[0] and bob's in
+// ns[1], both joining room through signaling at wsURL, and returns their
+// results once both are done; env goes to both (netnsRelayEnv, say).
+func runPeerPair(t *testing.T, lab *testutil.NetnsLab, ns [2]string, wsURL, room string, env ...string) []netnsResult {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+	var peers []*helperProc
+	for i, name := range []string{"alice", "bob"} {
+		tok := testutil.MintToken(t, signaling.TokenSpec{User: name, Rooms: []string{room}, TTL: time.Hour})
+		peers = append(peers, startHelper(t, lab, ns[i], name, "TestNetnsPeerHelper", append([]string{
+			"SWITCHBOARD_NETNS_PEER=" + name, "SWITCHBOARD_NETNS_WS=" + wsURL,
+			"SWITCHBOARD_NETNS_TOKEN=" + tok, "SWITCHBOARD_NETNS_ROOM=" + room}, env...)...))
 	}
-	cmd := lab.Command(ns, exe, "-test.run=^TestNetnsPeerHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(),
-		"SWITCHBOARD_NETNS_PEER="+name, "SWITCHBOARD_NETNS_WS="+wsURL,
-		"SWITCHBOARD_NETNS_TOKEN="+token, "SWITCHBOARD_NETNS_ROOM="+room)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	results := make([]netnsResult, len(peers))
+	for i, p := range peers {
+		p.result(t, 30*time.Second, &results[i])
 	}
-	p := &peerProc{name: name, stdin: stdin}
-	p.proc = testutil.StartProcess(t, cmd)
-	t.Cleanup(p.quit) // before the process is stopped: cleanups run last first
-	return p
+	for _, p := range peers { // both are done: let them close and exit
+		p.finish(t, 15*time.Second)
+	}
+	return results
 }
 
-var resultLine = regexp.MustCompile(`(?m)^` + netnsResultPrefix + `(.*)$`)
+// netnsRelayEnv makes runPeerPair's peers use relay candidates only
+// (ICETransportPolicyRelay), as iceTransportPolicy "relay" does in a browser.
+const netnsRelayEnv = "SWITCHBOARD_NETNS_RELAY=1"
 
-func (p *peerProc) result(t *testing.T, within time.Duration) netnsResult {
-	t.Helper()
-	m, err := p.proc.WaitOutput(resultLine, within)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", p.name, err, p.proc.Output())
-	}
-	var r netnsResult
-	if err := json.Unmarshal([]byte(m[1]), &r); err != nil {
-		t.Fatalf("%s: result %q: %v", p.name, m[1], err)
-	}
-	return r
-}
-
-// quit tells the helper to close its peer and exit.
-func (p *peerProc) quit() { _ = p.stdin.Close() }
-
-// TestNetnsPeerHelper is not a test: TestNetnsTURNOnly runs it inside a
-// namespace, where it is one pion peer. It prints its result on a line of
-// its own, then keeps the peer connection up (so the other peer can finish
-// too) until its stdin closes.
+// TestNetnsPeerHelper is not a test: runPeerPair runs it inside a
+// namespace, where it is one pion peer (see startHelper). It keeps the peer
+// connection up after its result (so the other peer can finish too) until
+// its stdin closes.
 func TestNetnsPeerHelper(t *testing.T) {
 	name := os.Getenv("SWITCHBOARD_NETNS_PEER")
 	if name == "" {
-		t.Skip("run by TestNetnsTURNOnly inside a network namespace")
+		t.Skip("run by runPeerPair inside a network namespace")
+	}
+	var policy webrtc.ICETransportPolicy // all
+	if os.Getenv("SWITCHBOARD_NETNS_RELAY") == "1" {
+		policy = webrtc.ICETransportPolicyRelay
 	}
 	var se webrtc.SettingEngine
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -245,7 +206,7 @@ func TestNetnsPeerHelper(t *testing.T) {
 	peer := testutil.StartPionPeer(testutil.PionPeerConfig{
 		Name: name, WSURL: os.Getenv("SWITCHBOARD_NETNS_WS"), Token: os.Getenv("SWITCHBOARD_NETNS_TOKEN"),
 		Room: os.Getenv("SWITCHBOARD_NETNS_ROOM"), API: webrtc.NewAPI(webrtc.WithSettingEngine(se)),
-		Messages: netnsMessages,
+		Policy: policy, Messages: netnsMessages,
 	})
 	defer peer.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
@@ -265,20 +226,8 @@ func TestNetnsPeerHelper(t *testing.T) {
 	if res.Local != nil && res.Remote != nil {
 		out.LocalType, out.RemoteType = res.Local.Typ.String(), res.Remote.Typ.String()
 	}
-	line, _ := json.Marshal(out)
-	fmt.Printf("\n%s%s\n", netnsResultPrefix, line)
-
-	// Wait for the parent to close stdin (bounded, should it die).
-	quit := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
-		close(quit)
-	}()
-	select {
-	case <-quit:
-	case <-time.After(60 * time.Second):
-		t.Errorf("stdin still open after 60 s")
-	}
+	reportResult(out)
+	waitForQuit(t)
 	if err != nil {
 		t.Errorf("%v", err)
 	}

@@ -29,8 +29,15 @@ type page struct {
 // page's global to exist.
 func openPage(t *testing.T, browser context.Context, srv *testutil.Server, name, global, path string, query url.Values) page {
 	t.Helper()
+	return openPageAt(t, browser, srv.URL, name, global, path, query)
+}
+
+// openPageAt is openPage for a server at base (http://HOST:PORT) that this
+// process did not start.
+func openPageAt(t *testing.T, browser context.Context, base, name, global, path string, query url.Values) page {
+	t.Helper()
 	p := page{tab: tab{name: name, ctx: testutil.NewTab(t, browser)}, global: global}
-	target := srv.URL + path
+	target := base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
 	}

@@ -66,10 +66,18 @@ func chromiumPath(t testing.TB) string {
 	return path
 }
 
+// RequireChromium skips the test when there is no browser to run, or
+// fails it under CI=true; for a test whose browser runs in another process.
+func RequireChromium(t testing.TB) {
+	t.Helper()
+	chromiumPath(t)
+}
+
 // NewBrowser starts a headless Chromium with a fresh profile and returns its
-// context; pass it to NewTab. The browser stops in t.Cleanup. Without a
-// browser the test is skipped, or fails under CI=true.
-func NewBrowser(t testing.TB) context.Context {
+// context; pass it to NewTab. extra options (flags) come after the test
+// flags. The browser stops in t.Cleanup. Without a browser the test is
+// skipped, or fails under CI=true.
+func NewBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	exe := chromiumPath(t)
 	output := &cappedBuffer{max: 256 << 10}
@@ -78,6 +86,7 @@ func NewBrowser(t testing.TB) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.CombinedOutput(output),
 	}, chromiumFlags...)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	// Registered after t.TempDir's own cleanup, so it runs before it: the
