@@ -23,14 +23,21 @@ var refreshRequest = stun.NewType(stun.MethodRefresh, stun.ClassRequest)
 func rawAllocate(t *testing.T, ts *testServer, cr cred) (*rawClient, netip.AddrPort) {
 	t.Helper()
 	c := newRawClient(t, ts, cr)
+	return c, c.allocate()
+}
+
+// allocate makes a UDP allocation, released when the test ends, and
+// returns the relay address.
+func (c *rawClient) allocate() netip.AddrPort {
+	c.t.Helper()
 	res := c.request(allocateRequest, requestedUDP{})
 	var relay stun.XORMappedAddress
 	if err := relay.GetFromAs(res, stun.AttrXORRelayedAddress); err != nil {
-		t.Fatalf("Allocate: %v (%v)", res, err)
+		c.t.Fatalf("Allocate: %v (%v)", res, err)
 	}
-	t.Cleanup(func() { c.request(refreshRequest, lifetimeAttr(0)) })
+	c.t.Cleanup(func() { c.request(refreshRequest, lifetimeAttr(0)) })
 	ip, _ := netip.AddrFromSlice(relay.IP)
-	return c, netip.AddrPortFrom(ip.Unmap(), uint16(relay.Port)) //nolint:gosec // a port
+	return netip.AddrPortFrom(ip.Unmap(), uint16(relay.Port)) //nolint:gosec // a port
 }
 
 // next reads the next datagram the server sends the client.
