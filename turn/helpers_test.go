@@ -254,16 +254,19 @@ type rawClient struct {
 
 func newRawClient(t *testing.T, ts *testServer, cr cred) *rawClient {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	return newRawClientAt(t, netip.AddrPortFrom(loopback, 0), ts.Addrs().UDP, cr)
+}
+
+// newRawClientAt is a raw client on a UDP socket bound to local, talking
+// to the server at server.
+func newRawClientAt(t *testing.T, local, server netip.AddrPort, cr cred) *rawClient {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(local))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	server, err := net.ResolveUDPAddr("udp4", ts.udpAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rawClient{t: t, conn: conn, server: server, username: cr.user, pass: cr.pass}
+	return &rawClient{t: t, conn: conn, server: net.UDPAddrFromAddrPort(server), username: cr.user, pass: cr.pass}
 }
 
 // try sends m and returns the response with its transaction id, or an
@@ -436,4 +439,23 @@ func newVNetClient(t *testing.T, conn net.PacketConn, n *vnet.Net, server string
 func isTimeout(err error) bool {
 	ne, ok := errors.AsType[net.Error](err)
 	return ok && ne.Timeout()
+}
+
+// requireIPv6Loopback skips the test when the host has no ::1, except under
+// CI=true, where it fails: CI must run it.
+func requireIPv6Loopback(t *testing.T) {
+	t.Helper()
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		ipv6Unavailable(t, "no IPv6 loopback ("+err.Error()+")")
+	}
+	_ = probe.Close()
+}
+
+func ipv6Unavailable(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; IPv6 tests never skip in CI: give the runner IPv6")
+	}
+	t.Skip(msg)
 }
