@@ -2,6 +2,7 @@ package turn
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -120,6 +121,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func (ts *testServer) waitMetric(t *testing.T, want float64, name string, labels ...string) {
 	t.Helper()
 	waitFor(t, name+" "+strconv.FormatFloat(want, 'f', -1, 64), func() bool { return ts.metric(t, name, labels...) == want })
+}
+
+// closeEmpty closes the server and fails unless it counts no allocation
+// afterwards, in its quota and in the transport's gauge.
+func (ts *testServer) closeEmpty(t *testing.T, transport string) {
+	t.Helper()
+	if err := ts.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := ts.q.count(); n != 0 {
+		t.Fatalf("%d allocations after Close", n)
+	}
+	if n := ts.metric(t, "switchboard_turn_allocations", "transport", transport); n != 0 {
+		t.Fatalf("%s allocations gauge %v after Close", transport, n)
+	}
 }
 
 // cred is a TURN username and password.
@@ -302,28 +318,45 @@ func (c *rawClient) roundTrip(setters ...stun.Setter) *stun.Message {
 // request sends an authenticated request, fetching a nonce first.
 func (c *rawClient) request(t stun.MessageType, attrs ...stun.Setter) *stun.Message {
 	c.t.Helper()
+	res, err := c.tryRequest(t, attrs...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return res
+}
+
+// tryRequest is request returning its error, for goroutines other than the
+// test's.
+func (c *rawClient) tryRequest(t stun.MessageType, attrs ...stun.Setter) (*stun.Message, error) {
 	for range 2 {
 		if c.nonce == nil {
-			res := c.roundTrip(stun.NewType(stun.MethodAllocate, stun.ClassRequest), requestedUDP{})
+			m := stun.MustBuild(stun.TransactionID, allocateRequest, requestedUDP{})
+			res, err := c.try(m, 5*time.Second)
+			if err != nil {
+				return nil, fmt.Errorf("%v for a nonce: %w", m.Type, err)
+			}
 			if err := c.nonce.GetFrom(res); err != nil {
-				c.t.Fatalf("no nonce in %v: %v", res, err)
+				return nil, fmt.Errorf("no nonce in %v: %w", res, err)
 			}
 			if err := c.realm.GetFrom(res); err != nil {
-				c.t.Fatalf("no realm in %v: %v", res, err)
+				return nil, fmt.Errorf("no realm in %v: %w", res, err)
 			}
 		}
-		setters := append([]stun.Setter{t}, attrs...)
+		setters := append([]stun.Setter{stun.TransactionID, t}, attrs...)
 		setters = append(setters, stun.NewUsername(c.username), c.realm, c.nonce,
 			stun.NewLongTermIntegrity(c.username, c.realm.String(), c.pass), stun.Fingerprint)
-		res := c.roundTrip(setters...)
+		m := stun.MustBuild(setters...)
+		res, err := c.try(m, 5*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", t, err)
+		}
 		if code := errCode(res); code == int(stun.CodeStaleNonce) {
 			c.nonce = nil
 			continue
 		}
-		return res
+		return res, nil
 	}
-	c.t.Fatal("nonce kept going stale")
-	return nil
+	return nil, errors.New("nonce kept going stale")
 }
 
 func errCode(m *stun.Message) int {
