@@ -73,6 +73,17 @@ func allowLoopback(c *Config) { c.AllowPeers = []netip.Prefix{netip.MustParsePre
 // include the given name/value pairs (0 when there is none).
 func (ts *testServer) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
+	m := ts.series(t, name, labels...)
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+// series returns the series of metric name whose labels include the given
+// name/value pairs, nil when the registry has none.
+func (ts *testServer) series(t *testing.T, name string, labels ...string) *dto.Metric {
+	t.Helper()
 	mfs, err := ts.reg.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
@@ -88,13 +99,10 @@ func (ts *testServer) metric(t *testing.T, name string, labels ...string) float6
 					continue next
 				}
 			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
+			return m
 		}
 	}
-	return 0
+	return nil
 }
 
 func hasLabel(m *dto.Metric, name, value string) bool {
