@@ -63,6 +63,12 @@ type Config struct {
 	MaxLifetime                 time.Duration // longest allocation lifetime a client may request (default 1 h)
 	DefaultLifetime             time.Duration // lifetime when the client asks for none (default 10 min)
 	UserBandwidth               int           // relayed bytes per second per user, both ways (default 0: no cap)
+	// PermissionLifetime is how long a permission lives unless a
+	// CreatePermission or ChannelBind refreshes it (default 5 min, RFC 8656
+	// section 9; pion's own default is the same although its doc says 10).
+	// Without a live permission nothing is relayed to or from that peer's
+	// IP, on a bound channel either (channels live 10 min).
+	PermissionLifetime time.Duration
 	// UnauthRate bounds replies to unauthenticated requests per source IP
 	// (per second, default 20, burst 2x), so the server is a poor reflector.
 	UnauthRate float64
@@ -102,6 +108,9 @@ func (c Config) withDefaults() Config {
 	if c.DefaultLifetime == 0 {
 		c.DefaultLifetime = 10 * time.Minute
 	}
+	if c.PermissionLifetime == 0 {
+		c.PermissionLifetime = 5 * time.Minute
+	}
 	if c.UnauthRate == 0 {
 		c.UnauthRate = 20
 	}
@@ -135,6 +144,9 @@ func (c Config) validate() error {
 		if n.v < 0 {
 			errs = append(errs, fmt.Errorf("turn: %s must not be negative (got %d)", n.name, n.v))
 		}
+	}
+	if c.PermissionLifetime < 0 {
+		errs = append(errs, fmt.Errorf("turn: permission lifetime must not be negative (got %v)", c.PermissionLifetime))
 	}
 	if c.UserBandwidth < 0 {
 		errs = append(errs, fmt.Errorf("turn: user bandwidth must not be negative (got %d)", c.UserBandwidth))

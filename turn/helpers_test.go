@@ -2,6 +2,7 @@ package turn
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -72,6 +73,17 @@ func allowLoopback(c *Config) { c.AllowPeers = []netip.Prefix{netip.MustParsePre
 // include the given name/value pairs (0 when there is none).
 func (ts *testServer) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
+	m := ts.series(t, name, labels...)
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+// series returns the series of metric name whose labels include the given
+// name/value pairs, nil when the registry has none.
+func (ts *testServer) series(t *testing.T, name string, labels ...string) *dto.Metric {
+	t.Helper()
 	mfs, err := ts.reg.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
@@ -87,13 +99,10 @@ func (ts *testServer) metric(t *testing.T, name string, labels ...string) float6
 					continue next
 				}
 			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
+			return m
 		}
 	}
-	return 0
+	return nil
 }
 
 func hasLabel(m *dto.Metric, name, value string) bool {
@@ -120,6 +129,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func (ts *testServer) waitMetric(t *testing.T, want float64, name string, labels ...string) {
 	t.Helper()
 	waitFor(t, name+" "+strconv.FormatFloat(want, 'f', -1, 64), func() bool { return ts.metric(t, name, labels...) == want })
+}
+
+// closeEmpty closes the server and fails unless it counts no allocation
+// afterwards, in its quota and in the transport's gauge.
+func (ts *testServer) closeEmpty(t *testing.T, transport string) {
+	t.Helper()
+	if err := ts.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := ts.q.count(); n != 0 {
+		t.Fatalf("%d allocations after Close", n)
+	}
+	if n := ts.metric(t, "switchboard_turn_allocations", "transport", transport); n != 0 {
+		t.Fatalf("%s allocations gauge %v after Close", transport, n)
+	}
 }
 
 // cred is a TURN username and password.
@@ -254,16 +278,19 @@ type rawClient struct {
 
 func newRawClient(t *testing.T, ts *testServer, cr cred) *rawClient {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	return newRawClientAt(t, netip.AddrPortFrom(loopback, 0), ts.Addrs().UDP, cr)
+}
+
+// newRawClientAt is a raw client on a UDP socket bound to local, talking
+// to the server at server.
+func newRawClientAt(t *testing.T, local, server netip.AddrPort, cr cred) *rawClient {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(local))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	server, err := net.ResolveUDPAddr("udp4", ts.udpAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rawClient{t: t, conn: conn, server: server, username: cr.user, pass: cr.pass}
+	return &rawClient{t: t, conn: conn, server: net.UDPAddrFromAddrPort(server), username: cr.user, pass: cr.pass}
 }
 
 // try sends m and returns the response with its transaction id, or an
@@ -299,28 +326,45 @@ func (c *rawClient) roundTrip(setters ...stun.Setter) *stun.Message {
 // request sends an authenticated request, fetching a nonce first.
 func (c *rawClient) request(t stun.MessageType, attrs ...stun.Setter) *stun.Message {
 	c.t.Helper()
+	res, err := c.tryRequest(t, attrs...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return res
+}
+
+// tryRequest is request returning its error, for goroutines other than the
+// test's.
+func (c *rawClient) tryRequest(t stun.MessageType, attrs ...stun.Setter) (*stun.Message, error) {
 	for range 2 {
 		if c.nonce == nil {
-			res := c.roundTrip(stun.NewType(stun.MethodAllocate, stun.ClassRequest), requestedUDP{})
+			m := stun.MustBuild(stun.TransactionID, allocateRequest, requestedUDP{})
+			res, err := c.try(m, 5*time.Second)
+			if err != nil {
+				return nil, fmt.Errorf("%v for a nonce: %w", m.Type, err)
+			}
 			if err := c.nonce.GetFrom(res); err != nil {
-				c.t.Fatalf("no nonce in %v: %v", res, err)
+				return nil, fmt.Errorf("no nonce in %v: %w", res, err)
 			}
 			if err := c.realm.GetFrom(res); err != nil {
-				c.t.Fatalf("no realm in %v: %v", res, err)
+				return nil, fmt.Errorf("no realm in %v: %w", res, err)
 			}
 		}
-		setters := append([]stun.Setter{t}, attrs...)
+		setters := append([]stun.Setter{stun.TransactionID, t}, attrs...)
 		setters = append(setters, stun.NewUsername(c.username), c.realm, c.nonce,
 			stun.NewLongTermIntegrity(c.username, c.realm.String(), c.pass), stun.Fingerprint)
-		res := c.roundTrip(setters...)
+		m := stun.MustBuild(setters...)
+		res, err := c.try(m, 5*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", t, err)
+		}
 		if code := errCode(res); code == int(stun.CodeStaleNonce) {
 			c.nonce = nil
 			continue
 		}
-		return res
+		return res, nil
 	}
-	c.t.Fatal("nonce kept going stale")
-	return nil
+	return nil, errors.New("nonce kept going stale")
 }
 
 func errCode(m *stun.Message) int {
@@ -436,4 +480,23 @@ func newVNetClient(t *testing.T, conn net.PacketConn, n *vnet.Net, server string
 func isTimeout(err error) bool {
 	ne, ok := errors.AsType[net.Error](err)
 	return ok && ne.Timeout()
+}
+
+// requireIPv6Loopback skips the test when the host has no ::1, except under
+// CI=true, where it fails: CI must run it.
+func requireIPv6Loopback(t *testing.T) {
+	t.Helper()
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		ipv6Unavailable(t, "no IPv6 loopback ("+err.Error()+")")
+	}
+	_ = probe.Close()
+}
+
+func ipv6Unavailable(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; IPv6 tests never skip in CI: give the runner IPv6")
+	}
+	t.Skip(msg)
 }

@@ -66,11 +66,7 @@ func TestLogs(t *testing.T) {
 
 // An IPv6 listener relays over IPv6 (RFC 6156), when the host has ::1.
 func TestIPv6(t *testing.T) {
-	probe, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Skip("no IPv6 loopback:", err)
-	}
-	_ = probe.Close()
+	requireIPv6Loopback(t)
 	ts := startServer(t, func(c *Config) {
 		c.ListenIP = netip.IPv6Loopback()
 		c.AllowPeers = []netip.Prefix{netip.MustParsePrefix("::1/128")}

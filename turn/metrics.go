@@ -48,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"})).(*prometheus.CounterVec),
 		dropped: reg1(prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_turn_dropped_packets_total",
-			Help: "Packets (and relay TCP connections) dropped, by reason: a peer policy reason word such as own_listener, bandwidth, unauth_rate, tcp_conn_limit.",
+			Help: "Packets (and relay TCP connections) dropped, by reason: a peer policy reason word such as own_listener, bandwidth, no_permission, unauth_rate, tcp_conn_limit, control_queue (requests the poller could not queue for pion).",
 		}, []string{"reason"})).(*prometheus.CounterVec),
 	}
 	bytes := reg1(prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -71,6 +71,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, t := range []string{"udp", "tcp", "tls"} {
 		m.allocs.WithLabelValues(t) // present at 0 from the start, for dashboards
 		m.allocsCreated.WithLabelValues(t)
+	}
+	// The drops an overloaded server shows first, also present at 0: a
+	// burst of requests overflowing the queue to pion's read loops, and
+	// the unauthenticated replies held back.
+	for _, r := range []string{"control_queue", "unauth_rate"} {
+		m.dropped.WithLabelValues(r)
 	}
 	return m, nil
 }

@@ -202,14 +202,17 @@ func (q *quota) created(src, dst net.Addr, _, user, _ string, relay net.Addr, _ 
 		}
 		q.userDoneLocked(old.user)
 		q.total--
+		q.s.m.allocs.WithLabelValues(old.transport).Dec()
 		q.s.log.Warn("TURN allocation replaced another on the same client address and port", "client", src.String())
 	} else if q.total == 0 {
 		q.empty = make(chan struct{})
 	}
 	q.total++
 	q.allocs[k] = &allocInfo{user: user, transport: transport, sock: sock, perms: map[netip.Addr]struct{}{}}
-	q.mu.Unlock()
+	// The gauge moves with total, under the lock: Close, which waits for
+	// total to reach 0, then finds it at 0 too.
 	q.s.m.allocs.WithLabelValues(transport).Inc()
+	q.mu.Unlock()
 	q.s.m.allocsCreated.WithLabelValues(transport).Inc()
 	q.s.log.Debug("TURN allocation created", "user", clip(user), "transport", transport, "client", src.String(), "relay", addrString(relay))
 }
@@ -229,6 +232,7 @@ func (q *quota) deleted(src, dst net.Addr, _, user, _ string) {
 		}
 		q.userDoneLocked(info.user)
 		q.total--
+		q.s.m.allocs.WithLabelValues(info.transport).Dec()
 		if q.total == 0 {
 			close(q.empty)
 		}
@@ -237,7 +241,6 @@ func (q *quota) deleted(src, dst net.Addr, _, user, _ string) {
 	if !ok {
 		return
 	}
-	q.s.m.allocs.WithLabelValues(info.transport).Dec()
 	q.s.log.Debug("TURN allocation deleted", "user", clip(user), "transport", info.transport, "client", src.String())
 }
 

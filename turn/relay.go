@@ -297,6 +297,9 @@ type relayPacketConn struct {
 // WriteTo sends a client's Send indication or ChannelData payload to a
 // peer. Drops report success: pion would only log an error per packet.
 func (r *relayPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if ap, ok := peerAddr(addr); ok && !r.permittedTo(ap) {
+		return len(p), nil
+	}
 	ap, ok := r.allowToAddr(addr, len(p))
 	if !ok {
 		return len(p), nil

@@ -234,6 +234,7 @@ func (s *Server) serve(b *listeners, hostNet bool) error {
 		AuthHandler:        s.authenticate,
 		QuotaHandler:       s.q.allow,
 		AllocationLifetime: s.cfg.DefaultLifetime,
+		PermissionTimeout:  s.cfg.PermissionLifetime,
 		EventHandler: pionturn.EventHandler{
 			OnAuth:              s.onAuth,
 			OnAllocationCreated: s.q.created,

@@ -209,15 +209,7 @@ func TestCloseWithLiveAllocations(t *testing.T) {
 	defer idle.Close()
 	waitFor(t, "two allocations", func() bool { return ts.q.count() == 2 })
 
-	if err := ts.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if n := ts.q.count(); n != 0 {
-		t.Fatalf("%d allocations after Close", n)
-	}
-	if n := ts.metric(t, "switchboard_turn_allocations", "transport", "tcp"); n != 0 {
-		t.Fatalf("tcp allocations gauge %v after Close", n)
-	}
+	ts.closeEmpty(t, "tcp")
 	if err := ts.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
