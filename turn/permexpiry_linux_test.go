@@ -178,19 +178,19 @@ func TestPermissionLifetimeConfig(t *testing.T) {
 	}
 }
 
-// The permission check runs on every relayed datagram: it allocates
-// nothing.
-func TestPermittedToAllocs(t *testing.T) {
+// The checks on every datagram to a peer (policy, permission) allocate
+// nothing, with the largest permission set.
+func TestAllowToAllocs(t *testing.T) {
 	ts := startServer(t, nil)
 	r := &relayCore{s: ts.Server}
 	perms := map[netip.Addr]struct{}{}
 	for i := range 32 {
-		perms[netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})] = struct{}{}
+		perms[netip.AddrFrom4([4]byte{93, 184, 216, byte(i)})] = struct{}{}
 	}
 	r.setPeers(perms)
-	peer := netip.MustParseAddrPort("[::ffff:192.0.2.31]:5000")
+	peer := netip.MustParseAddrPort("[::ffff:93.184.216.31]:5000")
 	if n := testing.AllocsPerRun(100, func() {
-		if !r.permittedTo(peer) {
+		if !r.allowTo(peer, 100) {
 			t.Fatal("a permitted peer refused")
 		}
 	}); n != 0 {

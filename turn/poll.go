@@ -77,9 +77,6 @@ func (r *polledRelay) ReadFrom([]byte) (int, net.Addr, error) {
 // ChannelData the poller left to pion. Drops report success, as for
 // relayPacketConn.
 func (r *polledRelay) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if ap, ok := peerAddr(addr); ok && !r.permittedTo(ap) {
-		return len(p), nil
-	}
 	ap, ok := r.allowToAddr(addr, len(p))
 	if !ok {
 		return len(p), nil

@@ -469,8 +469,8 @@ func (l *pollLoop) channelData(u *udpListener, ap netip.AddrPort, b []byte) bool
 		return false
 	}
 	// Dropped here, not left to pion: it would relay on the channel
-	// without a permission (see permittedTo).
-	if !r.permittedTo(peer) || !r.allowTo(peer, len(payload)) {
+	// without a permission (see allowTo).
+	if !r.allowTo(peer, len(payload)) {
 		return true
 	}
 	if _, err := r.sendTo(payload, peer); err != nil {

@@ -215,14 +215,21 @@ type relayCore struct {
 	peers atomic.Pointer[[]netip.Addr]
 }
 
-// allowTo applies the peer policy and the bandwidth cap to a datagram of n
-// bytes for ap, counting what it drops. pion has checked the permission
-// (an IP); the whole address is checked again, so a packet to a denied peer
-// or to one of the server's own listener ports is dropped even if a
-// permission let it through.
+// allowTo applies the peer policy, the client's permissions and the
+// bandwidth cap to a datagram of n bytes for ap, counting what it drops.
+// The policy sees the whole address, so a packet to a denied peer or to one
+// of the server's own ports is dropped whatever permission let it through.
+// The permission is checked here because pion does not check it for
+// ChannelData: it relays on a bound channel as long as the channel lives
+// (10 minutes), though the channel's permission expires after 5 unless
+// refreshed (RFC 8656 section 9 wants no relaying without one).
 func (r *relayCore) allowTo(ap netip.AddrPort, n int) bool {
 	if err := r.s.policy.PeerAddr(ap); err != nil {
 		r.s.m.dropped.WithLabelValues(deniedReason(err)).Inc()
+		return false
+	}
+	if !r.permitted(ap.Addr().Unmap()) {
+		r.s.m.dropped.WithLabelValues("no_permission").Inc()
 		return false
 	}
 	if r.bw != nil && !r.bw.lim.AllowN(time.Now(), n) {
@@ -297,9 +304,6 @@ type relayPacketConn struct {
 // WriteTo sends a client's Send indication or ChannelData payload to a
 // peer. Drops report success: pion would only log an error per packet.
 func (r *relayPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if ap, ok := peerAddr(addr); ok && !r.permittedTo(ap) {
-		return len(p), nil
-	}
 	ap, ok := r.allowToAddr(addr, len(p))
 	if !ok {
 		return len(p), nil
