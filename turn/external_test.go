@@ -191,9 +191,12 @@ func TestUClientWrongSecret(t *testing.T) {
 
 // TestUClientDefaultPolicy: without AllowPeers the server allocates but
 // refuses to relay to a loopback peer, so uclient gets nothing through.
+// The peer is on 127.0.0.2: 127.0.0.1 is the server's own address, where a
+// permission is granted (for relay to relay) and every port but the live
+// relays' is dropped.
 func TestUClientDefaultPolicy(t *testing.T) {
 	testutil.CoturnTool(t, "turnutils_uclient")
-	peer := testutil.StartTURNPeer(t, loopback)
+	peer := testutil.StartTURNPeer(t, netip.MustParseAddr("127.0.0.2"))
 	const secret = "policy-secret"
 	srv, reg := externalServerPolicy(t, secret, nil)
 	rep, err := testutil.RunUClient(t, ucTimeout, uclientArgs(secret, "policy", srv, peer, false)...)
