@@ -14,10 +14,10 @@
 //
 // # Memory
 //
-// A cache holds Slots*(MaxPacketSize+24) bytes, whether or not it is full:
-// with the defaults (512 slots of 1,500 bytes, for video) that is 780,288
-// bytes (762 KiB) per track; 128 slots for audio take 195,072 bytes
-// (190 KiB). At 500 packets a second (a 4 Mbit/s video layer) 512 slots
+// A cache holds Slots*(MaxPacketSize+24)+80 bytes, full or not: with the
+// defaults (512 slots of 1,500 bytes, for video) that is 780,368 bytes
+// (762 KiB) per track; 128 slots for audio take 195,152 bytes (191 KiB).
+// At 500 packets a second (a 4 Mbit/s video layer) 512 slots
 // cover about one second, enough for a NACK after one round trip.
 //
 // # Concurrency

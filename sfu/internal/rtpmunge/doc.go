@@ -48,7 +48,7 @@
 //
 // # Cost and concurrency
 //
-// A Munger is about 1.7 KiB (the 64 remembered mappings) and allocates
+// A Munger is 1,640 bytes (mostly the 64 remembered mappings) and allocates
 // nothing after New. It is not safe for concurrent use: the goroutine that
 // writes the subscriber's packets owns it, and a NACK responder calls
 // Reverse and Munge on that goroutine (or under the owner's lock).
