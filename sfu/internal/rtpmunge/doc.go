@@ -42,9 +42,10 @@
 //     (RTX unwrapped by the caller); Reverse maps an outgoing number that a
 //     NACK asks for back to them.
 //
-// Sequence numbers jumping by 2^15 or more within one source are taken as
-// old packets and dropped; a publisher that restarts its numbering needs a
-// Switch.
+// A source sequence number is read as the one nearest to the newest taken:
+// up to 2^15-1 ahead is newer (a jump leaves the same gap outgoing), anything
+// else older, and so dropped unless within Window. A publisher that restarts
+// its numbering far from where it was therefore needs a Switch.
 //
 // # Cost and concurrency
 //
