@@ -218,7 +218,7 @@ func (c *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 	// under overload the read loops (which always find a datagram queued)
 	// take most of the CPU, relay packets out to peers whose answers then
 	// overflow the relay sockets, and round trips completed at 80 to 90%
-	// of the rate with it (docs/benchmarks.md, TURN relay). With no other
+	// of the rate with it (docs/benchmarks-log-2026-11.md, TURN relay). With no other
 	// goroutine runnable it returns at once.
 	runtime.Gosched()
 	for {
