@@ -1,0 +1,108 @@
+package signaling
+
+import (
+	"fmt"
+	"strings"
+)
+
+// RoomMode says how a room's media travels.
+type RoomMode string
+
+// Room modes.
+const (
+	// ModeMesh: every peer connects to every other peer (peer-to-peer);
+	// signaling only relays their offers, answers and candidates.
+	ModeMesh RoomMode = "mesh"
+	// ModeSFU: every peer connects to the server's SFU, which forwards
+	// media and data between them; signaling carries the "sfu" frames.
+	ModeSFU RoomMode = "sfu"
+)
+
+// RoomModeRule pins the rooms matching Pattern (a room name, a prefix
+// ending in "*", or "*", as in tokens) to Mode.
+type RoomModeRule struct {
+	Pattern string
+	Mode    RoomMode
+}
+
+// RoomModes picks a room's mode: the first rule whose pattern matches the
+// room, else Default. The zero value makes every room a mesh.
+type RoomModes struct {
+	Rules   []RoomModeRule
+	Default RoomMode
+}
+
+// ParseRoomMode parses "mesh" or "sfu".
+func ParseRoomMode(s string) (RoomMode, error) {
+	switch m := RoomMode(strings.TrimSpace(s)); m {
+	case ModeMesh, ModeSFU:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: room mode %q: want mesh or sfu", ErrBadConfig, s)
+}
+
+// ParseRoomModeRules parses a comma-separated list of pattern=mode pairs, as
+// given to --room-modes: "webinar-*=sfu,p2p-*=mesh". An empty string is no
+// rules.
+func ParseRoomModeRules(s string) ([]RoomModeRule, error) {
+	var rules []RoomModeRule
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		pattern, mode, ok := strings.Cut(part, "=")
+		pattern = strings.TrimSpace(pattern)
+		if !ok || pattern == "" {
+			return nil, fmt.Errorf("%w: room mode rule %q: want pattern=mode", ErrBadConfig, part)
+		}
+		m, err := ParseRoomMode(mode)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, RoomModeRule{Pattern: pattern, Mode: m})
+	}
+	return rules, nil
+}
+
+// Mode returns the mode of a room (its name, whatever its namespace).
+func (m RoomModes) Mode(room string) RoomMode {
+	for _, r := range m.Rules {
+		if matchRoom(r.Pattern, room) {
+			return r.Mode
+		}
+	}
+	if m.Default == "" {
+		return ModeMesh
+	}
+	return m.Default
+}
+
+// SFU is all that signaling knows of the media server: a participant joins
+// and leaves an SFU room, and messages (JSON values, the "data" of "sfu"
+// frames) travel between its client and the SFU. Rooms and peers are named by
+// strings so that the calls can be carried to another node (scale-out).
+//
+// Implementations must be safe for concurrent use. A call for one peer never
+// blocks on another peer.
+type SFU interface {
+	// Join admits peer to the SFU side of room (a room key made by
+	// SFURoomID). send delivers a message from the SFU to the peer's client
+	// in an "sfu" frame; it never blocks, and returns false when the client
+	// cannot take it (its session is then disconnected as too slow). A
+	// refusal (a limit) is an error that wraps ErrLimitExceeded.
+	Join(room, peer string, send func(msg []byte) bool) error
+	// Message hands the SFU a message from the peer's client. An error
+	// goes back to the client as the frame's error; it must not affect any
+	// other peer.
+	Message(room, peer string, msg []byte) error
+	// Leave removes peer from the room and ends its media; a no-op when it
+	// is not there.
+	Leave(room, peer string)
+}
+
+// SFURoomID names a signaling room on the SFU: the namespace and the room
+// name, separated by a "/" (namespace names cannot hold one).
+func SFURoomID(k RoomKey) string {
+	return k.NS + "/" + k.Room
+}
