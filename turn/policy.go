@@ -56,8 +56,16 @@ func (r *policyRelays) has(c netip.Addr) bool {
 // policyOwn is replaced, never modified, so PeerAddr reads it without a
 // lock on the per-packet path.
 type policyOwn struct {
-	exact map[netip.AddrPort]struct{} // canonical ip:port
-	anyIP map[uint16]struct{}         // ports of wildcard (0.0.0.0, ::) listeners
+	exact    map[netip.AddrPort]struct{} // canonical ip:port
+	anyIP    map[uint16]struct{}         // ports of wildcard (0.0.0.0, ::) listeners
+	services map[servicePort]struct{}    // media ports of this process that relays may reach (AddService)
+}
+
+// servicePort is a port on the server's relay addresses that clients may
+// reach through their relay: the SFU's ICE ports.
+type servicePort struct {
+	tcp  bool
+	port uint16
 }
 
 // peerRange is one default-deny entry; reason is the DeniedError.Reason,
@@ -158,7 +166,32 @@ func (p *Policy) AddOwn(ap netip.AddrPort) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	next := &policyOwn{exact: map[netip.AddrPort]struct{}{}, anyIP: map[uint16]struct{}{}}
+	next := p.copyOwn()
+	if ip.IsUnspecified() {
+		next.anyIP[ap.Port()] = struct{}{}
+	} else {
+		next.exact[netip.AddrPortFrom(ip, ap.Port())] = struct{}{}
+	}
+	p.own.Store(next)
+}
+
+// AddService records a port of this process that clients may reach through
+// their relay on the server's relay addresses (see SetRelays), whatever
+// range those are in: the SFU's ICE ports, UDP or (tcp) TCP, so that a
+// client that can only relay reaches the SFU on the same host. Like a live
+// relay port, such a port exists to be reached from outside; every other
+// port on those addresses stays refused.
+func (p *Policy) AddService(tcp bool, port uint16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next := p.copyOwn()
+	next.services[servicePort{tcp, port}] = struct{}{}
+	p.own.Store(next)
+}
+
+// copyOwn returns a copy of the own addresses to modify. Under p.mu.
+func (p *Policy) copyOwn() *policyOwn {
+	next := &policyOwn{exact: map[netip.AddrPort]struct{}{}, anyIP: map[uint16]struct{}{}, services: map[servicePort]struct{}{}}
 	if cur := p.own.Load(); cur != nil {
 		for k := range cur.exact {
 			next.exact[k] = struct{}{}
@@ -166,13 +199,21 @@ func (p *Policy) AddOwn(ap netip.AddrPort) {
 		for k := range cur.anyIP {
 			next.anyIP[k] = struct{}{}
 		}
+		for k := range cur.services {
+			next.services[k] = struct{}{}
+		}
 	}
-	if ip.IsUnspecified() {
-		next.anyIP[ap.Port()] = struct{}{}
-	} else {
-		next.exact[netip.AddrPortFrom(ip, ap.Port())] = struct{}{}
+	return next
+}
+
+// service reports whether port is a service port (AddService).
+func (p *Policy) service(tcp bool, port uint16) bool {
+	own := p.own.Load()
+	if own == nil {
+		return false
 	}
-	p.own.Store(next)
+	_, ok := own.services[servicePort{tcp, port}]
+	return ok
 }
 
 // SetRelays tells the policy the addresses the server's relay sockets are
@@ -249,7 +290,7 @@ func (p *Policy) check(ip netip.Addr, port uint16, tcp, withPort bool) error {
 		if !withPort {
 			return nil
 		}
-		if relays.live.Live(tcp, c.Is6(), port) {
+		if relays.live.Live(tcp, c.Is6(), port) || p.service(tcp, port) {
 			return p.ownListener(ip, c, port)
 		}
 		if _, ok := peerMatch(allow, c); !ok {

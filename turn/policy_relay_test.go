@@ -30,6 +30,8 @@ func TestPolicyRelays(t *testing.T) {
 		}
 		p := NewPolicy(a, d)
 		p.AddOwn(netip.MustParseAddrPort("0.0.0.0:3478"))
+		p.AddService(false, 7882)
+		p.AddService(true, 7881)
 		p.SetRelays([]netip.Addr{lan, public, netip.MustParseAddr("fd00::1"), netip.IPv4Unspecified(), {}}, live)
 		return p
 	}
@@ -54,6 +56,11 @@ func TestPolicyRelays(t *testing.T) {
 		{"live TCP relay", def, "10.77.0.1:50002", true, ""},
 		{"TCP relay port over UDP", def, "10.77.0.1:50002", false, "own_address"},
 		{"own listener even when live", def, "10.77.0.1:3478", false, "own_listener"},
+		{"SFU UDP port", def, "10.77.0.1:7882", false, ""},
+		{"SFU UDP port, public address", def, "93.184.216.34:7882", false, ""},
+		{"SFU TCP port", def, "10.77.0.1:7881", true, ""},
+		{"SFU UDP port over TCP", def, "10.77.0.1:7882", true, "own_address"},
+		{"SFU port on another LAN host", def, "10.77.0.2:7882", false, "private"},
 		{"another host on the LAN", def, "10.77.0.2:50000", false, "private"},
 		{"loopback is not a relay address here", def, "127.0.0.1:50000", false, "loopback"},
 		{"explicit deny wins", build(nil, []string{"10.77.0.0/16"}), "10.77.0.1:50000", false, "denied"},

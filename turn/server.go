@@ -450,6 +450,18 @@ func (s *Server) AddListener(a net.Addr) {
 	}
 }
 
+// AddService records a media port of this process, such as the SFU's ICE
+// UDP or TCP port, that clients may reach through their relay on the
+// server's own addresses (Policy.AddService). Safe to call while serving.
+func (s *Server) AddService(a net.Addr) {
+	ap := localAddrPort(a)
+	if !ap.IsValid() {
+		return
+	}
+	_, tcp := a.(*net.TCPAddr)
+	s.policy.AddService(tcp, ap.Port())
+}
+
 // Addrs returns the addresses the server listens on, with the ports bound
 // for Port or TLSPort -1.
 func (s *Server) Addrs() Addrs { return s.addrs }
