@@ -1,6 +1,7 @@
 // The binary envelope of data channel messages in SFU rooms: the server
 // relays them between participants over the `sub` PeerConnection's channels
-// (docs/protocol.md, "SFU rooms"). Pure: it runs under Node.
+// (docs/protocol.md, the sfu frame; docs/sdk.md, "SFU rooms"). Pure: it runs
+// under Node.
 //
 //   byte 0     flags: bit0 (1) payload is text (UTF-8 JSON), bit1 (2) directed (sendTo)
 //   byte 1     n, the length of the peer id in bytes (0..255)

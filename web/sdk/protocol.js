@@ -117,7 +117,7 @@ export function signal(room, ns, to, data) {
 }
 
 /**
- * A message to the SFU of an sfu room (docs/protocol.md, "SFU rooms").
+ * A message to the SFU of an sfu room (docs/protocol.md, the sfu frame).
  * @param {string} room @param {string|undefined} ns @param {object} data
  */
 export function sfu(room, ns, data) {

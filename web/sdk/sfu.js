@@ -1,5 +1,6 @@
 // The link of a room in "sfu" mode: two RTCPeerConnections to the server,
-// so that negotiation never collides (docs/protocol.md, "SFU rooms").
+// so that negotiation never collides (docs/sdk.md, "SFU rooms"; the messages
+// in docs/protocol.md, the sfu frame).
 // `sub` is offered by the server (at once, with the data channels, and again
 // whenever the tracks forwarded to us change): this side only answers, in
 // order. `pub` is made by this side on the first publish and offered by it
