@@ -9,7 +9,7 @@
 // back through handle(). The link knows nothing of the WebSocket.
 
 import { hasSend, ownsIceServers, peerConfig, planSenders } from './media.js';
-import { CHANNEL_LABEL, UNRELIABLE_LABEL, decodeData } from './peer.js';
+import { CHANNEL_LABEL, UNRELIABLE_LABEL, adoptChannel, decodeData } from './peer.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { mediaSections } from './sdp.js';
 import { SizeReporter } from './sizes.js';
@@ -440,19 +440,10 @@ export class SfuLink {
    * @param {RTCDataChannel[]} list #reliable or #unreliable
    */
   #adopt(channel, list) {
-    channel.binaryType = 'arraybuffer';
-    list.push(channel);
-    channel.onopen = () => this.#update();
-    channel.onclose = () => {
-      const i = list.indexOf(channel);
-      if (i >= 0) list.splice(i, 1);
-      this.#update();
-    };
-    channel.onmessage = (ev) => {
-      const env = decodeEnvelope(ev.data);
+    adoptChannel(channel, list, () => this.#update(), (data) => {
+      const env = decodeEnvelope(data);
       if (env) this.#opts.onData?.(env.peer, decodeData(env.payload));
-    };
-    this.#update();
+    });
   }
 
   /** @param {unknown} err */
