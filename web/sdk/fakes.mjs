@@ -35,15 +35,21 @@ export class FakeChannel {
 let fakeIds = 0;
 
 /** A MediaStreamTrack stand-in. */
-export class FakeTrack {
+export class FakeTrack extends EventTarget {
   readyState = 'live';
   enabled = true;
   /** @type {{width?: number, height?: number}} what getSettings returns */
   settings = {};
   /** @param {string} kind @param {string} [id] */
   constructor(kind, id = `${kind}-${++fakeIds}`) {
+    super();
     this.kind = kind;
     this.id = id;
+  }
+  /** The source ended (a remote track whose transceiver stopped): "ended" fires. */
+  end() {
+    this.readyState = 'ended';
+    this.dispatchEvent(new Event('ended'));
   }
   getSettings() {
     return { ...this.settings };

@@ -133,6 +133,17 @@ test('the server offer is answered as an sfu frame; its tracks map says whose ea
   assert.deepEqual(room.remoteStream('b').getTracks().length, 1);
 });
 
+test('a forwarded track whose receiver ends is a track-ended at once, and only once', async () => {
+  const { h, room, sfus } = await sfuRoom();
+  const got = record(room);
+  room._handle(offer([['1', 'audio', 'a', 'mic'], ['2', 'video', 'b', 'cam']]));
+  await until(() => h.sfu().length === 1);
+  sfus[0].sub.getTransceivers()[1].receiver.track.end();
+  assert.deepEqual(got, ['track a audio true', 'track b video true', 'ended b video false']);
+  await room.leave();
+  assert.deepEqual(got.slice(3), ['ended a audio false']);
+});
+
 test('offers are answered one at a time, in order, and candidates follow their offer', async () => {
   const { h, room, sfus } = await sfuRoom();
   room._handle(offer([['1', 'audio', 'a', 'mic']]));
