@@ -293,24 +293,18 @@ export class Switchboard extends Emitter {
     const key = roomKey(name, ns);
     let room = this.#rooms.get(key);
     if (!room) {
+      // What every PeerConnection of the room is made with.
+      const rtc = {
+        rtcConfig: this.#opts.rtcConfig,
+        RTCPeerConnection: this.#opts.RTCPeerConnection,
+        MediaStream: this.#opts.MediaStream,
+      };
       const created = new Room(this, name, ns, {
         forget: () => {
           if (this.#rooms.get(key) === created) this.#rooms.delete(key);
         },
-        createLink: (o) =>
-          new PeerLink({
-            ...o,
-            rtcConfig: this.#opts.rtcConfig,
-            RTCPeerConnection: this.#opts.RTCPeerConnection,
-            MediaStream: this.#opts.MediaStream,
-          }),
-        createSfu: (o) =>
-          new SfuLink({
-            ...o,
-            rtcConfig: this.#opts.rtcConfig,
-            RTCPeerConnection: this.#opts.RTCPeerConnection,
-            MediaStream: this.#opts.MediaStream,
-          }),
+        createLink: (o) => new PeerLink({ ...o, ...rtc }),
+        createSfu: (o) => new SfuLink({ ...o, ...rtc }),
       });
       room = created;
       this.#rooms.set(key, room);
