@@ -387,8 +387,13 @@ export class SfuLink {
     const tracks = stream ? stream.getTracks() : [];
     if (!this.pub) {
       if (tracks.length === 0) return;
-      this.pub = this.#makePC('pub');
-      this.pub.onnegotiationneeded = () => this.#offer();
+      const pub = this.#makePC('pub');
+      this.pub = pub;
+      pub.onnegotiationneeded = () => this.#offer();
+      // Not a peer's state (that follows sub): told as an error.
+      pub.onconnectionstatechange = () => {
+        if (pub.connectionState === 'failed') this.#fail(new Error('the connection publishing to the server failed'));
+      };
     }
     const pc = this.pub;
     const owned = this.#owned;

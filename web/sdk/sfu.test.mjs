@@ -197,6 +197,12 @@ test('publish makes the pub PeerConnection and offers sendonly, with simulcast f
   // Own pub candidates are marked so.
   pub.onicecandidate({ candidate: { candidate: 'p' } });
   assert.deepEqual(h.sfu().at(-1), { kind: 'candidate', pc: 'pub', candidate: { candidate: 'p' } });
+  // Its failure is an error of the room, not a state of the peers.
+  const errors = [];
+  room.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+  pub.setConnectionState('failed');
+  assert.deepEqual(errors, ['negotiation_failed: SFU link: the connection publishing to the server failed']);
+  assert.equal(room.peers.get('a').state, 'connecting');
 });
 
 test('small video is one encoding; nothing published means no pub PeerConnection', async () => {
