@@ -38,6 +38,7 @@ import {
  * @property {string|null} layer SFU room: the layer forwarded of its video (low, medium, high, none)
  * @property {boolean} paused SFU room: the server sends none of its video now
  * @property {boolean} speaking it is the loudest active speaker
+ * @property {'auto'|'low'|'medium'|'high'} quality SFU room: the layer asked for (room.setQuality)
  */
 
 const STATS_INTERVAL_MS = 1000;
@@ -221,6 +222,19 @@ function makeTile(id, name, self) {
   top.append(el('span', 'tile-badge conn', ''), el('span', 'tile-badge layer', ''), el('span', 'tile-badge rate', ''));
   const bottom = el('div', 'tile-bottom');
   bottom.append(el('span', 'tile-name', self ? `${name} (you)` : name), el('span', 'tile-badge muted', 'Muted'));
+  if (!self) {
+    // SFU rooms: which simulcast layer to receive (room.setQuality).
+    const quality = /** @type {HTMLSelectElement} */ (el('select', 'tile-quality'));
+    quality.title = 'the layer the SFU sends to this tab';
+    for (const q of ['auto', 'low', 'medium', 'high']) {
+      const o = /** @type {HTMLOptionElement} */ (el('option', '', q === 'auto' ? 'Auto' : q[0].toUpperCase() + q.slice(1)));
+      o.value = q;
+      quality.append(o);
+    }
+    quality.hidden = true;
+    quality.addEventListener('change', () => setQuality(id, /** @type {any} */ (quality.value)));
+    bottom.append(quality);
+  }
   const sound = /** @type {HTMLButtonElement} */ (el('button', 'tile-sound secondary', 'Click to play sound'));
   sound.type = 'button';
   sound.hidden = true;
@@ -290,6 +304,7 @@ function renderPeers() {
           peer: info.peer, name: displayName(info), state: info.state, connectionType: null, bitrateIn: null, bitrateOut: null,
           rtt: null, framesDecoded: 0, framesReceived: 0, frameWidth: null, frameHeight: null, hasVideo: false, hasAudio: false,
           muted: false, cameraOff: false, viaSfu: false, relayedToServer: false, layer: null, paused: false, speaking: false,
+          quality: 'auto',
         };
         peerState.set(info.peer, p);
       }
@@ -353,10 +368,25 @@ function renderPeerTile(p, tile) {
   layer.hidden = !p.viaSfu || p.layer === null;
   layer.textContent = p.paused || p.layer === 'none' ? 'Paused' : `Layer ${p.layer}`;
   layer.title = 'the simulcast layer the SFU forwards to this tab';
+  const quality = /** @type {HTMLSelectElement} */ (tile.querySelector('.tile-quality'));
+  quality.hidden = !p.viaSfu;
+  if (quality.value !== p.quality) quality.value = p.quality;
   const rate = /** @type {HTMLElement} */ (tile.querySelector('.rate'));
   rate.hidden = p.bitrateIn === null;
   rate.textContent = `↓ ${formatBitrate(p.bitrateIn)}`;
   rate.title = p.frameWidth ? `${p.frameWidth}×${p.frameHeight}, ${p.framesDecoded} frames decoded` : '';
+}
+
+/**
+ * Asks the SFU for a layer of a peer's video.
+ * @param {string} peer @param {'auto'|'low'|'medium'|'high'} quality
+ */
+function setQuality(peer, quality) {
+  const p = peerState.get(peer);
+  if (!p || !call.room) return;
+  p.quality = quality;
+  call.room.setQuality(peer, quality);
+  renderPeers();
 }
 
 // ---- stats ----------------------------------------------------------------------------
