@@ -1,12 +1,14 @@
 // The video call: join a room with camera and microphone, see a tile per
-// peer with its video, its connection type (direct or relayed through TURN)
-// and the live inbound bitrate. Mute and camera-off only disable the local
-// tracks (no renegotiation) and tell the peers over the data channel, so
-// their tiles show it.
+// peer with its video, its connection type (direct, relayed through TURN, or
+// through the server's SFU) and the live inbound bitrate; in an SFU room
+// also the layer forwarded, and the active speaker highlighted. Mute and
+// camera-off only disable the local tracks (no renegotiation) and tell the
+// peers over the data channel, so their tiles show it.
 //
 // State for tests lives in window.call; call.snapshot() returns it as plain
-// JSON. <body data-state> mirrors call.state, and every tile carries
-// data-peer, data-state and data-connection.
+// JSON. <body data-state> mirrors call.state and <body data-mode> the room's
+// mode; every tile carries data-peer, data-state, data-connection ("sfu" in
+// an SFU room), data-layer and data-speaking.
 
 import { Switchboard } from '/sdk/switchboard.js';
 import {
@@ -31,6 +33,12 @@ import {
  * @property {boolean} hasAudio
  * @property {boolean} muted the peer says it muted its microphone
  * @property {boolean} cameraOff the peer says it switched its camera off
+ * @property {boolean} viaSfu its media comes through the server's SFU
+ * @property {boolean} relayedToServer SFU room: this tab reaches the server through TURN
+ * @property {string|null} layer SFU room: the layer forwarded of its video (low, medium, high, none)
+ * @property {boolean} paused SFU room: the server sends none of its video now
+ * @property {boolean} speaking it is the loudest active speaker
+ * @property {'auto'|'low'|'medium'|'high'} quality SFU room: the layer asked for (room.setQuality)
  */
 
 const STATS_INTERVAL_MS = 1000;
@@ -51,6 +59,7 @@ const ui = {
   joinNoMedia: /** @type {HTMLButtonElement} */ ($('join-nomedia')),
   roomView: $('room-view'),
   roomName: $('room-name'),
+  roomMode: $('room-mode'),
   peerCount: $('peer-count'),
   relayNote: $('relay-note'),
   invite: /** @type {HTMLAnchorElement} */ ($('invite')),
@@ -69,6 +78,10 @@ const call = {
   peerId: null,
   /** @type {string|null} */
   roomName: null,
+  /** @type {'mesh'|'sfu'|null} the room's mode, once joined */
+  mode: null,
+  /** @type {string[]} SFU room: the active speakers, loudest first */
+  speakers: [],
   /** @type {string|null} */
   name: null,
   /** What this tab sends: whether it has a camera / microphone track, and why not. */
@@ -95,15 +108,15 @@ const call = {
   /** @type {MediaStream|null} */
   localStream: null,
   snapshot() {
-    const { state, peerId, roomName, name, media, muted, cameraOff, relayOnly, peers, errors, error } = call;
-    return structuredClone({ state, peerId, roomName, name, media, muted, cameraOff, relayOnly, peers, errors, error });
+    const { state, peerId, roomName, mode, speakers, name, media, muted, cameraOff, relayOnly, peers, errors, error } = call;
+    return structuredClone({ state, peerId, roomName, mode, speakers, name, media, muted, cameraOff, relayOnly, peers, errors, error });
   },
 };
 /** @type {any} */ (window).call = call;
 
 /** @type {Map<string, CallPeer>} */
 const peerState = new Map();
-/** @type {Map<string, {tile: HTMLElement, video: HTMLVideoElement, stream: MediaStream|null}>} */
+/** @type {Map<string, {tile: HTMLElement, video: HTMLVideoElement, stream: MediaStream|null, unobserve?: () => void}>} */
 const tiles = new Map();
 /** @type {Map<string, string>} the last link state seen per peer */
 const linkStates = new Map();
@@ -206,9 +219,22 @@ function makeTile(id, name, self) {
   const placeholder = el('div', 'tile-placeholder');
   placeholder.append(el('span', 'avatar big', initials(name)), el('span', 'tile-placeholder-text', ''));
   const top = el('div', 'tile-top');
-  top.append(el('span', 'tile-badge conn', ''), el('span', 'tile-badge rate', ''));
+  top.append(el('span', 'tile-badge conn', ''), el('span', 'tile-badge layer', ''), el('span', 'tile-badge rate', ''));
   const bottom = el('div', 'tile-bottom');
   bottom.append(el('span', 'tile-name', self ? `${name} (you)` : name), el('span', 'tile-badge muted', 'Muted'));
+  if (!self) {
+    // SFU rooms: which simulcast layer to receive (room.setQuality).
+    const quality = /** @type {HTMLSelectElement} */ (el('select', 'tile-quality'));
+    quality.title = 'the layer the SFU sends to this tab';
+    for (const q of ['auto', 'low', 'medium', 'high']) {
+      const o = /** @type {HTMLOptionElement} */ (el('option', '', q === 'auto' ? 'Auto' : q[0].toUpperCase() + q.slice(1)));
+      o.value = q;
+      quality.append(o);
+    }
+    quality.hidden = true;
+    quality.addEventListener('change', () => setQuality(id, /** @type {any} */ (quality.value)));
+    bottom.append(quality);
+  }
   const sound = /** @type {HTMLButtonElement} */ (el('button', 'tile-sound secondary', 'Click to play sound'));
   sound.type = 'button';
   sound.hidden = true;
@@ -254,6 +280,8 @@ function renderSelfTile() {
   conn.textContent = call.state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…';
   conn.dataset.kind = 'none';
   /** @type {HTMLElement} */ (t.tile.querySelector('.rate')).hidden = true;
+  /** @type {HTMLElement} */ (t.tile.querySelector('.layer')).hidden = true;
+  t.tile.dataset.speaking = String(!!call.peerId && call.speakers[0] === call.peerId);
 }
 
 function renderPeers() {
@@ -262,6 +290,7 @@ function renderPeers() {
   for (const id of [...peerState.keys()]) if (!ids.has(id)) peerState.delete(id);
   for (const [id, t] of tiles) {
     if (id !== '' && !ids.has(id)) {
+      t.unobserve?.();
       t.video.srcObject = null;
       t.tile.remove();
       tiles.delete(id);
@@ -274,13 +303,16 @@ function renderPeers() {
         p = {
           peer: info.peer, name: displayName(info), state: info.state, connectionType: null, bitrateIn: null, bitrateOut: null,
           rtt: null, framesDecoded: 0, framesReceived: 0, frameWidth: null, frameHeight: null, hasVideo: false, hasAudio: false,
-          muted: false, cameraOff: false,
+          muted: false, cameraOff: false, viaSfu: false, relayedToServer: false, layer: null, paused: false, speaking: false,
+          quality: 'auto',
         };
         peerState.set(info.peer, p);
       }
       p.name = displayName(info);
       p.state = info.state;
       p.connectionType = /** @type {any} */ (info).connectionType ?? p.connectionType ?? null;
+      p.viaSfu = p.connectionType === 'sfu';
+      p.speaking = call.speakers[0] === info.peer;
       const stream = typeof room.remoteStream === 'function' ? room.remoteStream(info.peer) ?? null : null;
       p.hasVideo = !!stream && stream.getVideoTracks().some((tr) => tr.readyState === 'live');
       p.hasAudio = !!stream && stream.getAudioTracks().some((tr) => tr.readyState === 'live');
@@ -289,6 +321,8 @@ function renderPeers() {
         t = makeTile(info.peer, p.name, false);
         tiles.set(info.peer, t);
         attach(t, stream);
+        // SFU rooms: the server forwards a layer that fits the tile.
+        if (typeof room.observe === 'function') t.unobserve = room.observe(info.peer, t.video);
       } else if (stream && t.stream !== stream) {
         attach(t, stream);
       }
@@ -304,6 +338,10 @@ function renderPeers() {
   if (now.length !== order.length || now.some((c, i) => c !== order[i])) ui.tiles.replaceChildren(...order);
   ui.tiles.dataset.count = String(order.length);
   call.peers = [...peerState.values()].map((p) => ({ ...p }));
+  document.body.dataset.mode = call.mode ?? '';
+  ui.roomMode.hidden = call.mode === null;
+  ui.roomMode.dataset.mode = call.mode ?? '';
+  ui.roomMode.textContent = call.mode === 'sfu' ? 'SFU: media through the server' : 'Mesh: media peer to peer';
   const n = call.peers.length;
   ui.peerCount.textContent = n === 0 ? 'Only you so far' : `You and ${n} other${n === 1 ? '' : 's'}`;
 }
@@ -312,6 +350,8 @@ function renderPeers() {
 function renderPeerTile(p, tile) {
   tile.dataset.state = p.state;
   tile.dataset.connection = p.connectionType ?? '';
+  tile.dataset.layer = p.layer ?? '';
+  tile.dataset.speaking = String(p.speaking);
   tile.dataset.video = String(p.hasVideo && !p.cameraOff);
   tile.dataset.muted = String(p.muted || !p.hasAudio);
   /** @type {HTMLElement} */ (tile.querySelector('.tile-name')).textContent = p.name;
@@ -319,13 +359,34 @@ function renderPeerTile(p, tile) {
   /** @type {HTMLElement} */ (tile.querySelector('.tile-placeholder-text')).textContent =
     p.state !== 'connected' ? `${p.state}…` : p.cameraOff ? 'Camera off' : !p.hasVideo ? 'No video' : '';
   const conn = /** @type {HTMLElement} */ (tile.querySelector('.conn'));
-  conn.textContent = p.connectionType === 'relayed' ? 'Relayed (TURN)' : p.connectionType === 'direct' ? 'Direct' : p.state === 'connected' ? 'Checking path…' : p.state;
+  conn.textContent = p.viaSfu
+    ? (p.relayedToServer ? 'Via SFU (TURN)' : 'Via SFU')
+    : p.connectionType === 'relayed' ? 'Relayed (TURN)' : p.connectionType === 'direct' ? 'Direct' : p.state === 'connected' ? 'Checking path…' : p.state;
   conn.dataset.kind = p.connectionType ?? 'none';
-  conn.title = p.rtt !== null ? `round trip ${formatMs(p.rtt)}` : '';
+  conn.title = (p.viaSfu ? 'forwarded by the server; ' : '') + (p.rtt !== null ? `round trip ${formatMs(p.rtt)}` : '');
+  const layer = /** @type {HTMLElement} */ (tile.querySelector('.layer'));
+  layer.hidden = !p.viaSfu || p.layer === null;
+  layer.textContent = p.paused || p.layer === 'none' ? 'Paused' : `Layer ${p.layer}`;
+  layer.title = 'the simulcast layer the SFU forwards to this tab';
+  const quality = /** @type {HTMLSelectElement} */ (tile.querySelector('.tile-quality'));
+  quality.hidden = !p.viaSfu;
+  if (quality.value !== p.quality) quality.value = p.quality;
   const rate = /** @type {HTMLElement} */ (tile.querySelector('.rate'));
   rate.hidden = p.bitrateIn === null;
   rate.textContent = `↓ ${formatBitrate(p.bitrateIn)}`;
   rate.title = p.frameWidth ? `${p.frameWidth}×${p.frameHeight}, ${p.framesDecoded} frames decoded` : '';
+}
+
+/**
+ * Asks the SFU for a layer of a peer's video.
+ * @param {string} peer @param {'auto'|'low'|'medium'|'high'} quality
+ */
+function setQuality(peer, quality) {
+  const p = peerState.get(peer);
+  if (!p || !call.room) return;
+  p.quality = quality;
+  call.room.setQuality(peer, quality);
+  renderPeers();
 }
 
 // ---- stats ----------------------------------------------------------------------------
@@ -344,6 +405,7 @@ async function pollStats() {
       }
       if (!s || call.room !== room || !peerState.has(p.peer)) return;
       p.connectionType = s.connectionType ?? p.connectionType;
+      p.relayedToServer = s.connectionType === 'sfu' && s.local?.type === 'relay';
       p.bitrateIn = s.bitrateIn;
       p.bitrateOut = s.bitrateOut;
       p.rtt = s.rtt;
@@ -558,6 +620,7 @@ async function join(roomName, name, want) {
   call.room = room;
   const joined = () => {
     call.peerId = client.id;
+    call.mode = room.mode ?? 'mesh';
     setError(null);
     setState('joined', 'Connected');
   };
@@ -584,6 +647,18 @@ async function join(roomName, name, want) {
   });
   room.on('track', () => renderPeers());
   room.on('track-ended', () => renderPeers());
+  room.on('speakers', (peers) => {
+    call.speakers = [...peers];
+    renderSelfTile();
+    renderPeers();
+  });
+  room.on('layer', (peer, _track, layer, paused) => {
+    const p = peerState.get(peer);
+    if (!p) return;
+    p.layer = layer;
+    p.paused = paused;
+    renderPeers();
+  });
   room.on('data', (peer, data) => {
     const m = /** @type {{type?: unknown, muted?: unknown, cameraOff?: unknown}|null} */ (data);
     const p = peerState.get(peer);
@@ -622,9 +697,14 @@ function teardown() {
   call.client = null;
   call.room = null;
   call.peerId = null;
+  call.mode = null;
+  call.speakers = [];
   client?.disconnect();
   stopMedia();
-  for (const t of tiles.values()) t.video.srcObject = null;
+  for (const t of tiles.values()) {
+    t.unobserve?.();
+    t.video.srcObject = null;
+  }
   tiles.clear();
   peerState.clear();
   renderPeers();

@@ -1,6 +1,8 @@
 // Test doubles for the SDK's unit tests: a scripted WebSocket server and a
 // minimal RTCPeerConnection. Not served (only *.js files are embedded).
 
+import { mediaSections } from './sdp.js';
+
 /** A data channel that records what was sent. */
 export class FakeChannel {
   readyState = 'connecting';
@@ -19,18 +21,38 @@ export class FakeChannel {
   close() {
     this.readyState = 'closed';
   }
+  /** The channel opened (as the SCTP transport would say). */
+  open() {
+    this.readyState = 'open';
+    this.onopen?.({});
+  }
+  /** A message arrived from the other side. @param {unknown} data */
+  receive(data) {
+    this.onmessage?.({ data });
+  }
 }
 
 let fakeIds = 0;
 
 /** A MediaStreamTrack stand-in. */
-export class FakeTrack {
+export class FakeTrack extends EventTarget {
   readyState = 'live';
   enabled = true;
+  /** @type {{width?: number, height?: number}} what getSettings returns */
+  settings = {};
   /** @param {string} kind @param {string} [id] */
   constructor(kind, id = `${kind}-${++fakeIds}`) {
+    super();
     this.kind = kind;
     this.id = id;
+  }
+  /** The source ended (a remote track whose transceiver stopped): "ended" fires. */
+  end() {
+    this.readyState = 'ended';
+    this.dispatchEvent(new Event('ended'));
+  }
+  getSettings() {
+    return { ...this.settings };
   }
   stop() {
     this.readyState = 'ended';
@@ -224,12 +246,17 @@ export class FakePeerConnection {
     this.changed();
     return t.sender;
   }
-  /** @param {FakeTrack|string} trackOrKind @param {{direction?: string, streams?: FakeMediaStream[]}} [init] */
+  /**
+   * @param {FakeTrack|string} trackOrKind
+   * @param {{direction?: string, streams?: FakeMediaStream[], sendEncodings?: object[]}} [init]
+   */
   addTransceiver(trackOrKind, init = {}) {
+    if (this.signalingState === 'closed') throw new Error('InvalidStateError: closed');
     const track = typeof trackOrKind === 'string' ? null : trackOrKind;
     const kind = typeof trackOrKind === 'string' ? trackOrKind : trackOrKind.kind;
     const t = new FakeTransceiver(this, kind, init.direction ?? 'sendrecv', track, false);
     t.sender.streams = init.streams ?? [];
+    t.sender.encodings = (init.sendEncodings ?? [{}]).map((e) => ({ ...e }));
     this.transceivers.push(t);
     this.changed();
     return t;
@@ -242,6 +269,15 @@ export class FakePeerConnection {
   async getStats() {
     if (this.signalingState === 'closed') throw new Error('InvalidStateError: closed');
     return new Map(this.stats.map((s) => [s.id, s]));
+  }
+  /**
+   * The remote side opened a data channel (ondatachannel fires).
+   * @param {string} label @param {object} [options]
+   */
+  remoteChannel(label, options) {
+    const ch = new FakeChannel(label, options);
+    this.ondatachannel?.({ channel: ch });
+    return ch;
   }
   /** Sets connectionState and fires the change, as the ICE agent would. */
   setConnectionState(/** @type {string} */ s) {
@@ -397,10 +433,62 @@ export class FakePeerConnection {
   }
 }
 
-/** @param {string} sdp */
+/**
+ * The m-lines of a description: "fake:" JSON, or the audio and video
+ * sections of SDP text (as a server sends it; see sdpOffer).
+ * @param {string} sdp
+ */
 function parseSdp(sdp) {
-  if (typeof sdp !== 'string' || !sdp.startsWith('fake:')) return { media: [], ice: 0 };
-  return JSON.parse(sdp.slice(5));
+  if (typeof sdp === 'string' && sdp.startsWith('fake:')) return JSON.parse(sdp.slice(5));
+  const media = mediaSections(sdp)
+    .filter((m) => m.kind === 'audio' || m.kind === 'video')
+    .map((m) => ({ mid: m.mid, kind: m.kind, dir: m.port === 0 ? 'inactive' : m.direction, msid: m.stream ? [m.stream] : [] }));
+  return { media, ice: 0 };
+}
+
+/**
+ * SDP text of an offer with the given media sections (a data section first,
+ * as a server with data channels puts it), for fakes of the SFU's offers.
+ * @param {{mid: string, kind: string, dir?: string, stream?: string, track?: string, port?: number}[]} sections
+ */
+export function sdpOffer(sections) {
+  const lines = ['v=0', 'o=- 1 2 IN IP4 0.0.0.0', 's=-', 't=0 0', 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'a=mid:data'];
+  for (const m of sections) {
+    lines.push(`m=${m.kind} ${m.port ?? 9} UDP/TLS/RTP/SAVPF ${m.kind === 'audio' ? 111 : 96}`, `a=mid:${m.mid}`, `a=${m.dir ?? 'sendonly'}`);
+    if (m.stream) lines.push(`a=msid:${m.stream} ${m.track ?? ''}`);
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/**
+ * A ResizeObserver stand-in: resize(el, width, height) reports a new
+ * content box for an observed element.
+ */
+export class FakeResizeObserver {
+  /** @type {FakeResizeObserver[]} */
+  static instances = [];
+  /** @type {Set<any>} */
+  observed = new Set();
+  /** @param {(entries: any[]) => void} callback */
+  constructor(callback) {
+    this.callback = callback;
+    FakeResizeObserver.instances.push(this);
+  }
+  /** @param {any} el */
+  observe(el) {
+    this.observed.add(el);
+  }
+  /** @param {any} el */
+  unobserve(el) {
+    this.observed.delete(el);
+  }
+  disconnect() {
+    this.observed.clear();
+  }
+  /** @param {any} el @param {number} width @param {number} height */
+  resize(el, width, height) {
+    if (this.observed.has(el)) this.callback([{ target: el, contentRect: { width, height } }]);
+  }
 }
 
 /**

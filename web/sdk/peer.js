@@ -61,6 +61,28 @@ export function decodeData(raw) {
 }
 
 /**
+ * Takes a data channel into use: binary messages as ArrayBuffers, the
+ * channel in `list` until it closes, `onChange` when it opens or closes (and
+ * now), `onMessage` with each message's data.
+ * @param {RTCDataChannel} channel
+ * @param {RTCDataChannel[]} list
+ * @param {() => void} onChange
+ * @param {(data: any) => void} onMessage
+ */
+export function adoptChannel(channel, list, onChange, onMessage) {
+  channel.binaryType = 'arraybuffer';
+  list.push(channel);
+  channel.onopen = () => onChange();
+  channel.onclose = () => {
+    const i = list.indexOf(channel);
+    if (i >= 0) list.splice(i, 1);
+    onChange();
+  };
+  channel.onmessage = (ev) => onMessage(ev.data);
+  onChange();
+}
+
+/**
  * @typedef {'connecting'|'connected'|'disconnected'|'failed'|'closed'} PeerState
  * @typedef {import('./stats.js').ConnectionType} ConnectionType
  * @typedef {import('./stats.js').PeerStats} PeerStats
@@ -440,16 +462,7 @@ export class PeerLink {
    * @param {RTCDataChannel[]} list #reliable or #unreliable
    */
   #adopt(channel, list) {
-    channel.binaryType = 'arraybuffer';
-    list.push(channel);
-    channel.onopen = () => this.#update();
-    channel.onclose = () => {
-      const i = list.indexOf(channel);
-      if (i >= 0) list.splice(i, 1);
-      this.#update();
-    };
-    channel.onmessage = (ev) => this.#opts.onData?.(decodeData(ev.data));
-    this.#update();
+    adoptChannel(channel, list, () => this.#update(), (data) => this.#opts.onData?.(decodeData(data)));
   }
 
   /** @param {unknown} err */

@@ -116,6 +116,14 @@ export function signal(room, ns, to, data) {
   return compact({ type: 'signal', room, ns, to, data });
 }
 
+/**
+ * A message to the SFU of an sfu room (docs/protocol.md, the sfu frame).
+ * @param {string} room @param {string|undefined} ns @param {object} data
+ */
+export function sfu(room, ns, data) {
+  return compact({ type: 'sfu', room, ns, data });
+}
+
 /** @param {string} room @param {string|undefined} ns @param {unknown} data */
 export function broadcast(room, ns, data) {
   return compact({ type: 'broadcast', room, ns, data });

@@ -278,12 +278,14 @@ test('signals of a link across a cut: the unanswered one is sent again, the ones
   ws0.deaf = true;
   srv.send(s, { type: 'signal', room: 'r', from: 'p9', data: { description: { type: 'offer', sdp: 'o' } } });
   await until(() => ws0.sent.some((f) => f.type === 'signal'));
+  // Listened for before the cut: the reconnection may come before the offer below is made.
+  const reconnected = next(sb, 'reconnect');
   cut(srv, 0);
   // Renegotiation while away: the offer waits for the connection.
   const pc = room.getConnection('p9');
   room.publish(/** @type {any} */ (new FakeMediaStream([new FakeTrack('audio')])));
   await until(() => pc.signalingState === 'have-local-offer');
-  await next(sb, 'reconnect');
+  await reconnected;
   await until(() => s.received.filter((f) => f.type === 'signal').length === 2);
   await tick(20);
   const signals = s.received.filter((f) => f.type === 'signal').map((f) => f.data.description.type);

@@ -1,14 +1,21 @@
-// A room seen from one peer: who else is in it, and a full mesh of WebRTC
-// links to them. Membership comes from the server (joined, peer-joined,
-// peer-left); each pair's link negotiates through signal frames.
+// A room seen from one peer: who else is in it, and either a full mesh of
+// WebRTC links to them ("mesh" rooms) or one link to the server's SFU
+// ("sfu" rooms, sfu.js), as the joined frame says. Membership comes from the
+// server (joined, peer-joined, peer-left); each pair's link negotiates
+// through signal frames, the SFU link through sfu frames.
 
 import { Emitter } from './emitter.js';
-import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, signal } from './protocol.js';
+import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, sfu, signal } from './protocol.js';
 import { SignalOutbox } from './outbox.js';
 import { PeerLink, encodeData } from './peer.js';
+import { QUALITIES, SfuLink } from './sfu.js';
+import { SizeWatch } from './sizes.js';
 
 /** Broadcasts a room keeps while the connection is down, to send once it is back. */
 export const MAX_OFFLINE_BROADCASTS = 100;
+
+/** SFU messages kept when they come before the join's reply (the link is made then). */
+const MAX_EARLY_SFU = 64;
 
 /**
  * @typedef {import('./peer.js').PeerState} PeerState
@@ -20,9 +27,9 @@ export const MAX_OFFLINE_BROADCASTS = 100;
  * @property {string} [user] the user id from the peer's token
  * @property {string} [name] the display name from the peer's token
  * @property {PeerState} state the state of the link to the peer
- * @property {ConnectionType|null} connectionType whether the link's selected
- *   ICE candidate pair is direct or goes through a TURN relay; null until a
- *   pair is selected
+ * @property {ConnectionType|'sfu'|null} connectionType whether the link's selected
+ *   ICE candidate pair is direct or goes through a TURN relay, null until a
+ *   pair is selected; "sfu" for every peer of an sfu room (reached through the server)
  *
  * @typedef {object} RoomHost what a room needs from its Switchboard
  * @property {string|null} id own peer id in the current session
@@ -44,6 +51,7 @@ export const MAX_OFFLINE_BROADCASTS = 100;
  * @property {() => void} close
  *
  * @typedef {(opts: import('./peer.js').PeerLinkOptions) => LinkLike} LinkFactory
+ * @typedef {(opts: import('./sfu.js').SfuLinkOptions) => SfuLink} SfuFactory
  */
 
 export class Room extends Emitter {
@@ -56,6 +64,14 @@ export class Room extends Emitter {
   peers = new Map();
   /** Whether the room is joined in the current session. */
   joined = false;
+  /**
+   * How the room's media and data travel, from the last join: "mesh" (peer
+   * to peer) or "sfu" (through the server).
+   * @type {'mesh'|'sfu'}
+   */
+  mode = 'mesh';
+  /** @type {string[]} the active speakers of an sfu room, loudest first (the last "speakers") */
+  speakers = [];
 
   #host;
   #forget;
@@ -83,22 +99,34 @@ export class Room extends Emitter {
   #localStream = null;
   /** @type {{promise: Promise<Room>, resolve: (r: Room) => void, reject: (e: Error) => void, done: boolean}} */
   #ready;
+  #createSfu;
+  /** @type {SfuLink|null} the SFU link of an sfu room */
+  #sfu = null;
+  /** @type {SignalOutbox|null} its messages */
+  #sfuOutbox = null;
+  /** @type {unknown[]} sfu messages that came while the join was under way */
+  #early = [];
+  /** @type {SizeWatch|null} the video elements the app registered (observe) */
+  #sizes = null;
+  /** @type {Map<string, string>} setQuality choices other than auto, by peer */
+  #quality = new Map();
 
   /**
    * Rooms are made by Switchboard.join; do not call this yourself.
    * @param {RoomHost} host
    * @param {string} name
    * @param {string|undefined} ns
-   * @param {{forget: () => void, createLink?: LinkFactory, signalRetry?: import('./outbox.js').SignalRetryOptions}} hooks
+   * @param {{forget: () => void, createLink?: LinkFactory, createSfu?: SfuFactory, signalRetry?: import('./outbox.js').SignalRetryOptions}} hooks
    *   signalRetry: how refused signals are sent again, for tests
    */
-  constructor(host, name, ns, { forget, createLink, signalRetry }) {
+  constructor(host, name, ns, { forget, createLink, createSfu, signalRetry }) {
     super();
     this.#host = host;
     this.name = name;
     this.ns = ns;
     this.#forget = forget;
     this.#createLink = createLink ?? ((opts) => new PeerLink(opts));
+    this.#createSfu = createSfu ?? ((opts) => new SfuLink(opts));
     this.#signalRetry = signalRetry;
     /** @type {any} */
     const ready = { done: false };
@@ -129,6 +157,8 @@ export class Room extends Emitter {
    * open do not get it). Nothing is thrown: data that cannot be sent (such as
    * undefined or a function) and a channel that refuses the message (its
    * buffer is full, the message too large) give a "send_failed" error event.
+   * In an sfu room the server relays it: the number is that of the other
+   * peers in the room when the channel to the server is open, else 0.
    * @param {unknown} data
    * @param {{reliable?: boolean}} [opts]
    * @returns {number} the number of peers it was sent to
@@ -136,6 +166,7 @@ export class Room extends Emitter {
   send(data, opts) {
     const message = this.#encode(data);
     if (message === null) return 0;
+    if (this.#sfu) return this.#sendSfu(message, null, opts) ? this.peers.size : 0;
     let sent = 0;
     for (const peer of this.#links.keys()) if (this.#sendOn(peer, message, opts)) sent++;
     return sent;
@@ -152,7 +183,22 @@ export class Room extends Emitter {
   sendTo(peer, data, opts) {
     const message = this.#encode(data);
     if (message === null) return false;
+    if (this.#sfu) return this.peers.has(peer) && this.#sendSfu(message, peer, opts);
     return this.#sendOn(peer, message, opts);
+  }
+
+  /**
+   * @param {string|ArrayBuffer|ArrayBufferView|Blob} message
+   * @param {string|null} to
+   * @param {{reliable?: boolean}} [opts]
+   */
+  #sendSfu(message, to, opts) {
+    try {
+      return /** @type {SfuLink} */ (this.#sfu).sendRaw(message, to, opts);
+    } catch (err) {
+      this.#error(new SwitchboardError('send_failed', `sending through the SFU: ${errorText(err)}`));
+      return false;
+    }
   }
 
   /**
@@ -199,12 +245,45 @@ export class Room extends Emitter {
     this.#localStream = stream;
     if (this.#left) return;
     for (const link of this.#links.values()) link.publish?.(stream);
+    this.#sfu?.publish(stream);
   }
 
   /** Stops sending media to every peer. */
   unpublish() {
     this.#localStream = null;
     for (const link of this.#links.values()) link.publish?.(null);
+    this.#sfu?.publish(null);
+  }
+
+  /**
+   * Chooses the layer of a peer's video in an sfu room: "low", "medium",
+   * "high", or "auto" (the server picks from bandwidth and the size shown).
+   * Kept for the peer while it is in the room, and sent again after a
+   * reconnection. Does nothing in a mesh room.
+   * @param {string} peer
+   * @param {'low'|'medium'|'high'|'auto'} quality
+   */
+  setQuality(peer, quality) {
+    if (!QUALITIES.includes(quality)) {
+      throw new SwitchboardError(ErrorCode.BAD_REQUEST, `quality must be one of ${QUALITIES.join(', ')}`);
+    }
+    if (quality === 'auto') this.#quality.delete(peer);
+    else this.#quality.set(peer, quality);
+    this.#sfu?.setQuality(peer, quality);
+  }
+
+  /**
+   * Tells the SFU how large a peer's video is shown, so that it sends a
+   * layer that fits (and nothing while it is not shown): follows the
+   * element's size (ResizeObserver), 0x0 when it is hidden or removed. In a
+   * mesh room it is only remembered, for a later sfu mode.
+   * @param {string} peer
+   * @param {Element} element usually the <video> showing room.remoteStream(peer)
+   * @returns {() => void} stops following the element (its peer counts as not shown by it)
+   */
+  observe(peer, element) {
+    this.#sizes ??= new SizeWatch((p, w, h) => this.#sfu?.setSize(p, w, h));
+    return this.#sizes.observe(peer, element);
   }
 
   /**
@@ -214,6 +293,7 @@ export class Room extends Emitter {
    * @returns {MediaStream|undefined} undefined when there is no link to the peer
    */
   remoteStream(peer) {
+    if (this.#sfu) return this.peers.has(peer) ? this.#sfu.remoteStream(peer) : undefined;
     return this.#links.get(peer)?.remoteStream;
   }
 
@@ -225,6 +305,7 @@ export class Room extends Emitter {
    * @returns {Promise<PeerStats|null>} null when there is no link to the peer
    */
   async getStats(peer) {
+    if (this.#sfu) return this.peers.has(peer) ? this.#sfu.getStats(peer) : null;
     const link = this.#links.get(peer);
     if (!link?.getStats) return null;
     return link.getStats();
@@ -260,11 +341,14 @@ export class Room extends Emitter {
   }
 
   /**
-   * The RTCPeerConnection to a peer, for what the room does not cover.
+   * The RTCPeerConnection to a peer, for what the room does not cover; in an
+   * sfu room the one every peer's media and data come through (the server's
+   * "sub" connection).
    * @param {string} peer
    * @returns {RTCPeerConnection|undefined}
    */
   getConnection(peer) {
+    if (this.#sfu) return this.peers.has(peer) ? this.#sfu.sub : undefined;
     return this.#links.get(peer)?.pc;
   }
 
@@ -305,6 +389,7 @@ export class Room extends Emitter {
       reply = await this.#host.request(join(this.name, this.ns));
     } catch (err) {
       this.#joining--;
+      this.#early = [];
       // Lost the session on the way: the next session joins again.
       if (/** @type {any} */ (err).code === ClientErrorCode.DISCONNECTED || this.#left) return;
       if (this.#ready.done) this.#error(/** @type {Error} */ (err));
@@ -328,7 +413,7 @@ export class Room extends Emitter {
   _disconnected() {
     if (this.joined) this.#suspended = true;
     this.joined = false;
-    for (const outbox of this.#outboxes.values()) outbox.hold();
+    for (const outbox of this.#allOutboxes()) outbox.hold();
   }
 
   /**
@@ -348,7 +433,7 @@ export class Room extends Emitter {
     this.#joins++;
     // Signals kept while away first, then what waited for signaling (ICE
     // restarts), then the broadcasts made while away.
-    for (const outbox of this.#outboxes.values()) outbox.release();
+    for (const outbox of this.#allOutboxes()) outbox.release();
     for (const link of this.#links.values()) link.resume?.();
     this.#flushOffline();
     this.#flushJoined();
@@ -370,6 +455,7 @@ export class Room extends Emitter {
    */
   _iceServers(list) {
     for (const link of this.#links.values()) link.setIceServers?.(list);
+    this.#sfu?.setIceServers(list);
   }
 
   /**
@@ -390,12 +476,18 @@ export class Room extends Emitter {
         // While a resumed session replays what it missed, the room is not
         // joined again yet but its signals count.
         if (!(this.joined || this.#suspended) || typeof from !== 'string' || from === this.#selfId) return;
+        if (this.mode === 'sfu') return; // no links to signal
         if (!this.peers.has(from)) this.#addPeer({ peer: from });
         this.#links.get(from)?.handleSignal(frame.data ?? {});
         break;
       }
       case 'broadcast':
         this.emit('broadcast', frame.from, frame.data);
+        break;
+      case 'sfu':
+        if (this.#sfu && (this.joined || this.#suspended)) this.#sfu.handle(frame.data);
+        // The SFU may speak before the join's reply: kept for the link made then.
+        else if (this.#joining > 0 && this.#early.length < MAX_EARLY_SFU) this.#early.push(frame.data);
         break;
     }
   }
@@ -404,11 +496,15 @@ export class Room extends Emitter {
   #onJoined(reply) {
     const self = this.#host.id;
     const sameSession = self === this.#selfId;
-    if (!sameSession) {
+    const mode = /** @type {any} */ (reply).mode === 'sfu' ? 'sfu' : 'mesh'; // servers before SFUs say nothing
+    if (!sameSession || mode !== this.mode) {
       // A new session means a new peer id: the others drop links to the old
-      // one, so start every link afresh.
+      // one, so start every link afresh (and so for another mode).
       this.#closeLinks();
+      this.#closeSfu();
       this.#selfId = self;
+      this.mode = mode;
+      for (const entry of this.peers.values()) entry.connectionType = mode === 'sfu' ? 'sfu' : null;
     }
     const listed = (Array.isArray(reply.peers) ? reply.peers : []).filter(
       (p) => p && typeof p.peer === 'string' && p.peer !== self,
@@ -417,10 +513,12 @@ export class Room extends Emitter {
     for (const id of [...this.peers.keys()]) if (!ids.has(id)) this.#removePeer(id);
     this.joined = true;
     for (const p of listed) this.#addPeer(p);
+    if (mode === 'sfu' && !this.#sfu) this.#openSfu();
+    this.#early = [];
     // Same session: links kept through the outage send the signals that
     // waited, then resume what waited for signaling (ICE restarts).
     if (sameSession) {
-      for (const outbox of this.#outboxes.values()) outbox.release();
+      for (const outbox of this.#allOutboxes()) outbox.release();
       for (const link of this.#links.values()) link.resume?.();
     }
     this.#flushOffline();
@@ -455,7 +553,8 @@ export class Room extends Emitter {
       this.#ensureLink(info.peer);
       return;
     }
-    entry = { peer: info.peer, user: info.user, name: info.name, state: 'connecting', connectionType: null };
+    const viaSfu = this.mode === 'sfu';
+    entry = { peer: info.peer, user: info.user, name: info.name, state: this.#sfu?.state ?? 'connecting', connectionType: viaSfu ? 'sfu' : null };
     this.peers.set(info.peer, entry);
     this.#ensureLink(info.peer);
     this.emit('peer-joined', entry);
@@ -465,6 +564,8 @@ export class Room extends Emitter {
   #removePeer(id) {
     const entry = this.peers.get(id);
     this.#closeLink(id);
+    this.#sfu?.dropPeer(id);
+    this.#quality.delete(id);
     if (!entry) return;
     this.peers.delete(id);
     entry.state = 'closed';
@@ -475,7 +576,7 @@ export class Room extends Emitter {
   #ensureLink(id) {
     const existing = this.#links.get(id);
     if (existing && existing.state !== 'closed') return;
-    if (this.#selfId === null) return;
+    if (this.#selfId === null || this.mode === 'sfu') return;
     this.#closeLink(id);
     const outbox = new SignalOutbox(
       (data) => this.#host.request(signal(this.name, this.ns, id, data)),
@@ -547,6 +648,64 @@ export class Room extends Emitter {
     for (const id of [...this.#links.keys(), ...this.#outboxes.keys()]) this.#closeLink(id);
   }
 
+  /** The outboxes of every link, the SFU link's included. */
+  #allOutboxes() {
+    return this.#sfuOutbox ? [...this.#outboxes.values(), this.#sfuOutbox] : [...this.#outboxes.values()];
+  }
+
+  /**
+   * Makes the SFU link of a joined sfu room, with what the app asked for
+   * (published stream, sizes, qualities), and hands it what the server sent
+   * before the join's reply.
+   */
+  #openSfu() {
+    const outbox = new SignalOutbox(
+      (data) => this.#host.request(sfu(this.name, this.ns, data)),
+      (err) => this.#signalFailed(/** @type {Error} */ (err)),
+      this.#signalRetry,
+    );
+    /** @type {SfuLink} */
+    let link;
+    try {
+      link = this.#createSfu({
+        iceServers: this.#host.iceServers,
+        send: (data) => outbox.push(data),
+        onTrack: (peer, track, stream) => this.emit('track', peer, track, stream),
+        onTrackEnded: (peer, track, stream) => this.emit('track-ended', peer, track, stream),
+        onData: (peer, data) => this.emit('data', peer, data),
+        onState: (state) => {
+          if (this.#sfu === link) for (const id of this.peers.keys()) this.#setState(id, state);
+        },
+        onSpeakers: (peers) => {
+          this.speakers = peers;
+          this.emit('speakers', peers);
+        },
+        onLayer: (peer, track, layer, paused, media) => this.emit('layer', peer, track, layer, paused, media),
+        onServerError: (code, message) => this.#error(new SwitchboardError('sfu_error', `SFU: ${message || code} (${code})`)),
+        onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `SFU link: ${errorText(err)}`)),
+      });
+    } catch (err) {
+      outbox.close();
+      this.#error(/** @type {Error} */ (err));
+      return;
+    }
+    this.#sfu = link;
+    this.#sfuOutbox = outbox;
+    for (const id of this.peers.keys()) this.#setState(id, link.state);
+    if (this.#localStream) link.publish(this.#localStream);
+    for (const [peer, quality] of this.#quality) link.setQuality(peer, quality);
+    for (const [peer, { width, height }] of this.#sizes?.sizes() ?? []) link.setSize(peer, width, height);
+    for (const msg of this.#early.splice(0)) link.handle(msg);
+  }
+
+  #closeSfu() {
+    this.#sfu?.close();
+    this.#sfu = null;
+    this.#sfuOutbox?.close();
+    this.#sfuOutbox = null;
+    this.speakers = [];
+  }
+
   /**
    * @param {string} id
    * @param {PeerState} state
@@ -579,6 +738,9 @@ export class Room extends Emitter {
     clearTimeout(this.#firstJoined?.timer);
     this.#firstJoined = null;
     this.#closeLinks();
+    this.#closeSfu();
+    this.#sizes?.close();
+    this.#early = [];
     for (const entry of this.peers.values()) entry.state = 'closed';
     this.peers.clear();
     if (!this.#ready.done) {

@@ -39,7 +39,7 @@
  * @param {any} report
  * @returns {any[]}
  */
-function list(report) {
+export function statsList(report) {
   if (!report) return [];
   if (Array.isArray(report)) return report;
   if (typeof report.values === 'function') return [...report.values()];
@@ -54,7 +54,7 @@ function list(report) {
  * @returns {{pair: any, local: any, remote: any}|null}
  */
 export function selectedPair(report) {
-  const stats = list(report);
+  const stats = statsList(report);
   const byId = new Map(stats.map((s) => [s.id, s]));
   let pair = null;
   for (const s of stats) {
@@ -120,7 +120,7 @@ export function bitrate(before, now, seconds) {
  * @returns {{stats: PeerStats, sample: StatsSample}}
  */
 export function summarizeStats(report, prev) {
-  const stats = list(report);
+  const stats = statsList(report);
   const sel = selectedPair(stats);
   let timestamp = 0;
   let bytesSent = 0;

@@ -25,7 +25,8 @@ export type ClientErrorCodeValue =
   | 'bad_url'
   | 'left'
   | 'send_failed'
-  | 'negotiation_failed';
+  | 'negotiation_failed'
+  | 'sfu_error';
 
 export declare const ErrorCode: Readonly<{
   UNAUTHORIZED: 'unauthorized';
@@ -236,6 +237,15 @@ export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'failed' |
 /** Whether a link's selected ICE candidate pair goes through a TURN relay. */
 export type ConnectionType = 'direct' | 'relayed';
 
+/** How a room's media and data travel: peer to peer, or through the server's SFU. */
+export type RoomMode = 'mesh' | 'sfu';
+
+/** Room.setQuality: a fixed simulcast layer, or the server's choice. */
+export type Quality = 'low' | 'medium' | 'high' | 'auto';
+
+/** The layer an SFU forwards of a video track ("none": nothing). */
+export type Layer = 'low' | 'medium' | 'high' | 'none' | (string & {});
+
 export interface PeerInfo {
   /** The peer's id, assigned by the server per session. */
   peer: string;
@@ -253,14 +263,20 @@ export interface PeerInfo {
   /**
    * From the selected ICE candidate pair: "relayed" when either end's
    * candidate is a TURN relay candidate. null until a pair is selected;
-   * updated when the pair changes (e.g. after an ICE restart).
+   * updated when the pair changes (e.g. after an ICE restart). "sfu" for
+   * every peer of an sfu room: reached through the server (whether the path
+   * to the server is relayed: getStats(peer).local.type === 'relay').
    */
-  connectionType: ConnectionType | null;
+  connectionType: ConnectionType | 'sfu' | null;
 }
 
-/** Room.getStats: one link's statistics. */
+/**
+ * Room.getStats: one link's statistics. In an sfu room: the connection to
+ * the server (candidates, rtt, transport totals) and the inbound RTP of that
+ * peer's tracks; connectionType "sfu".
+ */
 export interface PeerStats {
-  connectionType: ConnectionType | null;
+  connectionType: ConnectionType | 'sfu' | null;
   /** The selected pair's local candidate. */
   local: { type: string; protocol: string; relayProtocol?: string; address?: string; port?: number } | null;
   /** The selected pair's remote candidate. */
@@ -312,6 +328,14 @@ export interface RoomEvents {
   'track-ended': (peer: string, track: MediaStreamTrack, stream: MediaStream) => void;
   /** A data channel message: JSON text arrives parsed, binary as an ArrayBuffer. */
   data: (peer: string, data: unknown) => void;
+  /** sfu rooms: the active speakers, loudest first (possibly empty; may include room.self). */
+  speakers: (peers: string[]) => void;
+  /**
+   * sfu rooms: the layer the server now forwards of a peer's video track
+   * (trackId is the server's, "<peer>:<publisher's track id>"; track the
+   * MediaStreamTrack it arrives on, when known); paused: nothing is sent.
+   */
+  layer: (peer: string, trackId: string, layer: Layer, paused: boolean, track: MediaStreamTrack | undefined) => void;
   /** Data relayed by the server (Room.broadcast). */
   broadcast: (peer: string, data: unknown) => void;
   error: (err: SwitchboardError | Error) => void;
@@ -325,7 +349,11 @@ declare class TypedEmitter<E extends { [K in keyof E]: (...args: any[]) => void 
   listenerCount<K extends keyof E>(event: K): number;
 }
 
-/** A room as seen from one peer, with a WebRTC link to every other peer in it. */
+/**
+ * A room as seen from one peer: a WebRTC link to every other peer in it
+ * (mode "mesh"), or one connection to the server's SFU through which every
+ * peer's media and data come (mode "sfu"); the API is the same.
+ */
 export declare class Room extends TypedEmitter<RoomEvents> {
   private constructor();
   readonly name: string;
@@ -336,13 +364,24 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   readonly peers: Map<string, PeerInfo>;
   /** Whether the room is joined in the current session. */
   readonly joined: boolean;
+  /**
+   * From the last join: "mesh" (a link to every peer) or "sfu" (media and
+   * data through the server). "mesh" before the first join and with servers
+   * that do not say.
+   */
+  readonly mode: RoomMode;
+  /** sfu rooms: the last "speakers" event's peers; [] otherwise. */
+  readonly speakers: string[];
   /** What publish() was last given; null before, and after unpublish(). */
   readonly localStream: MediaStream | null;
   /**
    * Sends to every peer whose data channel is open; returns how many. Never
    * throws: data that cannot be sent (undefined, a function) and a channel
    * that refuses the message (full buffer, too large, a Blob before Chrome
-   * 129) give a "send_failed" error event on the room.
+   * 129) give a "send_failed" error event on the room. In an sfu room the
+   * server relays it: returns the number of other peers in the room when the
+   * channel to the server is open, else 0; a Blob, or more than 64 KiB,
+   * gives "send_failed".
    */
   send(data: unknown, opts?: SendOptions): number;
   /**
@@ -373,8 +412,24 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   remoteStream(peer: string): MediaStream | undefined;
   /** Statistics of the link to a peer; null when there is no link. */
   getStats(peer: string): Promise<PeerStats | null>;
-  /** The RTCPeerConnection to a peer. */
+  /** The RTCPeerConnection to a peer; in an sfu room the server's "sub" connection every peer comes through. */
   getConnection(peer: string): RTCPeerConnection | undefined;
+  /**
+   * sfu rooms: the layer of a peer's video, or "auto" (the server's choice
+   * from bandwidth and the size shown). Kept while the peer is in the room,
+   * sent again after a reconnection. No-op in mesh rooms. Throws
+   * "bad_request" for another value.
+   */
+  setQuality(peer: string, quality: Quality): void;
+  /**
+   * sfu rooms: follows how large an element (the <video> showing the peer)
+   * is shown, so that the server sends a layer that fits, and nothing while
+   * it is hidden (display: none), removed, or no longer followed (0x0).
+   * Several elements of one peer: the largest counts. Returns a function
+   * that stops following the element. Peers never observed get what the
+   * server sends by default.
+   */
+  observe(peer: string, element: Element): () => void;
   /** Leaves the room and closes its links. */
   leave(): Promise<void>;
 }

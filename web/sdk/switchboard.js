@@ -1,6 +1,6 @@
 // Switchboard browser SDK: one signaling connection to a Switchboard server,
 // with reconnection, session resume, heartbeats and rooms whose peers form a
-// WebRTC mesh.
+// WebRTC mesh, or meet through the server's SFU.
 //
 //   import { Switchboard } from '/sdk/switchboard.js';
 //   const sb = new Switchboard({ auth: { token } });
@@ -10,8 +10,8 @@
 //   room.publish(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
 //   room.on('track', (peer, track, stream) => { video.srcObject = stream; });
 //
-// The wire protocol lives in protocol.js, the WebRTC links in peer.js and
-// room.js. Nothing here touches the DOM, and nothing runs at import time.
+// The wire protocol lives in protocol.js, the WebRTC links in peer.js,
+// sfu.js and room.js. Nothing here touches the DOM, and nothing runs at import time.
 
 import { Backoff } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -36,6 +36,7 @@ import {
 } from './protocol.js';
 import { PeerLink } from './peer.js';
 import { Room } from './room.js';
+import { SfuLink } from './sfu.js';
 
 export { Room } from './room.js';
 export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, ResumeErrorCode, MAX_FRAME_BYTES } from './protocol.js';
@@ -292,17 +293,18 @@ export class Switchboard extends Emitter {
     const key = roomKey(name, ns);
     let room = this.#rooms.get(key);
     if (!room) {
+      // What every PeerConnection of the room is made with.
+      const rtc = {
+        rtcConfig: this.#opts.rtcConfig,
+        RTCPeerConnection: this.#opts.RTCPeerConnection,
+        MediaStream: this.#opts.MediaStream,
+      };
       const created = new Room(this, name, ns, {
         forget: () => {
           if (this.#rooms.get(key) === created) this.#rooms.delete(key);
         },
-        createLink: (o) =>
-          new PeerLink({
-            ...o,
-            rtcConfig: this.#opts.rtcConfig,
-            RTCPeerConnection: this.#opts.RTCPeerConnection,
-            MediaStream: this.#opts.MediaStream,
-          }),
+        createLink: (o) => new PeerLink({ ...o, ...rtc }),
+        createSfu: (o) => new SfuLink({ ...o, ...rtc }),
       });
       room = created;
       this.#rooms.set(key, room);
@@ -576,6 +578,7 @@ export class Switchboard extends Emitter {
       case 'peer-left':
       case 'signal':
       case 'broadcast':
+      case 'sfu':
         if (typeof frame.room === 'string') this.#rooms.get(roomKey(frame.room, frame.ns))?._handle(frame);
         return;
       default:
