@@ -78,6 +78,34 @@ func (m RoomModes) Mode(room string) RoomMode {
 	return m.Default
 }
 
+// Uses reports whether some room can be of the given mode: the default or a
+// rule's. A server starts its SFU only when some room can be an sfu room.
+func (m RoomModes) Uses(mode RoomMode) bool {
+	if m.Default == mode || m.Default == "" && mode == ModeMesh {
+		return true
+	}
+	for _, r := range m.Rules {
+		if r.Mode == mode {
+			return true
+		}
+	}
+	return false
+}
+
+func (m RoomModes) validate() error {
+	if m.Default != "" && !m.Default.valid() {
+		return fmt.Errorf("%w: default room mode %q: want mesh or sfu", ErrBadConfig, m.Default)
+	}
+	for _, r := range m.Rules {
+		if r.Pattern == "" || !r.Mode.valid() {
+			return fmt.Errorf("%w: room mode rule %q=%q: want a pattern and mesh or sfu", ErrBadConfig, r.Pattern, r.Mode)
+		}
+	}
+	return nil
+}
+
+func (m RoomMode) valid() bool { return m == ModeMesh || m == ModeSFU }
+
 // SFU is all that signaling knows of the media server: a participant joins
 // and leaves an SFU room, and messages (JSON values, the "data" of "sfu"
 // frames) travel between its client and the SFU. Rooms and peers are named by
