@@ -1,8 +1,12 @@
 package signaling_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +21,32 @@ func startSFU(t *testing.T, modes signaling.RoomModes, cfg signaling.Config) (*t
 	sfu := newRecSFU()
 	cfg.SFU, cfg.RoomModes = sfu, modes
 	return start(t, cfg), sfu
+}
+
+// startBare serves a signaling.Server built from cfg as it is (the full
+// server would put its own room modes in), without metrics.
+func startBare(t *testing.T, cfg signaling.Config) *testutil.Server {
+	t.Helper()
+	v, err := signaling.NewHMACVerifier([]byte(testutil.TestSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Verifier = v
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := signaling.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		hs.Close()
+	})
+	return &testutil.Server{URL: hs.URL, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", Secret: testutil.TestSecret}
 }
 
 // joinMode joins room (in namespace ns) and returns the joined frame's mode.
@@ -72,7 +102,7 @@ func TestJoinedSaysTheRoomMode(t *testing.T) {
 // Without an SFU, every room is a mesh whatever the rules say, and sfu
 // frames are refused.
 func TestNoSFUMeansMesh(t *testing.T) {
-	srv := start(t, signaling.Config{RoomModes: signaling.RoomModes{Rules: bigRooms.Rules, Default: signaling.ModeSFU}})
+	srv := startBare(t, signaling.Config{RoomModes: signaling.RoomModes{Rules: bigRooms.Rules, Default: signaling.ModeSFU}})
 	a, _ := connect(t, srv, "a")
 	for _, room := range []string{"big-1", "lobby"} {
 		if got := joinMode(t, a, "", room); got != "mesh" {
