@@ -384,7 +384,7 @@ func TestSFUJoinRefused(t *testing.T) {
 	d.ExpectError("limit_exceeded")
 	sfu.waitLeaves(t, "/big-1", pd, 1)
 	a.Quiet(50 * time.Millisecond)
-	b.Quiet(0)
+	b.Quiet(50 * time.Millisecond)
 	if sfu.count("join", "/big-1", pb) != 1 || sfu.count("leave", "/big-1", pa) != 0 {
 		t.Error("the members' SFU participants changed")
 	}
@@ -396,5 +396,104 @@ func TestSFUJoinRefused(t *testing.T) {
 	d.Send(map[string]any{"type": "join", "room": "big-9", "id": "k"})
 	if e := d.ExpectError("internal"); strings.Contains(e.Str("message"), "sockets") {
 		t.Errorf("internal error leaks its cause: %v", e)
+	}
+}
+
+// The SFU sends without pause from another goroutine while the client
+// joins and leaves the room again and again: every sfu frame comes after
+// the room's joined (the first being the one sent inside Join) and before
+// the ack of its leave, never outside.
+func TestSFUSendRacesJoinAndLeave(t *testing.T) {
+	srv, sfu := startSFU(t, bigRooms, signaling.Config{Rate: 1e6, Burst: 1e6})
+	sfu.onJoin = func(_, _ string, send func([]byte) bool) { send([]byte(`{"kind":"first"}`)) }
+	a, pa := connect(t, srv, "a")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sfu.mu.Lock()
+			send := sfu.sends["/big-1 "+pa]
+			sfu.mu.Unlock()
+			if send != nil {
+				send([]byte(fmt.Sprintf(`{"kind":"candidate","n":%d}`, i)))
+			}
+			if i%4 == 0 { // a few thousand a second: well within the client's queue
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	const rounds = 30
+	sfuFrames := 0
+	for round := range rounds {
+		a.Send(map[string]any{"type": "join", "room": "big-1", "id": round})
+		a.Expect("joined")
+		if m := a.Expect("sfu"); m["data"].(map[string]any)["kind"] != "first" {
+			t.Fatalf("round %d: the first sfu frame is %v", round, m)
+		}
+		// Leave once the SFU's sends come through, so that they race it.
+		for a.Expect("sfu")["data"].(map[string]any)["kind"] != "candidate" {
+		}
+		a.Send(map[string]any{"type": "leave", "room": "big-1", "id": round})
+		for left := false; !left; {
+			switch m := a.Next(); m.Type() {
+			case "ack":
+				left = true
+			case "sfu":
+				sfuFrames++
+			default:
+				t.Fatalf("round %d: %v", round, m)
+			}
+		}
+		// Out of the room: nothing comes until the next join.
+		if round%10 == 0 {
+			a.Quiet(20 * time.Millisecond)
+		}
+	}
+	close(stop)
+	<-done
+	a.Quiet(50 * time.Millisecond)
+	if sfu.count("join", "/big-1", pa) != rounds || sfu.count("leave", "/big-1", pa) != rounds {
+		t.Errorf("joins %d, leaves %d, want %d each", sfu.count("join", "/big-1", pa), sfu.count("leave", "/big-1", pa), rounds)
+	}
+	t.Logf("%d sfu frames between the first candidate and the leave's ack, in %d rounds", sfuFrames, rounds)
+}
+
+// A client that does not read what the SFU sends is too slow like any
+// other: send reports it, the session ends and leaves the SFU, once.
+func TestSFUSendToASlowClient(t *testing.T) {
+	srv, sfu := startSFU(t, bigRooms, signaling.Config{SendQueueFrames: 32})
+	slow := testutil.DialHello(t, srv.WSURL, srv.Token(t, "slow", "*"))
+	if err := slow.WriteJSON(map[string]any{"type": "join", "room": "big-1", "id": 1}); err != nil {
+		t.Fatal(err)
+	}
+	var peer string
+	waitFor(t, func() bool {
+		sfu.mu.Lock()
+		defer sfu.mu.Unlock()
+		for _, c := range sfu.calls {
+			if c.op == "join" {
+				peer = c.peer
+			}
+		}
+		return peer != "" && sfu.sends["/big-1 "+peer] != nil
+	}, "the slow client in the SFU")
+	msg := `{"kind":"offer","pc":"sub","sdp":"` + strings.Repeat("a", 32<<10) + `"}`
+	refused := false
+	for i := 0; i < 10000 && !refused; i++ {
+		refused = !sfu.send(t, "/big-1", peer, msg)
+	}
+	if !refused {
+		t.Fatal("send never refused a client that reads nothing")
+	}
+	sfu.waitLeaves(t, "/big-1", peer, 1)
+	waitFor(t, func() bool { return srv.App.Signaling().Sessions() == 0 }, "the slow session gone")
+	if sfu.send(t, "/big-1", peer, `{"kind":"speakers","peers":[]}`) {
+		t.Error("send to an ended session accepted")
 	}
 }
