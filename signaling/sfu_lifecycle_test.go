@@ -1,6 +1,7 @@
 package signaling_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -252,4 +253,23 @@ func TestSFUSendToASlowClient(t *testing.T) {
 	if sfu.send(t, "/big-1", peer, `{"kind":"speakers","peers":[]}`) {
 		t.Error("send to an ended session accepted")
 	}
+}
+
+// A server that shuts down takes every session out of the SFU, the
+// connected ones and the ones away.
+func TestSFUShutdownLeaves(t *testing.T) {
+	srv, sfu := startSFU(t, bigRooms, signaling.Config{})
+	a, pa := connect(t, srv, "a")
+	b, pb := connect(t, srv, "b")
+	a.Join("big-1")
+	b.Join("big-1")
+	a.Expect("peer-joined")
+	b.Drop() // away, within its grace period
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.App.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	sfu.waitLeaves(t, "/big-1", pa, 1)
+	sfu.waitLeaves(t, "/big-1", pb, 1)
 }

@@ -254,3 +254,21 @@ func TestSFUSendReachesTheClient(t *testing.T) {
 		t.Errorf("sfu frames out: %v, want 7", n)
 	}
 }
+
+// sfu frames count against the session's rate like any frame.
+func TestSFUFrameRateLimited(t *testing.T) {
+	srv, sfu := startSFU(t, bigRooms, signaling.Config{Rate: 1, Burst: 3})
+	a, pa := connect(t, srv, "a")
+	a.Join("big-1") // one of the burst
+	for i := range 3 {
+		a.Send(map[string]any{"type": "sfu", "room": "big-1", "data": map[string]any{"n": i}, "id": i})
+	}
+	a.Expect("ack")
+	a.Expect("ack")
+	if e := a.ExpectError("rate_limited"); e.Num("id") != 2 {
+		t.Errorf("error %v", e)
+	}
+	if got := sfu.messages("/big-1", pa); len(got) != 2 {
+		t.Errorf("the SFU got %q", got)
+	}
+}
