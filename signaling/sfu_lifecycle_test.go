@@ -259,11 +259,7 @@ func TestSFUSendToASlowClient(t *testing.T) {
 // connected ones and the ones away.
 func TestSFUShutdownLeaves(t *testing.T) {
 	srv, sfu := startSFU(t, bigRooms, signaling.Config{})
-	a, pa := connect(t, srv, "a")
-	b, pb := connect(t, srv, "b")
-	a.Join("big-1")
-	b.Join("big-1")
-	a.Expect("peer-joined")
+	_, pa, b, pb := twoInBig1(t, srv)
 	b.Drop() // away, within its grace period
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -60,6 +60,17 @@ func joinMode(t *testing.T, c *testutil.Client, ns, room string) string {
 	return j.Str("mode")
 }
 
+// twoInBig1 connects a and b and has them join big-1, a first.
+func twoInBig1(t *testing.T, srv *testutil.Server) (a *testutil.Client, pa string, b *testutil.Client, pb string) {
+	t.Helper()
+	a, pa = connect(t, srv, "a")
+	b, pb = connect(t, srv, "b")
+	a.Join("big-1")
+	b.Join("big-1")
+	a.Expect("peer-joined")
+	return a, pa, b, pb
+}
+
 func TestJoinedSaysTheRoomMode(t *testing.T) {
 	srv, sfu := startSFU(t, bigRooms, signaling.Config{Namespaces: []signaling.Namespace{{Name: "chat"}}})
 	tok := testutil.MintToken(t, signaling.TokenSpec{User: "a", Rooms: []string{"*"}, NS: map[string][]string{"chat": {"*"}}, TTL: time.Hour})
@@ -117,11 +128,7 @@ func TestNoSFUMeansMesh(t *testing.T) {
 
 func TestSFUFrameReachesTheSFU(t *testing.T) {
 	srv, sfu := startSFU(t, bigRooms, signaling.Config{})
-	a, pa := connect(t, srv, "a")
-	b, pb := connect(t, srv, "b")
-	a.Join("big-1")
-	b.Join("big-1")
-	a.Expect("peer-joined")
+	a, pa, b, pb := twoInBig1(t, srv)
 	// The data as the client wrote it, byte for byte: white space, escapes,
 	// key order and all.
 	data := `{ "kind":"offer", "pc":"pub","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n", "x":[1, 2.50, "\u00e9"]}`
