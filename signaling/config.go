@@ -67,6 +67,15 @@ type Config struct {
 	// that signaling knows of TURN.
 	ICEServers func(user, host string) (list []byte, expires time.Time)
 
+	// RoomModes decides, when a session joins a room, whether the room is a
+	// mesh or an sfu room (by its name, in every namespace). It matters only
+	// with an SFU: without one every room is a mesh.
+	RoomModes RoomModes
+	// SFU, when set, forwards the media of sfu rooms; signaling carries its
+	// messages in "sfu" frames. This interface is all that signaling knows of
+	// the SFU. Nil: no SFU, every room is a mesh.
+	SFU SFU
+
 	Bus     Bus                   // rooms and delivery (default: NewMemoryBus())
 	Logger  *slog.Logger          // default: slog.Default()
 	Metrics prometheus.Registerer // where the signaling metrics go (default: none)
@@ -159,6 +168,9 @@ func (c Config) validate() error {
 			return bad("namespace %q declared twice", n.Name)
 		}
 		seen[n.Name] = true
+	}
+	if err := c.RoomModes.validate(); err != nil {
+		return err
 	}
 	for _, l := range append([]Limits{c.Limits}, nsLimits(c.Namespaces)...) {
 		if l.RoomsPerSession < 0 || l.PeersPerRoom < 0 || l.Rate < 0 || l.Burst < 0 {

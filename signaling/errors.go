@@ -43,7 +43,12 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+func (e *Error) Error() string {
+	if e.Message == "" { // a sentinel: fmt.Errorf("%w: why", ErrLimitExceeded) reads "limit_exceeded: why"
+		return string(e.Code)
+	}
+	return string(e.Code) + ": " + e.Message
+}
 
 // Is makes errors.Is(err, ErrForbidden) true for any *Error with that code.
 func (e *Error) Is(target error) bool {

@@ -55,6 +55,25 @@ var fuzzFrameSeeds = []string{
 	`{"type":"hello","token":"t","resume":"r","lastSeq":"7"}`,
 	`{"type":"hello","token":"t","resume":7,"lastSeq":null}`,
 	`{"type":"hello","token":"t","resume":"` + strings.Repeat("r", MaxResumeBytes+1) + `"}`,
+	// sfu frames: the SDK's messages to the SFU (docs/protocol.md, SFU rooms).
+	`{"type":"sfu","room":"big-1","data":{"kind":"offer","pc":"pub","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rid:h send\r\na=simulcast:send l;m;h\r\n"},"id":1}`,
+	`{"type":"sfu","room":"big-1","ns":"chat","data":{"kind":"answer","pc":"sub","sdp":"v=0\r\n"}}`,
+	`{"type":"sfu","room":"big-1","data":{"kind":"candidate","pc":"pub","candidate":{"candidate":"candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd"}},"id":"c1"}`,
+	`{"type":"sfu","room":"big-1","data":{"kind":"candidate","pc":"sub","candidate":null}}`,
+	`{"type":"sfu","room":"big-1","data":{"kind":"quality","peer":"q3V0abcdefghijkl","quality":"low"}}`,
+	`{"type":"sfu","room":"big-1","data":{"kind":"size","track":"q3V0:video-1","width":640,"height":360}}`,
+	`{"type":"sfu","room":"big-1","data": {"kind":"size","track":"t","width":0,"height":0} }`,
+	`{"type":"sfu","room":"big-1","data":{}}`,
+	`{"type":"sfu","room":"big-1","data":[{"kind":"offer"}]}`,
+	`{"type":"sfu","room":"big-1","data":"offer"}`,
+	`{"type":"sfu","room":"big-1","data":42}`,
+	`{"type":"sfu","room":"big-1","data":null,"id":2}`,
+	`{"type":"sfu","room":"big-1"}`,
+	`{"type":"sfu","data":{"kind":"offer"}}`,
+	`{"type":"sfu","room":"","data":{}}`,
+	`{"type":"sfu","room":"big-1","data":{"kind":"offer","sdp":` + strings.Repeat("{\"a\":", 300) + `1` + strings.Repeat("}", 300) + `}}`,
+	`{"type":"sfu","room":"big-1","data":{"kind":"offer"},"data":[]}`,
+	`{"type":"sfu","room":"big-1","data":{"kind":"offer"}`,
 	// Unicode and escapes in fields.
 	`{"type":"join","room":"caf\u00e9 \ud83d\ude00 日本"}`,
 	`{"type":"join","room":"\ud800"}`,
@@ -116,7 +135,7 @@ var fuzzFrameSeeds = []string{
 
 var clientTypes = map[string]bool{
 	TypeHello: true, TypeJoin: true, TypeLeave: true, TypeSignal: true, TypeBroadcast: true, TypePing: true,
-	TypeICEServers: true, TypeRefresh: true, TypeConfirm: true,
+	TypeICEServers: true, TypeRefresh: true, TypeConfirm: true, TypeSFU: true,
 }
 
 // decodeAny decodes JSON keeping numbers as written.
@@ -304,7 +323,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("DecodeFrame accepted %q, which is not valid UTF-8 JSON", in)
 		}
 		switch fr.Type {
-		case TypeJoin, TypeLeave, TypeSignal, TypeBroadcast:
+		case TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypeSFU:
 			if fr.Room == "" || len(fr.Room) > MaxRoomNameBytes || !utf8.ValidString(fr.Room) {
 				t.Fatalf("DecodeFrame(%q) accepted room %q", in, fr.Room)
 			}
@@ -325,6 +344,10 @@ func FuzzDecodeFrame(f *testing.F) {
 		case TypeBroadcast:
 			if fr.Data == nil {
 				t.Fatalf("DecodeFrame(%q) accepted a broadcast without data", in)
+			}
+		case TypeSFU:
+			if _, ok := decodeAny(t, fr.Data).(map[string]any); !ok {
+				t.Fatalf("DecodeFrame(%q) accepted an sfu frame whose data %q is not an object", in, fr.Data)
 			}
 		case TypeRefresh:
 			if fr.Token == "" {
@@ -355,6 +378,18 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		if withSeq := appendSeqSuffix(append([]byte(nil), relay[:len(relay)-1]...), 1<<63); !json.Valid(withSeq) {
 			t.Fatalf("relay with seq %q is not valid JSON", withSeq)
+		}
+		if fr.Type != TypeSFU {
+			return
+		}
+		// What the SFU sends back in an sfu frame is carried as it is, too.
+		out := encodeSFU(k, fr.Data)
+		var back struct {
+			Type, Room, NS string
+			Data           json.RawMessage
+		}
+		if err := json.Unmarshal(out, &back); err != nil || back.Type != TypeSFU || back.Room != fr.Room || back.NS != fr.NS || !bytes.Equal(back.Data, fr.Data) {
+			t.Fatalf("encodeSFU(%q) = %q (%+v, %v)", fr.Data, out, back, err)
 		}
 	})
 }

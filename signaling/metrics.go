@@ -22,15 +22,16 @@ const (
 	KindICEServers
 	KindTokenExpiring
 	KindReconnect
+	KindSFU   // a message from the SFU of an sfu room
 	kindPing  // WebSocket control ping
 	kindClose // WebSocket close frame, then the connection ends
 	numKinds
 )
 
-var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "reconnect", "ping", "close"}
+var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "reconnect", "sfu", "ping", "close"}
 
 // inbound frame types as metric labels; anything else counts as "unknown".
-var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, TypeRefresh, TypeConfirm, "unknown", "invalid"}
+var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, TypeRefresh, TypeConfirm, TypeSFU, "unknown", "invalid"}
 
 // metrics holds pre-resolved counters: the hot path never looks up labels.
 type metrics struct {

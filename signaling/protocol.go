@@ -24,6 +24,9 @@ const (
 	// TypeConfirm tells the server that the client's app has processed
 	// every frame up to "lastSeq": the server need keep them no longer.
 	TypeConfirm = "confirm"
+	// TypeSFU carries a message between a client and the SFU of an sfu
+	// room, both ways: "data" is a JSON object (docs/protocol.md, SFU rooms).
+	TypeSFU = "sfu"
 )
 
 // Frame types the server sends (besides signal and broadcast, which go both ways).
@@ -120,6 +123,17 @@ func (f *Frame) validate() error {
 			return err
 		}
 		return needData(f.Data)
+	case TypeSFU:
+		if err := validRoom(f.Room); err != nil {
+			return err
+		}
+		if err := needData(f.Data); err != nil {
+			return err
+		}
+		if f.Data[0] != '{' { // Data starts at its value: white space is skipped
+			return errorf(CodeBadRequest, `sfu "data" must be a JSON object`)
+		}
+		return nil
 	}
 	return errorf(CodeBadRequest, "unknown frame type %.40q", f.Type)
 }
@@ -204,10 +218,11 @@ func encodeRelay(typ string, k RoomKey, from string, data []byte) []byte {
 	return append(b, '}')
 }
 
-func encodeJoined(k RoomKey, peers []Member, id []byte) []byte {
-	b := make([]byte, 0, 64+len(peers)*96)
+func encodeJoined(k RoomKey, mode RoomMode, peers []Member, id []byte) []byte {
+	b := make([]byte, 0, 80+len(peers)*96)
 	b = appendHead(b, TypeJoined)
 	b = appendRoom(b, k)
+	b = appendField(b, "mode", string(mode))
 	b = append(b, `,"peers":[`...)
 	for i, m := range peers {
 		if i > 0 {
@@ -223,6 +238,17 @@ func encodeJoined(k RoomKey, peers []Member, id []byte) []byte {
 	}
 	b = append(b, ']')
 	b = appendID(b, id)
+	return append(b, '}')
+}
+
+// encodeSFU builds an sfu frame carrying msg, a JSON object from the SFU,
+// inserted as it is (copied: the SFU may reuse msg).
+func encodeSFU(k RoomKey, msg []byte) []byte {
+	b := make([]byte, 0, 48+len(k.Room)+len(k.NS)+len(msg))
+	b = appendHead(b, TypeSFU)
+	b = appendRoom(b, k)
+	b = append(b, `,"data":`...)
+	b = append(b, msg...)
 	return append(b, '}')
 }
 

@@ -42,6 +42,7 @@ type Session struct {
 	// Owned by the reader goroutine of the attached link; passed on to the
 	// next reader by a resume.
 	rooms      []RoomKey
+	sfu        []*sfuPart // the session's participants in the SFU, one per sfu room it is in (session_sfu.go)
 	limiter    *rate.Limiter
 	nsLimiters map[string]*rate.Limiter
 	// confirm frames in the second since confirmsFrom (unix nanoseconds)
@@ -748,6 +749,7 @@ func (se *Session) end(reason string) {
 	se.srv.mu.Lock()
 	draining := se.srv.draining
 	se.srv.mu.Unlock()
+	se.leaveAllSFU()
 	for _, k := range se.rooms {
 		var notify []byte
 		if !draining {
@@ -854,6 +856,8 @@ func (se *Session) dispatch(f *Frame) error {
 		err = se.srv.bus.Send(k, se.peer, f.To, encodeRelay(TypeSignal, k, se.peer, f.Data), KindSignal)
 	case TypeBroadcast:
 		err = se.srv.bus.Broadcast(k, se.peer, encodeRelay(TypeBroadcast, k, se.peer, f.Data), KindBroadcast)
+	case TypeSFU:
+		err = se.sfuMessage(k, f.Data)
 	}
 	if err == nil && f.ID != nil {
 		se.Deliver(encodeReply(TypeAck, f.ID), KindAck)
@@ -917,7 +921,7 @@ func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 				break
 			}
 		}
-		se.Deliver(encodeJoined(k, others, id), KindJoined)
+		se.Deliver(encodeJoined(k, se.roomMode(k), others, id), KindJoined)
 		return nil
 	}
 	n := 0
@@ -929,14 +933,29 @@ func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 	if n >= ns.Limits.RoomsPerSession {
 		return errorf(CodeLimitExceeded, "at most %d rooms per session", ns.Limits.RoomsPerSession)
 	}
+	mode := se.srv.modeOf(k)
+	var part *sfuPart
+	if mode == ModeSFU { // the SFU first: a refusal leaves no trace in the room
+		var err error
+		if part, err = se.sfuJoin(k); err != nil {
+			return err
+		}
+	}
 	m := se.member()
 	err := se.srv.bus.Join(k, m, se, ns.Limits.PeersPerRoom,
-		func(peers []Member) []byte { return encodeJoined(k, peers, id) },
+		func(peers []Member) []byte { return encodeJoined(k, mode, peers, id) },
 		encodePeerJoined(k, m))
 	if err != nil {
+		if part != nil {
+			se.sfuLeave(part)
+		}
 		return err
 	}
 	se.rooms = append(se.rooms, k)
+	if part != nil {
+		se.sfu = append(se.sfu, part)
+		part.open()
+	}
 	return nil
 }
 
@@ -946,6 +965,7 @@ func (se *Session) leave(k RoomKey) error {
 		return errorf(CodeNotFound, "not in room %q", k.Room)
 	}
 	se.rooms = append(se.rooms[:i], se.rooms[i+1:]...)
+	se.leaveSFU(k)
 	se.srv.bus.Leave(k, se.peer, encodePeerLeft(k, se.peer))
 	return nil
 }

@@ -78,23 +78,59 @@ func (m RoomModes) Mode(room string) RoomMode {
 	return m.Default
 }
 
+// Uses reports whether some room can be of the given mode: the default or a
+// rule's. A server starts its SFU only when some room can be an sfu room.
+func (m RoomModes) Uses(mode RoomMode) bool {
+	if m.Default == mode || m.Default == "" && mode == ModeMesh {
+		return true
+	}
+	for _, r := range m.Rules {
+		if r.Mode == mode {
+			return true
+		}
+	}
+	return false
+}
+
+func (m RoomModes) validate() error {
+	if m.Default != "" && !m.Default.valid() {
+		return fmt.Errorf("%w: default room mode %q: want mesh or sfu", ErrBadConfig, m.Default)
+	}
+	for _, r := range m.Rules {
+		if r.Pattern == "" || !r.Mode.valid() {
+			return fmt.Errorf("%w: room mode rule %q=%q: want a pattern and mesh or sfu", ErrBadConfig, r.Pattern, r.Mode)
+		}
+	}
+	return nil
+}
+
+func (m RoomMode) valid() bool { return m == ModeMesh || m == ModeSFU }
+
 // SFU is all that signaling knows of the media server: a participant joins
 // and leaves an SFU room, and messages (JSON values, the "data" of "sfu"
 // frames) travel between its client and the SFU. Rooms and peers are named by
 // strings so that the calls can be carried to another node (scale-out).
 //
 // Implementations must be safe for concurrent use. A call for one peer never
-// blocks on another peer.
+// blocks on another peer. Join and Message run on the session's reader
+// goroutine, so they return promptly: they start work (a peer connection, a
+// negotiation), they do not wait for the network.
 type SFU interface {
 	// Join admits peer to the SFU side of room (a room key made by
 	// SFURoomID). send delivers a message from the SFU to the peer's client
 	// in an "sfu" frame; it never blocks, and returns false when the client
-	// cannot take it (its session is then disconnected as too slow). A
-	// refusal (a limit) is an error that wraps ErrLimitExceeded.
+	// cannot take it (its session is then disconnected as too slow, or it
+	// has left the room). send copies msg, a JSON object, so the SFU may
+	// reuse it; it may be called from inside Join (what it sends then
+	// reaches the client after its "joined"). A refusal (a limit) is an
+	// error that wraps ErrLimitExceeded; an error that is no *Error is
+	// answered as internal.
 	Join(room, peer string, send func(msg []byte) bool) error
-	// Message hands the SFU a message from the peer's client. An error
-	// goes back to the client as the frame's error; it must not affect any
-	// other peer.
+	// Message hands the SFU a message from the peer's client: the "data"
+	// object of its sfu frame, byte for byte, in a buffer the SFU may keep.
+	// An error goes back to the client as the frame's error (a *Error or a
+	// wrapped sentinel keeps its code; anything else is bad_request); it
+	// must not affect any other peer.
 	Message(room, peer string, msg []byte) error
 	// Leave removes peer from the room and ends its media; a no-op when it
 	// is not there.

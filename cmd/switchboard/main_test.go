@@ -119,6 +119,11 @@ func TestServeGeneratesSecretAndRefusesBadFlags(t *testing.T) {
 	if !regexp.MustCompile(`TURN URLs for clients on this host.*turn:127\.0\.0\.1:\d+\?transport=udp`).MatchString(logs.String()) {
 		t.Errorf("no TURN URLs in the log:\n%s", logs)
 	}
+	// --sfu=false with sfu rules starts, and says that every room is a mesh.
+	_, _, logs = startServe(t, bin, nil, "--sfu=false", "--room-modes", "big-*=sfu")
+	if !strings.Contains(logs.String(), "the SFU is off") {
+		t.Errorf("no warning that --sfu=false makes sfu rooms meshes:\n%s", logs)
+	}
 	for _, args := range [][]string{
 		{"serve", "--namespaces", "chat:peers=x"},
 		{"serve", "--rate", "-1"},
@@ -126,6 +131,10 @@ func TestServeGeneratesSecretAndRefusesBadFlags(t *testing.T) {
 		{"serve", "--turn-allow-peers", "10.0.0.0/33"},
 		{"serve", "--turn-relay-ports", "5000"},
 		{"serve", "--signaling=false", "--turn=false"},
+		{"serve", "--room-modes", "big-*"},
+		{"serve", "--room-mode-default", "auto"},
+		{"serve", "--sfu-udp-port", "70000"},
+		{"serve", "--sfu-tcp-port", "-2"},
 		{"token", "--user", "u"},
 		{"nonsense"},
 	} {

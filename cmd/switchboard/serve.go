@@ -48,6 +48,7 @@ func runServe(args []string) error {
 	fs.DurationVar(&sc.ResumeGrace, "resume-grace", 30*time.Second, "how long a session whose connection dropped waits for its client to resume it (0: no resume)")
 	sigOn := fs.Bool("signaling", true, "run the WebSocket signaling service (--signaling=false: TURN only)")
 	tf := addTURNFlags(fs)
+	sf := addSFUFlags(fs)
 	withEnvUsage(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -73,6 +74,9 @@ func runServe(args []string) error {
 	}
 	if cfg.NoSignaling && cfg.TURN == nil {
 		return errors.New("--signaling=false and --turn=false leave nothing to run")
+	}
+	if err := sf.apply(&cfg, tf.publicIP); err != nil {
+		return err
 	}
 
 	var level slog.Level

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,10 +43,18 @@ type Config struct {
 	JWTPublicKeyFile string // PEM public key (RSA: RS256, P-256: ES256) instead of a secret
 
 	// Signaling carries limits, namespaces and origins; its Verifier, Logger,
-	// Metrics and ICEServers are set by New. NoSignaling switches the
-	// WebSocket endpoint off (a TURN-only server).
+	// Metrics and ICEServers are set by New, and so are its RoomModes and SFU
+	// (from the fields below) unless Signaling.SFU is set already (tests
+	// bring their own). NoSignaling switches the WebSocket endpoint off (a
+	// TURN-only server).
 	Signaling   signaling.Config
 	NoSignaling bool
+
+	// RoomModes says which rooms are sfu rooms; the SFU runs only when
+	// SFU.Enabled and some room can be one (see sfu.go). Without it every
+	// room is a mesh.
+	RoomModes signaling.RoomModes
+	SFU       SFUConfig
 
 	// TURN, when set, starts the embedded TURN server next to signaling; the
 	// welcome frame and GET /v1/ice-servers then hand out its credentials.
@@ -61,6 +70,7 @@ type Server struct {
 	log    *slog.Logger
 	sig    *signaling.Server // nil with NoSignaling
 	turn   *turn.Server      // nil without TURN
+	sfu    io.Closer         // nil when no SFU runs
 	verify *signaling.Verifier
 	reg    *prometheus.Registry
 	http   *http.Server
@@ -114,10 +124,15 @@ func New(cfg Config) (*Server, error) {
 		sc.ICEServers = s.iceServersJSON
 	}
 	if !cfg.NoSignaling {
+		if err := s.startSFU(&sc); err != nil {
+			s.closeTURN()
+			return nil, err
+		}
 		sc.Logger = s.log.With("component", "signaling")
 		sc.Metrics = s.reg
 		sc.MaxSessions = capSessions(sc.MaxSessions, s.log)
 		if s.sig, err = signaling.New(sc); err != nil {
+			s.closeSFU()
 			s.closeTURN()
 			return nil, err
 		}
@@ -321,6 +336,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		serr = s.sig.Shutdown(ctx)
 	}
 	err := errors.Join(<-herr, serr)
+	if s.sfu != nil { // after signaling: its sessions have left the SFU
+		err = errors.Join(err, s.sfu.Close())
+	}
 	if s.turn != nil {
 		err = errors.Join(err, s.turn.Close())
 	}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/switchboard-rtc/switchboard/internal/server"
+	"github.com/switchboard-rtc/switchboard/signaling"
+)
+
+// sfuFlags are serve's room mode and --sfu-* flags.
+type sfuFlags struct {
+	on               bool
+	modes, def       string
+	udpPort, tcpPort int
+}
+
+func addSFUFlags(fs *flag.FlagSet) *sfuFlags {
+	f := &sfuFlags{}
+	fs.BoolVar(&f.on, "sfu", true, "run the SFU for sfu rooms (--sfu=false: every room is a mesh)")
+	fs.StringVar(&f.modes, "room-modes", "", `room modes by room name, first match wins, e.g. "webinar-*=sfu,p2p-*=mesh" (patterns as in tokens: a name, a prefix*, or *)`)
+	fs.StringVar(&f.def, "room-mode-default", "mesh", "mode of a room that no --room-modes rule matches: mesh or sfu")
+	fs.IntVar(&f.udpPort, "sfu-udp-port", 7882, "the SFU's UDP port, for the ICE traffic of every participant (0: any free port)")
+	fs.IntVar(&f.tcpPort, "sfu-tcp-port", 7881, "the SFU's ICE-TCP port, for clients that cannot use UDP (0: any free port; -1: no ICE-TCP)")
+	return f
+}
+
+// apply checks the flags and sets cfg's RoomModes and SFU. cfg.Listen and
+// cfg.TURN are set already (the SFU's ports must not clash with theirs);
+// publicIP is --turn-public-ip, which the SFU advertises too.
+func (f *sfuFlags) apply(cfg *server.Config, publicIP string) error {
+	rules, err := signaling.ParseRoomModeRules(f.modes)
+	if err != nil {
+		return fmt.Errorf("--room-modes: %w", err)
+	}
+	def, err := signaling.ParseRoomMode(f.def)
+	if err != nil {
+		return fmt.Errorf("--room-mode-default: %w", err)
+	}
+	if f.udpPort < 0 || f.udpPort > 65535 {
+		return fmt.Errorf("--sfu-udp-port %d: want a port from 1 to 65535, or 0 for any free port", f.udpPort)
+	}
+	if f.tcpPort < -1 || f.tcpPort > 65535 {
+		return fmt.Errorf("--sfu-tcp-port %d: want a port from 1 to 65535, 0 for any free port, or -1 for no ICE-TCP", f.tcpPort)
+	}
+	cfg.RoomModes = signaling.RoomModes{Rules: rules, Default: def}
+	cfg.SFU = server.SFUConfig{Enabled: f.on, UDPPort: f.udpPort, TCPPort: f.tcpPort}
+	if publicIP != "" {
+		if cfg.SFU.PublicIP, err = netip.ParseAddr(publicIP); err != nil {
+			return fmt.Errorf("--turn-public-ip: %w", err)
+		}
+	}
+	if f.on && !cfg.NoSignaling && cfg.RoomModes.Uses(signaling.ModeSFU) {
+		return f.checkClashes(cfg)
+	}
+	return nil
+}
+
+// checkClashes refuses SFU ports that the server's other listeners use.
+func (f *sfuFlags) checkClashes(cfg *server.Config) error {
+	clash := func(flagName string, port int, otherFlag string, other int) error {
+		if port > 0 && port == other {
+			return fmt.Errorf("%s %d is %s's port too: give the SFU another one", flagName, port, otherFlag)
+		}
+		return nil
+	}
+	var errs []error
+	if t := cfg.TURN; t != nil {
+		if !t.NoUDP {
+			errs = append(errs, clash("--sfu-udp-port", f.udpPort, "--turn-port", t.Port))
+		}
+		if !t.NoTCP {
+			errs = append(errs, clash("--sfu-tcp-port", f.tcpPort, "--turn-port", t.Port))
+		}
+		if t.TLSCertFile != "" {
+			errs = append(errs, clash("--sfu-tcp-port", f.tcpPort, "--turn-tls-port", t.TLSPort))
+		}
+	}
+	if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
+		listen, _ := strconv.Atoi(p)
+		errs = append(errs, clash("--sfu-tcp-port", f.tcpPort, "--listen", listen))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

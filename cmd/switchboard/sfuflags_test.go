@@ -1,0 +1,109 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-rtc/switchboard/internal/server"
+	"github.com/switchboard-rtc/switchboard/signaling"
+)
+
+// parseSFUFlags parses args as serve parses its TURN and SFU flags.
+func parseSFUFlags(t *testing.T, args ...string) (server.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	tf := addTURNFlags(fs)
+	sf := addSFUFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return server.Config{}, err
+	}
+	cfg := server.Config{Listen: ":8080"}
+	var err error
+	if cfg.TURN, err = tf.config(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, sf.apply(&cfg, tf.publicIP)
+}
+
+func TestSFUFlagDefaults(t *testing.T) {
+	cfg, err := parseSFUFlags(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := server.SFUConfig{Enabled: true, UDPPort: 7882, TCPPort: 7881}
+	if cfg.SFU != want {
+		t.Errorf("SFU %+v, want %+v", cfg.SFU, want)
+	}
+	// Every room a mesh: the server starts no SFU and opens no port for it.
+	if cfg.RoomModes.Default != signaling.ModeMesh || len(cfg.RoomModes.Rules) != 0 || cfg.RoomModes.Uses(signaling.ModeSFU) {
+		t.Errorf("room modes %+v", cfg.RoomModes)
+	}
+}
+
+func TestSFUFlags(t *testing.T) {
+	cfg, err := parseSFUFlags(t, "--room-modes", "webinar-*=sfu, p2p-*=mesh", "--room-mode-default", "sfu",
+		"--sfu-udp-port", "0", "--sfu-tcp-port", "-1", "--turn-public-ip", "203.0.113.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := signaling.RoomModes{Default: signaling.ModeSFU, Rules: []signaling.RoomModeRule{
+		{Pattern: "webinar-*", Mode: signaling.ModeSFU}, {Pattern: "p2p-*", Mode: signaling.ModeMesh}}}
+	if !reflect.DeepEqual(cfg.RoomModes, want) {
+		t.Errorf("room modes %+v", cfg.RoomModes)
+	}
+	if s := cfg.SFU; !s.Enabled || s.UDPPort != 0 || s.TCPPort != -1 || s.PublicIP != netip.MustParseAddr("203.0.113.7") {
+		t.Errorf("SFU %+v", s)
+	}
+	// The public address reaches the SFU without TURN too.
+	if cfg, err := parseSFUFlags(t, "--turn=false", "--turn-public-ip", "203.0.113.7"); err != nil || !cfg.SFU.PublicIP.IsValid() {
+		t.Errorf("--turn=false: %+v %v", cfg.SFU, err)
+	}
+	// --sfu=false keeps the modes (the server warns that they are meshes).
+	if cfg, err := parseSFUFlags(t, "--sfu=false", "--room-modes", "big-*=sfu"); err != nil || cfg.SFU.Enabled || len(cfg.RoomModes.Rules) != 1 {
+		t.Errorf("--sfu=false: %+v %+v %v", cfg.SFU, cfg.RoomModes, err)
+	}
+}
+
+func TestSFUFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--room-modes", "big-*"}, "--room-modes"},
+		{[]string{"--room-modes", "big-*=auto"}, "--room-modes"},
+		{[]string{"--room-modes", "=sfu"}, "--room-modes"},
+		{[]string{"--room-mode-default", "auto"}, "--room-mode-default"},
+		{[]string{"--room-mode-default", ""}, "--room-mode-default"},
+		{[]string{"--sfu-udp-port", "-1"}, "--sfu-udp-port -1"},
+		{[]string{"--sfu-udp-port", "65536"}, "--sfu-udp-port 65536"},
+		{[]string{"--sfu-tcp-port", "-2"}, "--sfu-tcp-port -2"},
+		{[]string{"--sfu-tcp-port", "70000"}, "--sfu-tcp-port 70000"},
+		{[]string{"--turn=false", "--turn-public-ip", "nowhere"}, "--turn-public-ip"},
+		// Clashes with the server's other ports, when the SFU would run.
+		{[]string{"--room-modes", "big-*=sfu", "--sfu-udp-port", "3478"}, "--turn-port"},
+		{[]string{"--room-mode-default", "sfu", "--sfu-tcp-port", "3478"}, "--turn-port"},
+		{[]string{"--room-modes", "big-*=sfu", "--sfu-tcp-port", "8080"}, "--listen"},
+		{[]string{"--room-modes", "big-*=sfu", "--turn-tls-cert", "c.pem", "--turn-tls-key", "k.pem", "--sfu-tcp-port", "5349"}, "--turn-tls-port"},
+	} {
+		_, err := parseSFUFlags(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %s", tc.args, err, tc.want)
+		}
+	}
+	// No SFU will run, so no clash: the same ports are fine.
+	for _, args := range [][]string{
+		{"--sfu-udp-port", "3478"},
+		{"--sfu=false", "--room-modes", "big-*=sfu", "--sfu-tcp-port", "8080"},
+		{"--turn=false", "--room-modes", "big-*=sfu", "--sfu-udp-port", "3478"},
+		{"--turn-no-udp", "--room-modes", "big-*=sfu", "--sfu-udp-port", "3478"},
+	} {
+		if _, err := parseSFUFlags(t, args...); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
