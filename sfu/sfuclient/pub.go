@@ -1,0 +1,97 @@
+package sfuclient
+
+import (
+	"fmt"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Publish sends a local track to the SFU (sendonly on the publisher PC,
+// made at the first call) and renegotiates. The track's StreamID should be
+// the client's peer id or anything: subscribers see the publisher's peer id.
+func (c *Client) Publish(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.pub == nil {
+		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return nil, err
+		}
+		c.pub = pc
+		pc.OnICECandidate(c.onCandidate("pub"))
+	}
+	tr, err := c.pub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, fmt.Errorf("sfuclient: publish: %w", err)
+	}
+	sender := tr.Sender()
+	go func() {
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			if c.cfg.OnPublisherRTCP != nil {
+				c.cfg.OnPublisherRTCP(track.ID(), pkts)
+			}
+		}
+	}()
+	return sender, c.offerPub()
+}
+
+// Unpublish stops sending a published track and renegotiates.
+func (c *Client) Unpublish(sender *webrtc.RTPSender) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pub == nil {
+		return nil
+	}
+	if err := c.pub.RemoveTrack(sender); err != nil {
+		return fmt.Errorf("sfuclient: unpublish: %w", err)
+	}
+	return c.offerPub()
+}
+
+// offerPub sends an offer of the publisher PC, or notes one is needed
+// after the outstanding one (under c.mu).
+func (c *Client) offerPub() error {
+	if c.pubOffer {
+		c.pubAgain = true
+		return nil
+	}
+	offer, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("sfuclient: pub offer: %w", err)
+	}
+	if err := c.pub.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("sfuclient: pub offer: %w", err)
+	}
+	c.pubOffer = true
+	return c.send(message{Kind: "offer", PC: "pub", SDP: c.pub.LocalDescription().SDP})
+}
+
+func (c *Client) handleAnswer(m message) error {
+	if m.PC != "pub" {
+		return fmt.Errorf("%w: answer for pc %q", ErrBadMessage, m.PC)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pub == nil || !c.pubOffer {
+		return fmt.Errorf("%w: answer without an offer", ErrBadMessage)
+	}
+	if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+		return fmt.Errorf("sfuclient: pub answer: %w", err)
+	}
+	c.pubOffer = false
+	if err := flush(c.pub, &c.waitPub); err != nil {
+		return err
+	}
+	if c.pubAgain {
+		c.pubAgain = false
+		return c.offerPub()
+	}
+	return nil
+}
