@@ -78,7 +78,7 @@ func TestOnePublisherTenSubscribers(t *testing.T) {
 	time.Sleep(1 * time.Second) // a second more of steady traffic to everyone
 	close(stop)
 	<-done
-	lastV, lastA := video.next-1, audio.next-1
+	lastV, lastA := video.sent()-1, audio.sent()-1
 	eventually(t, "the last packets", 20*time.Second, func() bool {
 		for _, p := range subs {
 			for i, id := range ids {

@@ -138,7 +138,7 @@ type peerOpts struct {
 
 func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 	t.Helper()
-	api, err := sfuclient.NewAPI(sfuclient.APIConfig{Loopback: true, Before: o.before})
+	api, err := sfuclient.NewAPI(sfuclient.APIConfig{Loopback: true, Before: o.before, NoReplayProtection: o.before != nil})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,8 @@ type source struct {
 	seq   uint16
 	ts    uint32
 	next  uint32
-	step  uint32 // timestamp step per frame
+	mu    sync.Mutex // guards next for readers other than the writer
+	step  uint32     // timestamp step per frame
 	size  int
 	ext   func(*rtp.Header) // sets header extensions, if any
 }
@@ -315,6 +316,13 @@ func publish(t *testing.T, p *peer, kind, id string) *source {
 	return src
 }
 
+// sent is the number of packets written so far.
+func (s *source) sent() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}
+
 // write sends the next packet (one packet per frame, marker set).
 func (s *source) write() error {
 	payload := make([]byte, s.size)
@@ -323,7 +331,9 @@ func (s *source) write() error {
 	if s.ext != nil {
 		s.ext(&h)
 	}
+	s.mu.Lock()
 	s.next++
+	s.mu.Unlock()
 	s.seq++
 	s.ts += s.step
 	return s.track.WriteRTP(&rtp.Packet{Header: h, Payload: payload})

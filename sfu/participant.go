@@ -169,6 +169,9 @@ func (p *participant) negotiate() {
 		return
 	}
 	sdp, err := p.sub.Offer()
+	if errors.Is(err, rtc.ErrClosed) {
+		return // closing: the SFU or the participant is going away
+	}
 	if err != nil {
 		p.r.s.log.Warn("sfu: subscriber offer", "room", p.r.id, "peer", p.id, "err", err)
 		return

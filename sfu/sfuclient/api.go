@@ -17,6 +17,11 @@ type APIConfig struct {
 	// standard ones (NACK generator and responder, RTCP reports): a test
 	// can drop packets there so that the NACK generator sees a loss.
 	Before []interceptor.Factory
+	// NoReplayProtection turns SRTP replay protection off. Interceptors
+	// see packets after decryption, so a test that drops one there must
+	// set it, or the SFU's retransmission of that packet is refused as a
+	// replay.
+	NoReplayProtection bool
 }
 
 // NewAPI returns a pion API with the codecs and header extensions the SFU
@@ -38,6 +43,9 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.NoReplayProtection {
+		se.DisableSRTPReplayProtection(true)
+	}
 	if cfg.Loopback {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

@@ -69,8 +69,13 @@ func (c *Client) offerPub() error {
 	if err := c.pub.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("sfuclient: pub offer: %w", err)
 	}
+	if err := c.send(message{Kind: "offer", PC: "pub", SDP: c.pub.LocalDescription().SDP}); err != nil {
+		// Refused (a limit, a bad offer): back to the last agreed state.
+		_ = c.pub.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+		return err
+	}
 	c.pubOffer = true
-	return c.send(message{Kind: "offer", PC: "pub", SDP: c.pub.LocalDescription().SDP})
+	return nil
 }
 
 func (c *Client) handleAnswer(m message) error {

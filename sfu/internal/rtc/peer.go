@@ -26,6 +26,7 @@ var (
 	ErrBadSDP       = errors.New("rtc: bad SDP")
 	ErrBadCandidate = errors.New("rtc: bad ICE candidate")
 	ErrNotOpen      = errors.New("rtc: data channel not open or full")
+	ErrClosed       = errors.New("rtc: peer connection closed")
 )
 
 // PeerConfig holds a Peer's callbacks. They run on pion's goroutines,
@@ -143,6 +144,9 @@ func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
 // Offer creates an offer, sets it as the local description and returns
 // its SDP.
 func (p *Peer) Offer() (string, error) {
+	if p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+		return "", ErrClosed
+	}
 	o, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		return "", fmt.Errorf("rtc: create offer: %w", err)
