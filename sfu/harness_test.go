@@ -299,20 +299,27 @@ type source struct {
 
 func publish(t *testing.T, p *peer, kind, id string) *source {
 	t.Helper()
+	src := newSource(t, p.id, kind, id)
+	if _, err := p.c.Publish(src.track); err != nil {
+		t.Fatalf("%s publish %s: %v", p.id, id, err)
+	}
+	return src
+}
+
+// newSource makes a numbered source without publishing it.
+func newSource(t *testing.T, stream, kind, id string) *source {
+	t.Helper()
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	src := &source{seq: 1000, ts: 5000, step: 3000, size: 1000}
 	if kind == "audio" {
 		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
 		src.step, src.size = 960, 100
 	}
-	tr, err := webrtc.NewTrackLocalStaticRTP(codec, id, p.id)
+	tr, err := webrtc.NewTrackLocalStaticRTP(codec, id, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src.track = tr
-	if _, err := p.c.Publish(tr); err != nil {
-		t.Fatalf("%s publish %s: %v", p.id, id, err)
-	}
 	return src
 }
 
