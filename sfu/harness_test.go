@@ -120,7 +120,8 @@ type peer struct {
 	layers   []sfuclient.Layer
 	speakers [][]string
 	errors   []string
-	plis     int // keyframe requests received as a publisher
+	plis     int     // keyframe requests received as a publisher
+	remb     float32 // the last REMB bitrate received as a publisher
 }
 
 // recv is what a peer received on one forwarded track.
@@ -134,11 +135,16 @@ type recv struct {
 type peerOpts struct {
 	before []interceptor.Factory
 	noJoin bool
+	tcp    bool // gather TCP candidates only
 }
 
 func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 	t.Helper()
-	api, err := sfuclient.NewAPI(sfuclient.APIConfig{Loopback: true, Before: o.before, NoReplayProtection: o.before != nil})
+	ac := sfuclient.APIConfig{Loopback: true, Before: o.before, NoReplayProtection: o.before != nil}
+	if o.tcp {
+		ac.NetworkTypes = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
+	}
+	api, err := sfuclient.NewAPI(ac)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +188,9 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 		OnPublisherRTCP: func(_ string, pkts []rtcpPacket) {
 			p.mu.Lock()
 			p.plis += countPLIs(pkts)
+			if b, ok := lastREMB(pkts); ok {
+				p.remb = b
+			}
 			p.mu.Unlock()
 		},
 	})

@@ -137,3 +137,20 @@ func TestKeyframeRequestsRateLimited(t *testing.T) {
 		t.Fatalf("plis_received_total = %v, want many", recv)
 	}
 }
+
+// The publisher is told its bitrate limit with REMB, shared among its
+// video tracks.
+func TestREMBLimitsPublisher(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{MaxBitratePerPublisher: 1_000_000})
+	const room = "ns/remb"
+	pub := newPeer(t, s, room, "pub", peerOpts{})
+	video := publish(t, pub, "video", "cam")
+	stop := make(chan struct{})
+	done := pump(20*time.Millisecond, stop, video)
+	defer func() { close(stop); <-done }()
+	eventually(t, "a REMB of 1 Mbit/s", 30*time.Second, func() bool {
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		return pub.remb > 900_000 && pub.remb <= 1_000_000
+	})
+}

@@ -14,3 +14,14 @@ func countPLIs(pkts []rtcp.Packet) int {
 	}
 	return n
 }
+
+func lastREMB(pkts []rtcp.Packet) (float32, bool) {
+	var b float32
+	ok := false
+	for _, p := range pkts {
+		if r, is := p.(*rtcp.ReceiverEstimatedMaximumBitrate); is {
+			b, ok = r.Bitrate, true
+		}
+	}
+	return b, ok
+}

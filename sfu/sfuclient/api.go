@@ -22,6 +22,9 @@ type APIConfig struct {
 	// set it, or the SFU's retransmission of that packet is refused as a
 	// replay.
 	NoReplayProtection bool
+	// NetworkTypes, when set, restricts the candidates gathered (e.g.
+	// TCP4 alone to test ICE-TCP).
+	NetworkTypes []webrtc.NetworkType
 }
 
 // NewAPI returns a pion API with the codecs and header extensions the SFU
@@ -50,6 +53,9 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	}
+	if len(cfg.NetworkTypes) > 0 {
+		se.SetNetworkTypes(cfg.NetworkTypes)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
