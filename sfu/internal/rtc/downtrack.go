@@ -40,6 +40,11 @@ type DownTrack struct {
 
 	mu     sync.Mutex // guards munger: the forwarding path and the NACK responder
 	munger *rtpmunge.Munger
+
+	// Scratch headers, so that nothing is allocated per packet (a header
+	// handed to the writer interface would escape): one for the
+	// forwarding goroutine, one for the RTCP goroutine.
+	fwd, resend rtp.Header
 }
 
 var (
@@ -104,23 +109,24 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
 	if b == nil {
 		return nil // not negotiated yet: the munger starts at the first packet sent
 	}
-	hdr := p.Header
+	hdr := &d.fwd
+	*hdr = p.Header
 	// The publisher's extension ids mean nothing on this PC; padding-only
 	// packets carry nothing worth sending.
 	hdr.Extension, hdr.Extensions, hdr.ExtensionProfile, hdr.Padding = false, nil, 0, false
 	d.mu.Lock()
 	var ok bool
 	if d.paused.Load() || len(p.Payload) == 0 {
-		d.munger.Skip(&hdr)
+		d.munger.Skip(hdr)
 	} else {
-		ok = d.munger.Munge(&hdr, now)
+		ok = d.munger.Munge(hdr, now)
 	}
 	d.mu.Unlock()
 	if !ok {
 		return nil
 	}
 	hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
-	n, err := b.w.WriteRTP(&hdr, p.Payload)
+	n, err := b.w.WriteRTP(hdr, p.Payload)
 	if err == nil {
 		d.c.ForwardedPackets.Add(1)
 		d.c.ForwardedBytes.Add(float64(n))
@@ -174,14 +180,15 @@ func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16
 				misses = append(misses, src)
 				return true
 			}
-			hdr := pkt.Header
+			hdr := &d.resend
+			*hdr = pkt.Header
 			hdr.Extension, hdr.Extensions, hdr.ExtensionProfile, hdr.Padding = false, nil, 0, false
 			d.mu.Lock()
-			ok = d.munger.Munge(&hdr, time.Now())
+			ok = d.munger.Munge(hdr, time.Now())
 			d.mu.Unlock()
 			if ok {
 				hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
-				if _, err := b.w.WriteRTP(&hdr, pkt.Payload); err == nil {
+				if _, err := b.w.WriteRTP(hdr, pkt.Payload); err == nil {
 					d.c.NACKsAnswered.Add(1)
 				}
 			}
