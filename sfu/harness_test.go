@@ -130,6 +130,9 @@ type recv struct {
 	mu     sync.Mutex
 	seqOff map[uint32]uint16 // source index -> outgoing sequence number
 	count  int
+	// Simulcast test packets (payload 0x10, keyframe bit, layer, ...):
+	layers map[byte]int    // packets by layer
+	seqs   map[uint16]bool // outgoing sequence numbers seen
 }
 
 type peerOpts struct {
@@ -154,7 +157,7 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 		Send: func(m []byte) error { return s.Message(room, id, m) },
 		API:  api,
 		OnTrack: func(tr *sfuclient.Track) {
-			r := &recv{track: tr, seqOff: map[uint32]uint16{}}
+			r := &recv{track: tr, seqOff: map[uint32]uint16{}, layers: map[byte]int{}, seqs: map[uint16]bool{}}
 			p.mu.Lock()
 			p.tracks[tr.ID] = r
 			p.mu.Unlock()
@@ -243,6 +246,10 @@ func (r *recv) read() {
 		}
 		idx := binary.BigEndian.Uint32(pkt.Payload)
 		r.mu.Lock()
+		if pkt.Payload[0] == 0x10 && len(pkt.Payload) >= 3 {
+			r.layers[pkt.Payload[2]]++
+		}
+		r.seqs[pkt.SequenceNumber] = true
 		if _, dup := r.seqOff[idx]; !dup {
 			r.count++
 		}

@@ -17,6 +17,7 @@ type metrics struct {
 	dataRelayed                         prometheus.Counter
 	dataDropped                         *prometheus.CounterVec
 	badMessages                         prometheus.Counter
+	layerSwitches                       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,13 +45,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "switchboard_sfu_data_messages_dropped_total",
 			Help: "Data channel messages dropped, by reason (bad, size, rate, target, full).",
 		}, []string{"reason"}),
-		badMessages: c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
+		badMessages:   c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
+		layerSwitches: c("layer_switches_total", "Simulcast layer switches made for subscribers."),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.packets, m.bytes,
-		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.dataRelayed, m.dataDropped, m.badMessages} {
+		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches} {
 		if err := reg.Register(col); err != nil {
 			return nil, errors.Join(ErrBadConfig, err)
 		}

@@ -15,6 +15,7 @@ import (
 type down struct {
 	track *rtc.DownTrack
 	from  *published
+	w, h  int // the size the subscriber shows it at, -1: not told
 }
 
 // participant is one peer in a room: its subscriber PC (made at Join),
@@ -29,15 +30,16 @@ type participant struct {
 
 	mu       sync.Mutex // negotiation state; also orders what is sent
 	sub, pub *rtc.Peer
-	downs    map[string]*down // by the id the subscriber sees
-	fresh    []*rtc.DownTrack // added since the last offer: keyframe after the answer
-	offering bool             // an offer of sub is outstanding
-	again    bool             // tracks changed while offering
+	downs    map[string]*down  // by the id the subscriber sees
+	fresh    []*rtc.DownTrack  // added since the last offer: keyframe after the answer
+	quality  map[string]string // layer asked for, by publisher (default auto)
+	offering bool              // an offer of sub is outstanding
+	again    bool              // tracks changed while offering
 	closed   bool
 }
 
 func newParticipant(r *room, id string, send func([]byte) bool) *participant {
-	return &participant{r: r, id: id, sendFn: send, downs: map[string]*down{},
+	return &participant{r: r, id: id, sendFn: send, downs: map[string]*down{}, quality: map[string]string{},
 		lim: rate.NewLimiter(rate.Limit(r.s.cfg.MessageRate), r.s.cfg.MessageBurst)}
 }
 
@@ -106,10 +108,90 @@ func (p *participant) addDown(t *published) bool {
 		p.r.s.log.Warn("sfu: cannot forward a track", "room", p.r.id, "peer", p.id, "track", t.downID, "err", err)
 		return false
 	}
-	p.downs[t.downID] = &down{track: d, from: t}
+	dn := &down{track: d, from: t, w: -1, h: -1}
+	p.downs[t.downID] = dn
 	p.fresh = append(p.fresh, d)
-	t.up.AddDown(d)
+	d.OnSwitch = func(rid string) {
+		p.r.s.m.layerSwitches.Inc()
+		p.send(encode(layerMessage{Kind: "layer", Track: t.downID, Peer: t.owner.id, Layer: layerName(rid), Paused: false}))
+	}
+	for i, l := range t.layers {
+		if i > 0 {
+			d.AddLayer(l)
+		}
+		l.AddDown(d)
+	}
+	p.chooseLayer(dn)
 	return true
+}
+
+// addLayer adds a new simulcast layer of t to p's down track (under
+// room.mu).
+func (p *participant) addLayer(t *published, up *rtc.UpTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.downs[t.downID]
+	if d == nil || p.closed {
+		return
+	}
+	d.track.AddLayer(up)
+	up.AddDown(d.track)
+	p.chooseLayer(d)
+}
+
+// chooseLayer picks d's simulcast layer from the quality asked for its
+// publisher and the size it is shown at (under p.mu).
+func (p *participant) chooseLayer(d *down) {
+	rids := d.track.RIDs()
+	if len(rids) < 2 {
+		return
+	}
+	want := 2 // high
+	switch q := p.quality[d.from.owner.id]; q {
+	case "low":
+		want = 0
+	case "medium":
+		want = 1
+	case "", "auto":
+		if d.h >= 0 && d.h <= 240 {
+			want = 0
+		} else if d.h >= 0 && d.h <= 540 {
+			want = 1
+		}
+	}
+	best, bestRank, low, lowRank := "", -1, "", 99
+	for i, rid := range rids {
+		r := layerRank(rid, i)
+		if r <= want && r > bestRank {
+			best, bestRank = rid, r
+		}
+		if r < lowRank {
+			low, lowRank = rid, r
+		}
+	}
+	if bestRank < 0 {
+		best = low
+	}
+	d.track.SetLayer(best)
+}
+
+// layerRank orders simulcast RIDs: 0 low, 1 medium, 2 high; unknown names
+// by their order of arrival.
+func layerRank(rid string, i int) int {
+	switch rid {
+	case "low", "q", "l":
+		return 0
+	case "medium", "mid", "h", "m":
+		return 1
+	case "high", "f":
+		return 2
+	}
+	return min(i, 2)
+}
+
+// layerName is the spec's name of a layer.
+func layerName(rid string) string {
+	return [...]string{"low", "medium", "high"}[layerRank(rid, 2)]
 }
 
 // removeDown stops forwarding a track to p (called under room.mu).
@@ -212,7 +294,15 @@ func (p *participant) handle(b []byte) error {
 	case "size":
 		return p.setSize(m.Track, m.Width, m.Height)
 	case "quality":
-		return nil // one layer per track until simulcast: nothing to choose
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.quality[m.Peer] = m.Quality
+		for _, d := range p.downs {
+			if d.from.owner.id == m.Peer {
+				p.chooseLayer(d)
+			}
+		}
+		return nil
 	}
 	return nil
 }
@@ -268,7 +358,7 @@ func (p *participant) subAnswer(sdp string) error {
 	p.fresh = nil
 	p.mu.Unlock()
 	for _, d := range fresh {
-		if d.Up().RequestKeyframe() { // a new subscriber needs a keyframe to start
+		if d.RequestKeyframe() { // a new subscriber needs a keyframe to start
 			p.r.s.m.pliFwd.Inc()
 		}
 	}
@@ -283,6 +373,10 @@ func (p *participant) subAnswer(sdp string) error {
 func (p *participant) setSize(track string, w, h int) error {
 	p.mu.Lock()
 	d := p.downs[track]
+	if d != nil {
+		d.w, d.h = w, h
+		p.chooseLayer(d)
+	}
 	p.mu.Unlock()
 	if d == nil {
 		return fmt.Errorf("%w: track %q", ErrNotFound, track)
@@ -292,7 +386,7 @@ func (p *participant) setSize(track string, w, h int) error {
 		return nil
 	}
 	d.track.SetPaused(hidden)
-	layer := "high"
+	layer := layerName(d.track.Layer())
 	if hidden {
 		layer = "none"
 	}

@@ -9,7 +9,8 @@ import (
 
 // published is a track a participant publishes in its room.
 type published struct {
-	up      *rtc.UpTrack
+	up      *rtc.UpTrack   // the first layer
+	layers  []*rtc.UpTrack // every simulcast layer (up alone without simulcast); under room.mu
 	owner   *participant
 	downID  string // "<owner>:<track id>", the id subscribers see
 	stalled bool   // owned by the housekeeping goroutine
@@ -87,10 +88,23 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 		return // left meanwhile
 	}
 	mine := 0
-	for _, t := range r.tracks {
-		if t.owner == owner {
-			mine++
+	for up2, t := range r.tracks {
+		if t.owner != owner || up2 != t.up {
+			continue
 		}
+		if up.RID() != "" && t.up.ID() == up.ID() {
+			// Another simulcast layer of a track already forwarded.
+			t.layers = append(t.layers, up)
+			r.tracks[up] = t
+			for _, q := range r.parts {
+				if q != owner {
+					q.addLayer(t, up)
+				}
+			}
+			r.mu.Unlock()
+			return
+		}
+		mine++
 	}
 	if mine >= r.s.cfg.MaxTracksPerPublisher {
 		r.mu.Unlock()
@@ -103,7 +117,7 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: the server forwards %d tracks already", up.ID(), r.s.cfg.MaxTracks))
 		return
 	}
-	t := &published{up: up, owner: owner, downID: owner.id + ":" + up.ID()}
+	t := &published{up: up, layers: []*rtc.UpTrack{up}, owner: owner, downID: owner.id + ":" + up.ID()}
 	r.tracks[up] = t
 	r.s.m.tracks.Inc()
 	var renegotiate []*participant
@@ -134,6 +148,11 @@ func (r *room) unpublishLocked(up *rtc.UpTrack) []*participant {
 		return nil
 	}
 	delete(r.tracks, up)
+	for _, l := range t.layers {
+		if r.tracks[l] == t {
+			return nil // other layers still live: the track goes on
+		}
+	}
 	r.s.tracks.Add(-1)
 	r.s.m.tracks.Dec()
 	r.s.m.paused.Sub(float64(t.paused))
@@ -159,7 +178,7 @@ func (r *room) leave(peer string) {
 	need := map[*participant]bool{}
 	for up, t := range r.tracks {
 		if t.owner == p {
-			for _, q := range r.unpublishLocked(up) {
+			for _, q := range r.unpublishLocked(up) { // nil until its last layer
 				need[q] = true
 			}
 		}

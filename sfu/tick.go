@@ -32,8 +32,16 @@ func (r *room) tick(now time.Time, remb bool) {
 	videos := map[*participant]int{}
 
 	r.mu.RLock()
-	for _, t := range r.tracks {
-		last := t.up.LastPacket()
+	for up, t := range r.tracks {
+		if up != t.up {
+			continue // a simulcast layer: the track is seen through its first
+		}
+		var last time.Time
+		for _, l := range t.layers {
+			if lp := l.LastPacket(); lp.After(last) {
+				last = lp
+			}
+		}
 		stalled := !last.IsZero() && now.Sub(last) > r.s.cfg.StallTimeout
 		if stalled != t.stalled {
 			t.stalled = stalled
@@ -78,8 +86,8 @@ func (r *room) tick(now time.Time, remb bool) {
 
 	if remb {
 		r.mu.RLock()
-		for _, t := range r.tracks {
-			if n := videos[t.owner]; n > 0 && t.up.Kind() == "video" {
+		for up, t := range r.tracks {
+			if n := videos[t.owner]; n > 0 && up == t.up && t.up.Kind() == "video" {
 				t.up.LimitBitrate(r.s.cfg.MaxBitratePerPublisher / uint64(n))
 			}
 		}

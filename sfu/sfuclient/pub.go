@@ -1,6 +1,7 @@
 package sfuclient
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/pion/webrtc/v4"
@@ -28,17 +29,7 @@ func (c *Client) Publish(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
 		return nil, fmt.Errorf("sfuclient: publish: %w", err)
 	}
 	sender := tr.Sender()
-	go func() {
-		for {
-			pkts, _, err := sender.ReadRTCP()
-			if err != nil {
-				return
-			}
-			if c.cfg.OnPublisherRTCP != nil {
-				c.cfg.OnPublisherRTCP(track.ID(), pkts)
-			}
-		}
-	}()
+	go c.readSenderRTCP(sender, track.ID())
 	return sender, c.offerPub()
 }
 
@@ -99,4 +90,51 @@ func (c *Client) handleAnswer(m message) error {
 		return c.offerPub()
 	}
 	return nil
+}
+
+// PublishSimulcast sends one track as simulcast layers (same track and
+// stream ids, each with its own RID: "low", "medium", "high") on one
+// transceiver. With TrackLocalStaticRTP the caller writes the mid and rid
+// header extensions itself (their ids are in the sender's parameters).
+func (c *Client) PublishSimulcast(layers ...webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	if len(layers) == 0 {
+		return nil, errors.New("sfuclient: no layers")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.pub == nil {
+		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return nil, err
+		}
+		c.pub = pc
+		pc.OnICECandidate(c.onCandidate("pub"))
+	}
+	tr, err := c.pub.AddTransceiverFromTrack(layers[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, fmt.Errorf("sfuclient: publish: %w", err)
+	}
+	sender := tr.Sender()
+	for _, l := range layers[1:] {
+		if err := sender.AddEncoding(l); err != nil {
+			return nil, fmt.Errorf("sfuclient: simulcast layer %s: %w", l.RID(), err)
+		}
+	}
+	go c.readSenderRTCP(sender, layers[0].ID())
+	return sender, c.offerPub()
+}
+
+func (c *Client) readSenderRTCP(sender *webrtc.RTPSender, id string) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		if c.cfg.OnPublisherRTCP != nil {
+			c.cfg.OnPublisherRTCP(id, pkts)
+		}
+	}
 }

@@ -25,6 +25,9 @@ type UpTrack interface {
 	ClockRate() uint32
 	// SSRC of the incoming stream (the source a DownTrack's munger follows).
 	SSRC() uint32
+	// RID is the simulcast layer's RTP stream id, "" without simulcast.
+	// The layers of one track are UpTracks with the same ID.
+	RID() string
 	// AddDown makes the track forward every packet to d from now on;
 	// RemoveDown stops that. Neither blocks the forwarding path.
 	AddDown(d DownTrack)
@@ -60,4 +63,9 @@ type DownTrack interface {
 	SetPaused(paused bool)
 	// Paused reports whether forwarding is paused.
 	Paused() bool
+	// AddLayer adds another simulcast layer of the forwarded track (whose
+	// UpTrack must also AddDown this DownTrack); SetLayer asks to forward
+	// the layer with that RID from its next keyframe on.
+	AddLayer(up UpTrack)
+	SetLayer(rid string)
 }

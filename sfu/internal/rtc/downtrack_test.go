@@ -25,6 +25,7 @@ func (f *fakeUp) Kind() string                         { return "video" }
 func (f *fakeUp) MimeType() string                     { return webrtc.MimeTypeVP8 }
 func (f *fakeUp) ClockRate() uint32                    { return 90000 }
 func (f *fakeUp) SSRC() uint32                         { return 0xa }
+func (f *fakeUp) RID() string                          { return "" }
 func (f *fakeUp) AddDown(conn.DownTrack)               {}
 func (f *fakeUp) RemoveDown(conn.DownTrack)            {}
 func (f *fakeUp) Packet(seq uint16, b []byte) int      { return f.cache.Get(seq, b) }
@@ -142,7 +143,7 @@ func TestDownTrackNACK(t *testing.T) {
 	lost := w.hdrs[3].SequenceNumber
 	missing := w.hdrs[7].SequenceNumber
 	w.hdrs = nil
-	misses := d.nack(&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{lost, missing})}, make([]byte, 1500), nil)
+	misses := d.nack(&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{lost, missing})}, make([]byte, 1500), nil, 0xa)
 	if len(w.hdrs) != 1 || w.hdrs[0].SequenceNumber != lost || w.hdrs[0].SSRC != 0x5555 {
 		t.Fatalf("resent %+v, want the packet numbered %d", w.hdrs, lost)
 	}

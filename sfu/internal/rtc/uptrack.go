@@ -91,6 +91,9 @@ func NewUpTrack(pc *webrtc.PeerConnection, track *webrtc.TrackRemote, recv *webr
 // ID is the publisher's track id.
 func (u *UpTrack) ID() string { return u.track.ID() }
 
+// RID is the simulcast layer's stream id ("" without simulcast).
+func (u *UpTrack) RID() string { return u.track.RID() }
+
 // StreamID is the publisher's stream id.
 func (u *UpTrack) StreamID() string { return u.track.StreamID() }
 
