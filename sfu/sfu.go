@@ -62,6 +62,9 @@ func New(cfg Config) (*SFU, error) {
 // Join admits peer to room and sends it the server's first subscriber
 // offer (with the data channels and every track already published).
 // send must not block; it returns false when the client cannot take more.
+// It may still be called for a short while after Leave returns (pion
+// callbacks and the housekeeping loop finish what they started): it must
+// stay safe to call, and may drop the message.
 func (s *SFU) Join(roomID, peer string, send func(msg []byte) bool) error {
 	if peer == "" || len(peer) > 255 {
 		return fmt.Errorf("%w: peer id must be 1 to 255 bytes", ErrBadMessage)
