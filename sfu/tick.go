@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -68,7 +69,7 @@ func (r *room) tick(now time.Time, remb bool) {
 		if a.level != b.level {
 			return int(a.level) - int(b.level)
 		}
-		return cmpString(a.peer, b.peer)
+		return strings.Compare(a.peer, b.peer)
 	})
 	peers := []string{}
 	for _, s := range speaking {
@@ -103,33 +104,26 @@ func (r *room) notifyStall(t *published, paused bool, parts []*participant) {
 		layer = "none"
 	}
 	msg := encode(layerMessage{Kind: "layer", Track: t.downID, Peer: t.owner.id, Layer: layer, Paused: paused})
-	n := 0
+	var subs []*participant
 	for _, q := range parts {
 		q.mu.Lock()
 		has := q.downs[t.downID] != nil
 		q.mu.Unlock()
 		if has {
-			q.send(msg)
-			n++
+			subs = append(subs, q)
 		}
 	}
+	// The gauge first, so that whoever reads the message sees it counted.
 	r.mu.Lock()
 	if paused {
-		t.paused = n
-		r.s.m.paused.Add(float64(n))
+		t.paused = len(subs)
+		r.s.m.paused.Add(float64(len(subs)))
 	} else {
 		r.s.m.paused.Sub(float64(t.paused))
 		t.paused = 0
 	}
 	r.mu.Unlock()
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+	for _, q := range subs {
+		q.send(msg)
 	}
-	return 0
 }
