@@ -13,7 +13,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
 	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
@@ -54,8 +53,6 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
-
-var _ = testutil.ToFloat64 // keep the import for readers of counters by hand
 
 // queue is an unbounded FIFO: the SFU's send never blocks on a test peer.
 type queue struct {
