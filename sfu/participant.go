@@ -134,7 +134,7 @@ func (p *participant) removeDown(id string) bool {
 		return false
 	}
 	delete(p.downs, id)
-	d.from.up.RemoveDown(d.track)
+	d.from.removeDown(d.track)
 	if p.closed {
 		return false
 	}
@@ -149,7 +149,7 @@ func (p *participant) detach() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for id, d := range p.downs {
-		d.from.up.RemoveDown(d.track)
+		d.from.removeDown(d.track)
 		delete(p.downs, id)
 	}
 	p.closed = true

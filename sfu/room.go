@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
 
@@ -15,6 +16,13 @@ type published struct {
 	downID  string // "<owner>:<track id>", the id subscribers see
 	stalled bool   // owned by the housekeeping goroutine
 	paused  int    // subscribers told it is paused (for the gauge)
+}
+
+// removeDown takes d out of the fan-out of every layer (under room.mu).
+func (t *published) removeDown(d conn.DownTrack) {
+	for _, l := range t.layers {
+		l.RemoveDown(d)
+	}
 }
 
 // room is one SFU room. Lock order: SFU.mu, then room.mu, then
