@@ -13,16 +13,8 @@ import (
 func (c *Client) Publish(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return nil, ErrClosed
-	}
-	if c.pub == nil {
-		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
-		if err != nil {
-			return nil, err
-		}
-		c.pub = pc
-		pc.OnICECandidate(c.onCandidate("pub"))
+	if err := c.ensurePub(); err != nil {
+		return nil, err
 	}
 	tr, err := c.pub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
@@ -102,16 +94,8 @@ func (c *Client) PublishSimulcast(layers ...webrtc.TrackLocal) (*webrtc.RTPSende
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return nil, ErrClosed
-	}
-	if c.pub == nil {
-		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
-		if err != nil {
-			return nil, err
-		}
-		c.pub = pc
-		pc.OnICECandidate(c.onCandidate("pub"))
+	if err := c.ensurePub(); err != nil {
+		return nil, err
 	}
 	tr, err := c.pub.AddTransceiverFromTrack(layers[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
@@ -137,4 +121,21 @@ func (c *Client) readSenderRTCP(sender *webrtc.RTPSender, id string) {
 			c.cfg.OnPublisherRTCP(id, pkts)
 		}
 	}
+}
+
+// ensurePub makes the publisher PC at the first publish (under c.mu).
+func (c *Client) ensurePub() error {
+	if c.closed {
+		return ErrClosed
+	}
+	if c.pub != nil {
+		return nil
+	}
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	c.pub = pc
+	pc.OnICECandidate(c.onCandidate("pub"))
+	return nil
 }
