@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,16 @@ func TestBadInputIsolated(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.msg, err, c.want)
 		}
 	}
+	eventually(t, "error messages to the bad client", 10*time.Second, func() bool {
+		bad.mu.Lock()
+		defer bad.mu.Unlock()
+		return len(bad.errors) == 6 && strings.HasPrefix(bad.errors[2], "bad_sdp: ")
+	})
+	good.mu.Lock()
+	if len(good.errors) != 0 {
+		t.Errorf("the good client got errors: %v", good.errors)
+	}
+	good.mu.Unlock()
 	ssrc := uint32(bad.track("pub:cam").track.Remote.SSRC())
 	for range 20 {
 		_ = bad.c.SubPC().WriteRTCP([]rtcp.Packet{&rtcp.RawPacket{0x81, 0xcd, 0x00, 0x01, 0xde, 0xad}})

@@ -8,6 +8,7 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -106,9 +107,26 @@ func (s *SFU) Message(roomID, peer string, msg []byte) error {
 	}
 	if err := p.handle(msg); err != nil {
 		s.m.badMessages.Inc()
+		// Also as an error message: a frame without an id gets no reply.
+		p.sendError(errorCode(err), err.Error())
 		return err
 	}
 	return nil
+}
+
+// errorCode is the code of an error message for err.
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, ErrLimit):
+		return "limit"
+	case errors.Is(err, ErrBadSDP):
+		return "bad_sdp"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	}
+	return "bad_message"
 }
 
 // Leave removes peer from room, ends its PeerConnections and the tracks it
