@@ -148,3 +148,22 @@ func TestBadInputIsolated(t *testing.T) {
 	m := len(bad.track("pub:cam").received())
 	eventually(t, "video still flowing to the bad one", 20*time.Second, hasPackets(bad, "pub:cam", m+20))
 }
+
+// A publisher candidate may come before the first publisher offer (pion
+// sends candidates while the offer is being sent): kept, within a bound.
+func TestCandidateBeforeOffer(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{})
+	if err := s.Join("ns/early", "a", func([]byte) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Leave("ns/early", "a")
+	msg := []byte(`{"kind":"candidate","pc":"pub","candidate":{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}`)
+	for i := range 64 {
+		if err := s.Message("ns/early", "a", msg); err != nil {
+			t.Fatalf("candidate %d before the offer: %v", i, err)
+		}
+	}
+	if err := s.Message("ns/early", "a", msg); !errors.Is(err, sfu.ErrBadMessage) {
+		t.Fatalf("the 65th: %v, want ErrBadMessage", err)
+	}
+}

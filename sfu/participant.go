@@ -11,6 +11,9 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
 
+// maxEarlyCandidates bounds the candidates kept before a pub offer.
+const maxEarlyCandidates = 64
+
 // down is a track forwarded to a participant.
 type down struct {
 	track *rtc.DownTrack
@@ -33,6 +36,7 @@ type participant struct {
 	downs    map[string]*down  // by the id the subscriber sees
 	fresh    []*rtc.DownTrack  // added since the last offer: keyframe after the answer
 	quality  map[string]string // layer asked for, by publisher (default auto)
+	early    [][]byte          // pub candidates that came before the first pub offer
 	offering bool              // an offer of sub is outstanding
 	again    bool              // tracks changed while offering
 	closed   bool
@@ -213,6 +217,16 @@ func (p *participant) handle(b []byte) error {
 		pc := p.sub
 		if m.PC == pcPub {
 			pc = p.pub
+			if pc == nil {
+				// A client may send a candidate before the offer it
+				// belongs to (pion does): keep a few for the PC.
+				defer p.mu.Unlock()
+				if len(p.early) >= maxEarlyCandidates {
+					return fmt.Errorf("%w: more than %d candidates before the first offer", ErrBadMessage, maxEarlyCandidates)
+				}
+				p.early = append(p.early, append([]byte(nil), m.Candidate...))
+				return nil
+			}
 		}
 		p.mu.Unlock()
 		if pc == nil {
@@ -253,6 +267,10 @@ func (p *participant) publishOffer(sdp string) error {
 		if p.pub, err = p.r.s.engine.NewPublisher(p.peerConfig(pcPub)); err != nil {
 			return err
 		}
+		for _, c := range p.early { // held by the PC until the offer is applied
+			_ = p.pub.AddCandidate(c)
+		}
+		p.early = nil
 	}
 	answer, err := p.pub.Answer(sdp)
 	if err != nil {
