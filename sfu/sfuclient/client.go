@@ -73,6 +73,7 @@ type Client struct {
 	closed     bool
 	gone       atomic.Bool
 	dataOpened chan struct{}
+	opened     atomic.Int32 // data channels open
 	openOnce   sync.Once
 }
 
@@ -143,7 +144,7 @@ func (c *Client) Tracks() map[string]TrackInfo {
 	return out
 }
 
-// DataOpen is closed when the reliable data channel is open.
+// DataOpen is closed when both data channels are open.
 func (c *Client) DataOpen() <-chan struct{} { return c.dataOpened }
 
 // SubPC and PubPC return the PeerConnections (nil until made), e.g. for

@@ -98,7 +98,7 @@ func (c *Client) onDataChannel(dc *webrtc.DataChannel) {
 	}
 	c.mu.Unlock()
 	dc.OnOpen(func() {
-		if reliable {
+		if c.opened.Add(1) == 2 { // both channels
 			c.openOnce.Do(func() { close(c.dataOpened) })
 		}
 	})
