@@ -53,6 +53,10 @@ func TestPublisherLeaveEndsTracks(t *testing.T) {
 	done = pump(20*time.Millisecond, stop, v2)
 	defer func() { close(stop); <-done }()
 	eventually(t, "the next publisher's track", 30*time.Second, hasPackets(sub, "pub2:cam", 5))
+	// The server reuses the removed video's m-line: the SDP does not grow.
+	if n := len(sub.c.SubPC().GetTransceivers()); n != 2 {
+		t.Fatalf("%d transceivers at the subscriber after churn, want 2", n)
+	}
 }
 
 // A publisher that unpublishes one track: the subscribers' offer drops it,
