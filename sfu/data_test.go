@@ -1,0 +1,103 @@
+package sfu_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-rtc/switchboard/sfu"
+	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
+)
+
+func (p *peer) received() []sfuclient.Data {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]sfuclient.Data(nil), p.data...)
+}
+
+func labelled(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// Broadcast and directed envelopes, on both channels, arrive once at the
+// right peers with the sender's id; unknown targets, oversized payloads
+// and floods are dropped and counted.
+func TestDataRelay(t *testing.T) {
+	s, reg := newSFU(t, sfu.Config{MaxMessageBytes: 1000, MessageRate: 1, MessageBurst: 10})
+	const room = "ns/data"
+	a := newPeer(t, s, room, "a", peerOpts{})
+	b := newPeer(t, s, room, "b", peerOpts{})
+	c := newPeer(t, s, room, "c", peerOpts{})
+	waitData(t, a, b, c)
+
+	if err := a.c.SendData("", []byte(`{"hi":1}`), true, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.c.SendData("c", []byte{1, 2, 3}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.c.SendData("a", []byte("to a"), true, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the messages", 20*time.Second, func() bool {
+		return len(a.received()) >= 1 && len(b.received()) >= 1 && len(c.received()) >= 2
+	})
+	time.Sleep(300 * time.Millisecond) // nothing more may come
+	check := func(p *peer, want ...sfuclient.Data) {
+		t.Helper()
+		got := p.received()
+		if len(got) != len(want) {
+			t.Fatalf("%s got %d messages %+v, want %d", p.id, len(got), got, len(want))
+		}
+		for _, w := range want {
+			found := false
+			for _, g := range got {
+				if g.From == w.From && bytes.Equal(g.Payload, w.Payload) && g.Text == w.Text && g.Directed == w.Directed && g.Reliable == w.Reliable {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("%s: %+v missing from %+v", p.id, w, got)
+			}
+		}
+	}
+	broadcast := sfuclient.Data{From: "a", Payload: []byte(`{"hi":1}`), Text: true, Reliable: true}
+	check(a, sfuclient.Data{From: "b", Payload: []byte("to a"), Text: true, Directed: true, Reliable: true})
+	check(b, broadcast)
+	check(c, broadcast, sfuclient.Data{From: "a", Payload: []byte{1, 2, 3}, Directed: true})
+
+	_ = a.c.SendData("nobody", []byte("x"), true, true)
+	_ = a.c.SendData("", make([]byte, 2000), false, true)
+	eventually(t, "drops counted", 10*time.Second, func() bool {
+		return labelled(t, reg, "switchboard_sfu_data_messages_dropped_total", "target") == 1 &&
+			labelled(t, reg, "switchboard_sfu_data_messages_dropped_total", "size") == 1
+	})
+	for range 40 {
+		_ = c.c.SendData("a", []byte("flood"), false, true)
+	}
+	eventually(t, "the flood cut by the rate limit", 10*time.Second, func() bool {
+		return labelled(t, reg, "switchboard_sfu_data_messages_dropped_total", "rate") >= 25
+	})
+	if n := len(a.received()); n > 1+12 {
+		t.Fatalf("a got %d messages, the flood was not limited", n)
+	}
+}

@@ -1,0 +1,13 @@
+// Package rtc is the SFU's pion/webrtc side: the API shared by every
+// PeerConnection (codecs, header extensions, interceptors, one UDP mux and
+// one ICE-TCP mux), the publisher's incoming tracks (UpTrack: read, cache,
+// fan out) and the subscribers' outgoing tracks (DownTrack: rewrite, write,
+// answer NACKs, pass keyframe requests up). Rooms see these only through
+// the interfaces of package conn.
+//
+// Concurrency: an UpTrack has one reader goroutine that writes to every
+// DownTrack in turn (the subscriber list is copy-on-write, read without a
+// lock); each DownTrack has one RTCP reader goroutine. A DownTrack's munger
+// is shared by both under a mutex that the forwarding path holds only for
+// the header rewrite.
+package rtc

@@ -1,0 +1,303 @@
+package rtc
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/packetcache"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/rtpmunge"
+)
+
+// ErrNoCodec: the subscriber's PeerConnection cannot receive the codec.
+var ErrNoCodec = errors.New("rtc: codec not negotiated with the subscriber")
+
+type binding struct {
+	w    webrtc.TrackLocalWriter
+	ssrc uint32
+	pt   uint8
+}
+
+// DownTrack forwards one UpTrack to one subscriber. It is the
+// webrtc.TrackLocal added to the subscriber's PeerConnection.
+type DownTrack struct {
+	id, stream string
+	up         conn.UpTrack // the first layer
+	kind       webrtc.RTPCodecType
+	mime       string
+	c          *Counters
+	sender     *webrtc.RTPSender
+	// OnSwitch, when set before the first packet, is told the RID of the
+	// layer forwarded after each switch.
+	OnSwitch func(rid string)
+
+	layers atomic.Pointer[[]conn.UpTrack] // copy-on-write, under mu for writers
+	cur    atomic.Uint32                  // SSRC of the layer forwarded
+	target atomic.Uint32                  // SSRC to switch to at its next keyframe, 0: none
+
+	bound  atomic.Pointer[binding]
+	paused atomic.Bool
+
+	// mu guards the munger and fwd: the layers' reader goroutines (only
+	// the current layer's, and the target's at a switch, get past the
+	// SSRC check) and the NACK responder.
+	mu     sync.Mutex
+	munger *rtpmunge.Munger
+
+	// Scratch headers, so that nothing is allocated per packet (a header
+	// handed to the writer interface would escape): one for forwarding,
+	// one for the RTCP goroutine.
+	fwd, resend rtp.Header
+}
+
+var (
+	_ conn.DownTrack    = (*DownTrack)(nil)
+	_ webrtc.TrackLocal = (*DownTrack)(nil)
+)
+
+func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters) (*DownTrack, error) {
+	m := rtpmunge.New(0)
+	if err := m.Switch(ssrc, up.ClockRate()); err != nil {
+		return nil, err
+	}
+	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), munger: m}
+	d.layers.Store(&[]conn.UpTrack{up})
+	d.cur.Store(ssrc)
+	return d, nil
+}
+
+// AddLayer adds a simulcast layer of the same track.
+func (d *DownTrack) AddLayer(up conn.UpTrack) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := *d.layers.Load()
+	n := append(append(make([]conn.UpTrack, 0, len(old)+1), old...), up)
+	d.layers.Store(&n)
+}
+
+// SetLayer forwards the layer rid from its next keyframe on (asked for at
+// once); the current layer goes on until then.
+func (d *DownTrack) SetLayer(rid string) {
+	for _, l := range *d.layers.Load() {
+		if l.RID() != rid {
+			continue
+		}
+		if l.SSRC() == d.cur.Load() {
+			d.target.Store(0)
+			return
+		}
+		d.target.Store(l.SSRC())
+		l.RequestKeyframe()
+		return
+	}
+}
+
+// RIDs returns the RIDs of the track's layers, in order of arrival.
+func (d *DownTrack) RIDs() []string {
+	ls := *d.layers.Load()
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.RID()
+	}
+	return out
+}
+
+// Layer returns the RID of the layer forwarded now.
+func (d *DownTrack) Layer() string {
+	if l := d.layer(d.cur.Load()); l != nil {
+		return l.RID()
+	}
+	return ""
+}
+
+func (d *DownTrack) layer(ssrc uint32) conn.UpTrack {
+	for _, l := range *d.layers.Load() {
+		if l.SSRC() == ssrc {
+			return l
+		}
+	}
+	return nil
+}
+
+// Bind is called by pion when the subscriber's answer is applied.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, p := range ctx.CodecParameters() {
+		if strings.EqualFold(p.MimeType, d.mime) {
+			d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(p.PayloadType)})
+			return p, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, ErrNoCodec
+}
+
+// Unbind is called by pion when the track is removed or the PC closes.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.bound.Store(nil)
+	return nil
+}
+
+// ID is "<publisher>:<track id>".
+func (d *DownTrack) ID() string { return d.id }
+
+// RID is empty: a subscriber gets one stream per track.
+func (d *DownTrack) RID() string { return "" }
+
+// StreamID is the publisher's peer id.
+func (d *DownTrack) StreamID() string { return d.stream }
+
+// Kind is the up track's kind.
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// RequestKeyframe asks the publisher for a keyframe of the layer
+// forwarded now (rate-limited by the UpTrack).
+func (d *DownTrack) RequestKeyframe() bool {
+	if l := d.layer(d.cur.Load()); l != nil {
+		return l.RequestKeyframe()
+	}
+	return false
+}
+
+// SetPaused stops or resumes forwarding (at frame boundaries, see
+// rtpmunge). Resuming video asks the publisher for a keyframe.
+func (d *DownTrack) SetPaused(p bool) {
+	if d.paused.Swap(p) && !p {
+		if l := d.layer(d.cur.Load()); l != nil {
+			l.RequestKeyframe()
+		}
+	}
+}
+
+// Paused reports whether forwarding is paused.
+func (d *DownTrack) Paused() bool { return d.paused.Load() }
+
+// WriteRTP rewrites a copy of p's header and writes it to the subscriber.
+func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
+	b := d.bound.Load()
+	if b == nil {
+		return nil // not negotiated yet: the munger starts at the first packet sent
+	}
+	var switched string
+	if p.SSRC != d.cur.Load() {
+		// Another layer: taken only at a keyframe of the one asked for.
+		if t := d.target.Load(); t == 0 || p.SSRC != t || !IsKeyframeStart(d.mime, p.Payload) {
+			return nil
+		}
+		l := d.layer(p.SSRC)
+		if l == nil {
+			return nil
+		}
+		d.mu.Lock()
+		if err := d.munger.Switch(p.SSRC, l.ClockRate()); err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		d.cur.Store(p.SSRC)
+		d.target.CompareAndSwap(p.SSRC, 0)
+		d.mu.Unlock()
+		switched = l.RID()
+	}
+	if switched != "" && d.OnSwitch != nil {
+		d.OnSwitch(switched)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	hdr := &d.fwd
+	*hdr = p.Header
+	// The publisher's extension ids mean nothing on this PC; padding-only
+	// packets carry nothing worth sending.
+	hdr.Extension, hdr.Extensions, hdr.ExtensionProfile, hdr.Padding = false, nil, 0, false
+	var ok bool
+	if d.paused.Load() || len(p.Payload) == 0 {
+		d.munger.Skip(hdr)
+	} else {
+		ok = d.munger.Munge(hdr, now)
+	}
+	if !ok {
+		return nil
+	}
+	hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
+	n, err := b.w.WriteRTP(hdr, p.Payload)
+	if err == nil {
+		d.c.ForwardedPackets.Add(1)
+		d.c.ForwardedBytes.Add(float64(n))
+	}
+	return err
+}
+
+// readRTCP handles the subscriber's RTCP until the sender stops.
+func (d *DownTrack) readRTCP() {
+	buf := make([]byte, packetcache.DefaultMaxPacketSize)
+	var misses []uint16
+	for {
+		pkts, _, err := d.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch p := pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.c.PLIsReceived.Add(1)
+				if l := d.layer(d.cur.Load()); l != nil && l.RequestKeyframe() {
+					d.c.PLIsForwarded.Add(1)
+				}
+			case *rtcp.TransportLayerNack:
+				cur := d.cur.Load()
+				misses = d.nack(p, buf, misses[:0], cur)
+				if l := d.layer(cur); l != nil {
+					l.NACK(misses)
+				}
+			}
+		}
+	}
+}
+
+// nack resends what the caches hold of the packets p asks for and returns
+// the source numbers of layer cur that they do not hold (misses of an
+// older layer are not asked for: the subscriber has moved on).
+func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16, cur uint32) []uint16 {
+	b := d.bound.Load()
+	if b == nil {
+		return misses
+	}
+	var pkt rtp.Packet
+	for _, pair := range p.Nacks {
+		pair.Range(func(seq uint16) bool {
+			d.c.NACKsReceived.Add(1)
+			d.mu.Lock()
+			ssrc, src, ok := d.munger.Reverse(seq)
+			d.mu.Unlock()
+			l := d.layer(ssrc)
+			if !ok || l == nil {
+				return true
+			}
+			n := l.Packet(src, buf)
+			if n == 0 || pkt.Unmarshal(buf[:n]) != nil {
+				if ssrc == cur {
+					misses = append(misses, src)
+				}
+				return true
+			}
+			hdr := &d.resend
+			*hdr = pkt.Header
+			hdr.Extension, hdr.Extensions, hdr.ExtensionProfile, hdr.Padding = false, nil, 0, false
+			d.mu.Lock()
+			ok = d.munger.Munge(hdr, time.Now())
+			d.mu.Unlock()
+			if ok {
+				hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
+				if _, err := b.w.WriteRTP(hdr, pkt.Payload); err == nil {
+					d.c.NACKsAnswered.Add(1)
+				}
+			}
+			return true
+		})
+	}
+	return misses
+}

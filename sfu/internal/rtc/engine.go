@@ -1,0 +1,138 @@
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// AudioLevelURI is the RTP header extension carrying a packet's audio level.
+const AudioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+// EngineConfig is what every PeerConnection of the SFU shares.
+type EngineConfig struct {
+	// UDP carries all ICE over UDP (required).
+	UDP net.PacketConn
+	// TCP, when set, accepts ICE-TCP (passive) on one port.
+	TCP net.Listener
+	// NAT1To1IPs are announced as host candidates instead of the local
+	// addresses (a server behind 1:1 NAT).
+	NAT1To1IPs []string
+	// LoggerFactory for pion's own logs (nil: pion's default, errors only).
+	LoggerFactory logging.LoggerFactory
+}
+
+// Engine builds the SFU's PeerConnections.
+type Engine struct {
+	api    *webrtc.API
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+}
+
+// NewEngine sets up codecs, interceptors and the muxes.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.UDP == nil {
+		return nil, errors.New("rtc: no UDP socket")
+	}
+	lf := cfg.LoggerFactory
+	if lf == nil {
+		f := logging.NewDefaultLoggerFactory()
+		f.DefaultLogLevel = logging.LogLevelError
+		lf = f
+	}
+	m := &webrtc.MediaEngine{}
+	if err := RegisterCodecs(m); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	// Receiver reports to publishers, sender reports to subscribers. NACKs
+	// are handled by hand (answered from the cache), keyframe requests too.
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: receiver reports: %w", err)
+	}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: sender reports: %w", err)
+	}
+	reg.Add(rr)
+	reg.Add(sr)
+
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	e := &Engine{udpMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), cfg.UDP)}
+	se.SetICEUDPMux(e.udpMux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCP != nil {
+		e.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("tcpmux"), cfg.TCP, 16)
+		se.SetICETCPMux(e.tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
+	if a, ok := cfg.UDP.LocalAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
+		se.SetIncludeLoopbackCandidate(true) // a server bound to loopback (tests)
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetLite(false)
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return e, nil
+}
+
+// NewPeerConnection returns a PeerConnection on the shared muxes.
+func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
+	return e.api.NewPeerConnection(webrtc.Configuration{})
+}
+
+// Close closes the muxes (and so the sockets handed to NewEngine).
+func (e *Engine) Close() error {
+	var errs []error
+	if e.tcpMux != nil {
+		errs = append(errs, e.tcpMux.Close())
+	}
+	errs = append(errs, e.udpMux.Close())
+	return errors.Join(errs...)
+}
+
+// RegisterCodecs registers what the SFU forwards: Opus, VP8 and H.264 with
+// NACK, PLI, FIR and REMB feedback, and the audio level, mid and rid header
+// extensions. Clients (sfuclient) use the same set.
+func RegisterCodecs(m *webrtc.MediaEngine) error {
+	videoFB := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	codecs := []struct {
+		p webrtc.RTPCodecParameters
+		t webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFB}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.p, c.t); err != nil {
+			return fmt.Errorf("rtc: codec %s: %w", c.p.MimeType, err)
+		}
+	}
+	exts := []struct {
+		uri string
+		t   webrtc.RTPCodecType
+	}{
+		{AudioLevelURI, webrtc.RTPCodecTypeAudio},
+		{"urn:ietf:params:rtp-hdrext:sdes:mid", webrtc.RTPCodecTypeAudio},
+		{"urn:ietf:params:rtp-hdrext:sdes:mid", webrtc.RTPCodecTypeVideo},
+		{"urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", webrtc.RTPCodecTypeVideo},
+		{"urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id", webrtc.RTPCodecTypeVideo},
+	}
+	for _, x := range exts {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, x.t); err != nil {
+			return fmt.Errorf("rtc: header extension %s: %w", x.uri, err)
+		}
+	}
+	return nil
+}

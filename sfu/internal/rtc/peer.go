@@ -1,0 +1,268 @@
+package rtc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
+)
+
+// Data channel labels of the subscriber PC (see the SFU spec).
+const (
+	LabelReliable   = "switchboard"
+	LabelUnreliable = "switchboard-unreliable"
+)
+
+// maxBuffered is how much a data channel may hold unsent before messages
+// to it are dropped: a slow subscriber never slows the sender.
+const maxBuffered = 1 << 20
+
+// Errors of Peer.
+var (
+	ErrBadSDP       = errors.New("rtc: bad SDP")
+	ErrBadCandidate = errors.New("rtc: bad ICE candidate")
+	ErrNotOpen      = errors.New("rtc: data channel not open or full")
+	ErrClosed       = errors.New("rtc: peer connection closed")
+)
+
+// PeerConfig holds a Peer's callbacks. They run on pion's goroutines,
+// concurrently: they must not block.
+type PeerConfig struct {
+	// OnCandidate gets each local candidate as RTCIceCandidateInit JSON,
+	// then nil at the end of gathering.
+	OnCandidate func(init []byte)
+	// OnData gets each message of the subscriber PC's data channels.
+	OnData func(reliable bool, msg []byte)
+	// OnTrack gets each new incoming track of a publisher PC, before it
+	// forwards anything; OnTrackEnded when it ends.
+	OnTrack      func(up *UpTrack)
+	OnTrackEnded func(up *UpTrack)
+	// OnFailed is called once if ICE/DTLS fails or the connection closes
+	// from the other side.
+	OnFailed func()
+	Counters *Counters
+}
+
+// Peer is one PeerConnection of a participant: its publisher PC (the client
+// offers) or its subscriber PC (the server offers, with the data channels).
+type Peer struct {
+	pc   *webrtc.PeerConnection
+	cfg  PeerConfig
+	c    *Counters
+	rel  *webrtc.DataChannel
+	unr  *webrtc.DataChannel
+	mu   sync.Mutex
+	wait []webrtc.ICECandidateInit // remote candidates before the remote description
+	fail sync.Once
+}
+
+// NewPublisher returns a publisher PC: it answers the client's offers and
+// reports incoming tracks.
+func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
+	p, err := e.newPeer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		up, err := NewUpTrack(p.pc, t, recv, p.c)
+		if err != nil {
+			return
+		}
+		go DrainRTCP(recv)
+		if p.cfg.OnTrack != nil {
+			p.cfg.OnTrack(up)
+		}
+		go func() {
+			up.Run()
+			if p.cfg.OnTrackEnded != nil {
+				p.cfg.OnTrackEnded(up)
+			}
+		}()
+	})
+	return p, nil
+}
+
+// NewSubscriber returns a subscriber PC with the two data channels.
+func (e *Engine) NewSubscriber(cfg PeerConfig) (*Peer, error) {
+	p, err := e.newPeer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ordered, zero := false, uint16(0)
+	if p.rel, err = p.pc.CreateDataChannel(LabelReliable, nil); err == nil {
+		p.unr, err = p.pc.CreateDataChannel(LabelUnreliable, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &zero})
+	}
+	if err != nil {
+		_ = p.pc.Close()
+		return nil, fmt.Errorf("rtc: data channels: %w", err)
+	}
+	for _, dc := range []*webrtc.DataChannel{p.rel, p.unr} {
+		reliable := dc == p.rel
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			if p.cfg.OnData != nil {
+				p.cfg.OnData(reliable, m.Data)
+			}
+		})
+	}
+	return p, nil
+}
+
+func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
+	pc, err := e.NewPeerConnection()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: peer connection: %w", err)
+	}
+	if cfg.Counters == nil {
+		cfg.Counters = &Counters{}
+	}
+	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill()}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if p.cfg.OnCandidate == nil {
+			return
+		}
+		if c == nil {
+			p.cfg.OnCandidate(nil)
+			return
+		}
+		b, err := json.Marshal(c.ToJSON())
+		if err == nil {
+			p.cfg.OnCandidate(b)
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed && p.cfg.OnFailed != nil {
+			p.fail.Do(p.cfg.OnFailed)
+		}
+	})
+	return p, nil
+}
+
+// Offer creates an offer, sets it as the local description and returns
+// its SDP.
+func (p *Peer) Offer() (string, error) {
+	if p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+		return "", ErrClosed
+	}
+	o, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("rtc: create offer: %w", err)
+	}
+	if err := p.pc.SetLocalDescription(o); err != nil {
+		return "", fmt.Errorf("rtc: set local offer: %w", err)
+	}
+	return p.pc.LocalDescription().SDP, nil
+}
+
+// SetAnswer applies the client's answer to our offer.
+func (p *Peer) SetAnswer(sdp string) error {
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	return p.flushCandidates()
+}
+
+// Answer applies the client's offer and returns the server's answer.
+func (p *Peer) Answer(sdp string) (string, error) {
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	a, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: create answer: %w", ErrBadSDP, err)
+	}
+	if err := p.pc.SetLocalDescription(a); err != nil {
+		return "", fmt.Errorf("%w: set local answer: %w", ErrBadSDP, err)
+	}
+	if err := p.flushCandidates(); err != nil {
+		return "", err
+	}
+	return p.pc.LocalDescription().SDP, nil
+}
+
+// AddCandidate adds a remote candidate (RTCIceCandidateInit JSON; null or
+// empty is the end of candidates, ignored). Candidates that arrive before
+// the remote description wait for it.
+func (p *Peer) AddCandidate(raw []byte) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var c webrtc.ICECandidateInit
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
+	}
+	if c.Candidate == "" {
+		return nil
+	}
+	p.mu.Lock()
+	if p.pc.RemoteDescription() == nil {
+		if len(p.wait) < 64 {
+			p.wait = append(p.wait, c)
+		}
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	if err := p.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
+	}
+	return nil
+}
+
+func (p *Peer) flushCandidates() error {
+	p.mu.Lock()
+	wait := p.wait
+	p.wait = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, c := range wait {
+		if err := p.pc.AddICECandidate(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
+	}
+	return nil
+}
+
+// AddDown adds a track forwarding up to this (subscriber) PC, with track
+// id id and stream id stream. It takes effect at the next offer.
+func (p *Peer) AddDown(up conn.UpTrack, id, stream string) (*DownTrack, error) {
+	d, err := newDownTrack(up, up.SSRC(), id, stream, p.c)
+	if err != nil {
+		return nil, err
+	}
+	if d.sender, err = p.pc.AddTrack(d); err != nil {
+		return nil, fmt.Errorf("rtc: add track: %w", err)
+	}
+	go d.readRTCP()
+	return d, nil
+}
+
+// RemoveDown removes a track added by AddDown; it takes effect at the
+// next offer.
+func (p *Peer) RemoveDown(d *DownTrack) error {
+	if err := p.pc.RemoveTrack(d.sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+		return fmt.Errorf("rtc: remove track: %w", err)
+	}
+	return nil
+}
+
+// Send writes msg on the reliable or unreliable data channel.
+func (p *Peer) Send(reliable bool, msg []byte) error {
+	dc := p.unr
+	if reliable {
+		dc = p.rel
+	}
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen || dc.BufferedAmount() > maxBuffered {
+		return ErrNotOpen
+	}
+	return dc.Send(msg)
+}
+
+// Close closes the PeerConnection; tracks and goroutines end with it.
+func (p *Peer) Close() error { return p.pc.Close() }

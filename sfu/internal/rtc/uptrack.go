@@ -1,0 +1,238 @@
+package rtc
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/packetcache"
+)
+
+// KeyframeInterval is the least time between two keyframe requests sent to
+// a publisher for one track, whoever asks.
+const KeyframeInterval = 500 * time.Millisecond
+
+// Counter is a monotonic counter (a prometheus.Counter fits).
+type Counter interface{ Add(float64) }
+
+type nopCounter struct{}
+
+func (nopCounter) Add(float64) {}
+
+// Counters are the forwarding path's metrics; nil fields count nothing.
+type Counters struct {
+	ForwardedPackets, ForwardedBytes Counter
+	NACKsReceived, NACKsAnswered     Counter
+	NACKsForwarded                   Counter
+	PLIsReceived, PLIsForwarded      Counter
+	BadPackets                       Counter
+}
+
+func (c *Counters) fill() *Counters {
+	out := *c
+	for _, f := range []*Counter{&out.ForwardedPackets, &out.ForwardedBytes, &out.NACKsReceived, &out.NACKsAnswered,
+		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets} {
+		if *f == nil {
+			*f = nopCounter{}
+		}
+	}
+	return &out
+}
+
+// UpTrack is a publisher's incoming track: Run reads it, stores each packet
+// in the track's cache and writes it to every DownTrack.
+type UpTrack struct {
+	track *webrtc.TrackRemote
+	pc    *webrtc.PeerConnection
+	ssrc  uint32
+	kind  string
+	cache *packetcache.Cache
+	c     *Counters
+	level uint8 // audio level extension id, 0 = none
+
+	mu    sync.Mutex                       // serializes changes of downs
+	downs atomic.Pointer[[]conn.DownTrack] // copy-on-write
+
+	last    atomic.Int64 // unix ns of the last packet
+	lastPLI atomic.Int64
+	audio   atomic.Uint32 // level | 1<<8 when set
+	audioAt atomic.Int64
+	done    chan struct{}
+}
+
+var _ conn.UpTrack = (*UpTrack)(nil)
+
+// NewUpTrack wraps track, received on pc.
+func NewUpTrack(pc *webrtc.PeerConnection, track *webrtc.TrackRemote, recv *webrtc.RTPReceiver, c *Counters) (*UpTrack, error) {
+	slots := packetcache.DefaultSlots
+	if track.Kind() == webrtc.RTPCodecTypeAudio {
+		slots = 128
+	}
+	cache, err := packetcache.New(packetcache.Config{Slots: slots})
+	if err != nil {
+		return nil, err
+	}
+	u := &UpTrack{track: track, pc: pc, ssrc: uint32(track.SSRC()), kind: track.Kind().String(), cache: cache, c: c.fill(), done: make(chan struct{})}
+	for _, x := range recv.GetParameters().HeaderExtensions {
+		if x.URI == AudioLevelURI {
+			u.level = uint8(x.ID)
+		}
+	}
+	u.downs.Store(&[]conn.DownTrack{})
+	return u, nil
+}
+
+// ID is the publisher's track id.
+func (u *UpTrack) ID() string { return u.track.ID() }
+
+// RID is the simulcast layer's stream id ("" without simulcast).
+func (u *UpTrack) RID() string { return u.track.RID() }
+
+// StreamID is the publisher's stream id.
+func (u *UpTrack) StreamID() string { return u.track.StreamID() }
+
+// Kind is "audio" or "video".
+func (u *UpTrack) Kind() string { return u.kind }
+
+// MimeType of the codec.
+func (u *UpTrack) MimeType() string { return u.track.Codec().MimeType }
+
+// ClockRate of the codec.
+func (u *UpTrack) ClockRate() uint32 { return u.track.Codec().ClockRate }
+
+// SSRC of the incoming stream.
+func (u *UpTrack) SSRC() uint32 { return u.ssrc }
+
+// Done is closed when Run returns.
+func (u *UpTrack) Done() <-chan struct{} { return u.done }
+
+// AddDown starts forwarding to d.
+func (u *UpTrack) AddDown(d conn.DownTrack) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old := *u.downs.Load()
+	n := make([]conn.DownTrack, len(old), len(old)+1)
+	copy(n, old)
+	n = append(n, d)
+	u.downs.Store(&n)
+}
+
+// RemoveDown stops forwarding to d.
+func (u *UpTrack) RemoveDown(d conn.DownTrack) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old := *u.downs.Load()
+	n := make([]conn.DownTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			n = append(n, x)
+		}
+	}
+	u.downs.Store(&n)
+}
+
+// Run forwards until the track ends (the publisher's PC closes or the
+// transceiver stops). It closes Done.
+func (u *UpTrack) Run() {
+	defer close(u.done)
+	buf := make([]byte, packetcache.DefaultMaxPacketSize)
+	var p rtp.Packet
+	for {
+		n, _, err := u.track.Read(buf)
+		if err != nil {
+			return
+		}
+		if err := p.Unmarshal(buf[:n]); err != nil || p.SSRC != u.ssrc {
+			u.c.BadPackets.Add(1)
+			continue
+		}
+		now := time.Now()
+		u.last.Store(now.UnixNano())
+		_ = u.cache.Store(p.SequenceNumber, buf[:n]) // too old or too large: forwarded all the same
+		if u.level != 0 {
+			if e := p.GetExtension(u.level); len(e) > 0 {
+				u.audio.Store(uint32(e[0]&0x7f) | 1<<8)
+				u.audioAt.Store(now.UnixNano())
+			}
+		}
+		for _, d := range *u.downs.Load() {
+			_ = d.WriteRTP(&p, now) // a subscriber's error is its own
+		}
+	}
+}
+
+// Packet copies a cached packet into buf.
+func (u *UpTrack) Packet(seq uint16, buf []byte) int { return u.cache.Get(seq, buf) }
+
+// NACK asks the publisher to retransmit seqs.
+func (u *UpTrack) NACK(seqs []uint16) {
+	if len(seqs) == 0 {
+		return
+	}
+	u.c.NACKsForwarded.Add(float64(len(seqs)))
+	_ = u.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: u.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
+}
+
+// RequestKeyframe sends a PLI unless one went out less than
+// KeyframeInterval ago.
+func (u *UpTrack) RequestKeyframe() bool {
+	if u.kind != "video" {
+		return false
+	}
+	now := time.Now().UnixNano()
+	last := u.lastPLI.Load()
+	if now-last < int64(KeyframeInterval) || !u.lastPLI.CompareAndSwap(last, now) {
+		return false
+	}
+	_ = u.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: u.ssrc}})
+	return true
+}
+
+// LimitBitrate sends the publisher a REMB for this track.
+func (u *UpTrack) LimitBitrate(bps uint64) {
+	if u.kind != "video" {
+		return
+	}
+	_ = u.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(bps), SSRCs: []uint32{u.ssrc}}})
+}
+
+// LastPacket is when the last packet arrived.
+func (u *UpTrack) LastPacket() time.Time {
+	ns := u.last.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// AudioLevel is the last audio level read from the extension.
+func (u *UpTrack) AudioLevel() (uint8, time.Time, bool) {
+	v := u.audio.Load()
+	if v&(1<<8) == 0 {
+		return 0, time.Time{}, false
+	}
+	return uint8(v), time.Unix(0, u.audioAt.Load()), true
+}
+
+// DrainRTCP reads the publisher's RTCP for this track (sender reports feed
+// the receiver-report interceptor) until the receiver stops.
+func DrainRTCP(recv *webrtc.RTPReceiver) {
+	for {
+		if _, _, err := recv.ReadRTCP(); err != nil {
+			return
+		}
+	}
+}
+
+func kindOf(s string) webrtc.RTPCodecType {
+	if strings.EqualFold(s, "audio") {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}

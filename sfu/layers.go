@@ -1,0 +1,115 @@
+package sfu
+
+import (
+	"fmt"
+
+	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
+)
+
+// setQuality records the layer p asks for the video of publisher peer and
+// applies it.
+func (p *participant) setQuality(peer, quality string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.quality[peer] = quality
+	for _, d := range p.downs {
+		if d.from.owner.id == peer {
+			p.chooseLayer(d)
+		}
+	}
+}
+
+// addLayer adds a new simulcast layer of t to p's down track (under
+// room.mu).
+func (p *participant) addLayer(t *published, up *rtc.UpTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.downs[t.downID]
+	if d == nil || p.closed {
+		return
+	}
+	d.track.AddLayer(up)
+	up.AddDown(d.track)
+	p.chooseLayer(d)
+}
+
+// chooseLayer picks d's simulcast layer from the quality asked for its
+// publisher and the size it is shown at (under p.mu).
+func (p *participant) chooseLayer(d *down) {
+	rids := d.track.RIDs()
+	if len(rids) < 2 {
+		return
+	}
+	want := 2 // high
+	switch q := p.quality[d.from.owner.id]; q {
+	case "low":
+		want = 0
+	case "medium":
+		want = 1
+	case "", "auto":
+		if d.h >= 0 && d.h <= 240 {
+			want = 0
+		} else if d.h >= 0 && d.h <= 540 {
+			want = 1
+		}
+	}
+	best, bestRank, low, lowRank := "", -1, "", 99
+	for i, rid := range rids {
+		r := layerRank(rid, i)
+		if r <= want && r > bestRank {
+			best, bestRank = rid, r
+		}
+		if r < lowRank {
+			low, lowRank = rid, r
+		}
+	}
+	if bestRank < 0 {
+		best = low
+	}
+	d.track.SetLayer(best)
+}
+
+// layerRank orders simulcast RIDs: 0 low, 1 medium, 2 high; unknown names
+// by their order of arrival.
+func layerRank(rid string, i int) int {
+	switch rid {
+	case "low", "q", "l":
+		return 0
+	case "medium", "mid", "h", "m":
+		return 1
+	case "high", "f":
+		return 2
+	}
+	return min(i, 2)
+}
+
+// layerName is the spec's name of a layer.
+func layerName(rid string) string {
+	return [...]string{"low", "medium", "high"}[layerRank(rid, 2)]
+}
+
+// setSize pauses a video track the subscriber does not show (0x0) and
+// resumes it when it is shown again.
+func (p *participant) setSize(track string, w, h int) error {
+	p.mu.Lock()
+	d := p.downs[track]
+	if d != nil {
+		d.w, d.h = w, h
+		p.chooseLayer(d)
+	}
+	p.mu.Unlock()
+	if d == nil {
+		return fmt.Errorf("%w: track %q", ErrNotFound, track)
+	}
+	hidden := w == 0 && h == 0
+	if d.track.Paused() == hidden {
+		return nil
+	}
+	d.track.SetPaused(hidden)
+	layer := layerName(d.track.Layer())
+	if hidden {
+		layer = "none"
+	}
+	p.send(encode(layerMessage{Kind: "layer", Track: track, Peer: d.from.owner.id, Layer: layer, Paused: hidden}))
+	return nil
+}

@@ -1,0 +1,124 @@
+package sfu
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// maxMessage is the largest SFU message accepted from a client (an SDP
+// offer with many m-lines stays far below).
+const maxMessage = 256 << 10
+
+// PC names.
+const (
+	pcPub = "pub"
+	pcSub = "sub"
+)
+
+// inMessage is a message from a client (the spec's client -> SFU table).
+type inMessage struct {
+	Kind      string          `json:"kind"`
+	PC        string          `json:"pc,omitempty"`
+	SDP       string          `json:"sdp,omitempty"`
+	Candidate json.RawMessage `json:"candidate,omitempty"`
+	Peer      string          `json:"peer,omitempty"`
+	Quality   string          `json:"quality,omitempty"`
+	Track     string          `json:"track,omitempty"`
+	Width     int             `json:"width,omitempty"`
+	Height    int             `json:"height,omitempty"`
+}
+
+// decodeMessage parses and checks a client's message.
+func decodeMessage(b []byte) (inMessage, error) {
+	var m inMessage
+	if len(b) > maxMessage {
+		return m, fmt.Errorf("%w: %d bytes, at most %d", ErrBadMessage, len(b), maxMessage)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	switch m.Kind {
+	case "offer":
+		if m.PC != pcPub || m.SDP == "" {
+			return m, fmt.Errorf("%w: offer needs pc \"pub\" and sdp", ErrBadMessage)
+		}
+	case "answer":
+		if m.PC != pcSub || m.SDP == "" {
+			return m, fmt.Errorf("%w: answer needs pc \"sub\" and sdp", ErrBadMessage)
+		}
+	case "candidate":
+		if m.PC != pcPub && m.PC != pcSub {
+			return m, fmt.Errorf("%w: candidate needs pc \"pub\" or \"sub\"", ErrBadMessage)
+		}
+	case "quality":
+		switch m.Quality {
+		case "low", "medium", "high", "auto":
+		default:
+			return m, fmt.Errorf("%w: quality %q", ErrBadMessage, m.Quality)
+		}
+		if m.Peer == "" {
+			return m, fmt.Errorf("%w: quality needs peer", ErrBadMessage)
+		}
+	case "size":
+		if m.Track == "" || m.Width < 0 || m.Height < 0 {
+			return m, fmt.Errorf("%w: size needs track, width and height >= 0", ErrBadMessage)
+		}
+	default:
+		return m, fmt.Errorf("%w: unknown kind %q", ErrBadMessage, m.Kind)
+	}
+	return m, nil
+}
+
+// TrackInfo describes a forwarded track in a subscriber offer.
+type trackInfo struct {
+	Peer   string `json:"peer"`
+	Kind   string `json:"kind"`
+	Stream string `json:"stream"`
+}
+
+type offerMessage struct {
+	Kind   string               `json:"kind"`
+	PC     string               `json:"pc"`
+	SDP    string               `json:"sdp"`
+	Tracks map[string]trackInfo `json:"tracks"`
+}
+
+type sdpMessage struct {
+	Kind string `json:"kind"`
+	PC   string `json:"pc"`
+	SDP  string `json:"sdp"`
+}
+
+type candidateMessage struct {
+	Kind      string          `json:"kind"`
+	PC        string          `json:"pc"`
+	Candidate json.RawMessage `json:"candidate"`
+}
+
+type layerMessage struct {
+	Kind   string `json:"kind"`
+	Track  string `json:"track"`
+	Peer   string `json:"peer"`
+	Layer  string `json:"layer"`
+	Paused bool   `json:"paused"`
+}
+
+type speakersMessage struct {
+	Kind  string   `json:"kind"`
+	Peers []string `json:"peers"`
+}
+
+type errorMessage struct {
+	Kind    string `json:"kind"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// encode marshals an outgoing message; they are all plain structs.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("sfu: encoding an outgoing message: " + err.Error()) // unreachable: fixed types
+	}
+	return b
+}

@@ -1,0 +1,69 @@
+package sfu
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
+)
+
+// metrics are the switchboard_sfu_* series.
+type metrics struct {
+	rooms, participants, tracks, paused prometheus.Gauge
+	packets, bytes                      prometheus.Counter
+	nackRecv, nackAnswered, nackFwd     prometheus.Counter
+	pliRecv, pliFwd, badRTP             prometheus.Counter
+	dataRelayed                         prometheus.Counter
+	dataDropped                         *prometheus.CounterVec
+	badMessages                         prometheus.Counter
+	layerSwitches                       prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_sfu_" + name, Help: help})
+	}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_sfu_" + name, Help: help})
+	}
+	m := &metrics{
+		rooms:        g("rooms", "SFU rooms open."),
+		participants: g("participants", "Participants in SFU rooms."),
+		tracks:       g("tracks", "Incoming (published) tracks being forwarded."),
+		paused:       g("subscribers_paused", "Forwarded tracks (per subscriber) paused because the publisher stopped sending."),
+		packets:      c("forwarded_packets_total", "RTP packets written to subscribers."),
+		bytes:        c("forwarded_bytes_total", "RTP bytes written to subscribers (before SRTP)."),
+		nackRecv:     c("nacks_received_total", "Packets asked for by subscribers' NACKs."),
+		nackAnswered: c("nacks_answered_total", "NACKed packets resent from the server's cache."),
+		nackFwd:      c("nacks_forwarded_total", "NACKed packets asked of the publisher (cache misses)."),
+		pliRecv:      c("plis_received_total", "Keyframe requests (PLI, FIR) from subscribers."),
+		pliFwd:       c("plis_forwarded_total", "Keyframe requests sent to publishers (rate-limited)."),
+		badRTP:       c("bad_rtp_total", "Incoming RTP packets dropped as malformed."),
+		dataRelayed:  c("data_messages_relayed_total", "Data channel messages delivered (one per recipient)."),
+		dataDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sfu_data_messages_dropped_total",
+			Help: "Data channel messages dropped, by reason (bad, size, rate, target, full).",
+		}, []string{"reason"}),
+		badMessages:   c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
+		layerSwitches: c("layer_switches_total", "Simulcast layer switches made for subscribers."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.packets, m.bytes,
+		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches} {
+		if err := reg.Register(col); err != nil {
+			return nil, errors.Join(ErrBadConfig, err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) counters() *rtc.Counters {
+	return &rtc.Counters{
+		ForwardedPackets: m.packets, ForwardedBytes: m.bytes,
+		NACKsReceived: m.nackRecv, NACKsAnswered: m.nackAnswered, NACKsForwarded: m.nackFwd,
+		PLIsReceived: m.pliRecv, PLIsForwarded: m.pliFwd, BadPackets: m.badRTP,
+	}
+}

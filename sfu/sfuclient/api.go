@@ -1,0 +1,61 @@
+package sfuclient
+
+import (
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
+)
+
+// APIConfig configures NewAPI.
+type APIConfig struct {
+	// Loopback gathers only 127.0.0.1 candidates over UDP (tests on one
+	// host that must not send anything off the machine).
+	Loopback bool
+	// Before are interceptors placed nearest the network, before the
+	// standard ones (NACK generator and responder, RTCP reports): a test
+	// can drop packets there so that the NACK generator sees a loss.
+	Before []interceptor.Factory
+	// NoReplayProtection turns SRTP replay protection off. Interceptors
+	// see packets after decryption, so a test that drops one there must
+	// set it, or the SFU's retransmission of that packet is refused as a
+	// replay.
+	NoReplayProtection bool
+	// NetworkTypes, when set, restricts the candidates gathered (e.g.
+	// TCP4 alone to test ICE-TCP).
+	NetworkTypes []webrtc.NetworkType
+}
+
+// NewAPI returns a pion API with the codecs and header extensions the SFU
+// forwards (Opus, VP8, H.264, audio level), NACK and RTCP reports.
+func NewAPI(cfg APIConfig) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := rtc.RegisterCodecs(m); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	for _, f := range cfg.Before {
+		reg.Add(f)
+	}
+	if err := webrtc.ConfigureNack(m, reg); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.NoReplayProtection {
+		se.DisableSRTPReplayProtection(true)
+	}
+	if cfg.Loopback {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	}
+	if len(cfg.NetworkTypes) > 0 {
+		se.SetNetworkTypes(cfg.NetworkTypes)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}

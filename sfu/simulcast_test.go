@@ -1,0 +1,133 @@
+package sfu_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard-rtc/switchboard/sfu"
+)
+
+func (r *recv) layerCount(l byte) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.layers[l]
+}
+
+// seqGap returns a hole in the outgoing numbers seen, if any.
+func (r *recv) seqGap() (uint16, bool) {
+	r.mu.Lock()
+	seqs := make([]uint16, 0, len(r.seqs))
+	for s := range r.seqs {
+		seqs = append(seqs, s)
+	}
+	r.mu.Unlock()
+	slices.Sort(seqs)
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			return seqs[i-1], true
+		}
+	}
+	return 0, false
+}
+
+// A simulcast publisher (low, medium, high): a subscriber asking for low
+// gets low, one that asks nothing gets high, and a switch up happens at a
+// keyframe with no gap in the sequence numbers.
+func TestSimulcastLayers(t *testing.T) {
+	s, reg := newSFU(t, sfu.Config{})
+	const room = "ns/simulcast"
+	hi := newPeer(t, s, room, "hi", peerOpts{})
+	lo := newPeer(t, s, room, "lo", peerOpts{})
+	if err := lo.c.SetQuality("pub", "low"); err != nil {
+		t.Fatal(err)
+	}
+	pub := newPeer(t, s, room, "pub", peerOpts{})
+	rids := []string{"low", "medium", "high"}
+	var layers []*webrtc.TrackLocalStaticRTP
+	var tl []webrtc.TrackLocal
+	for _, rid := range rids {
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "pub", webrtc.WithRTPStreamID(rid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, tr)
+		tl = append(tl, tr)
+	}
+	sender, err := pub.c.PublishSimulcast(tl...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the publisher's offer answered", 20*time.Second, func() bool {
+		return pub.c.PubPC().SignalingState() == webrtc.SignalingStateStable
+	})
+	var midID, ridID uint8
+	for _, x := range sender.GetParameters().HeaderExtensions {
+		switch x.URI {
+		case "urn:ietf:params:rtp-hdrext:sdes:mid":
+			midID = uint8(x.ID)
+		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
+			ridID = uint8(x.ID)
+		}
+	}
+	mid := pub.c.PubPC().GetTransceivers()[0].Mid()
+	if midID == 0 || ridID == 0 || mid == "" {
+		t.Fatalf("mid/rid extensions not negotiated: %d %d %q", midID, ridID, mid)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := uint32(0); ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for i, tr := range layers {
+				kf := byte(1)
+				if n%10 == 0 {
+					kf = 0 // a keyframe every 10 frames
+				}
+				h := rtp.Header{Version: 2, SequenceNumber: uint16(1000*i) + uint16(n), Timestamp: 3000 * n, Marker: true}
+				_ = h.SetExtension(midID, []byte(mid))
+				_ = h.SetExtension(ridID, []byte(rids[i]))
+				_ = tr.WriteRTP(&rtp.Packet{Header: h, Payload: []byte{0x10, kf, byte(i), 0, 0, 0, 0, 0}})
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	eventually(t, "hi on the high layer, lo on the low one", 30*time.Second, func() bool {
+		h, l := hi.track("pub:cam"), lo.track("pub:cam")
+		return h != nil && l != nil && h.layerCount(2) > 20 && l.layerCount(0) > 20
+	})
+	l := lo.track("pub:cam")
+	m0, m2 := l.layerCount(1), l.layerCount(2)
+	time.Sleep(500 * time.Millisecond)
+	if l.layerCount(1) != m0 || l.layerCount(2) != m2 {
+		t.Fatalf("lo still gets other layers: %v", l.layers)
+	}
+	if err := lo.c.SetQuality("pub", "high"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "lo switched up", 20*time.Second, func() bool { return l.layerCount(2) > m2+20 })
+	eventually(t, "layer message high", 10*time.Second, func() bool {
+		ly, ok := lo.lastLayer("pub:cam")
+		return ok && ly.Layer == "high" && !ly.Paused
+	})
+	if seq, gap := l.seqGap(); gap {
+		t.Fatalf("sequence gap after %d across the switches", seq)
+	}
+	if got := counter(t, reg, "switchboard_sfu_layer_switches_total"); got < 2 {
+		t.Fatalf("layer_switches_total = %v", got)
+	}
+	if got := counter(t, reg, "switchboard_sfu_tracks"); got != 1 {
+		t.Fatalf("tracks = %v, want 1 for three layers", got)
+	}
+}
