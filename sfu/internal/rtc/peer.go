@@ -72,7 +72,7 @@ func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
 		if err != nil {
 			return
 		}
-		go DrainRTCP(recv)
+		go DrainRTCP(recv, t.RID())
 		if p.cfg.OnTrack != nil {
 			p.cfg.OnTrack(up)
 		}

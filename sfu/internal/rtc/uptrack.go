@@ -220,11 +220,20 @@ func (u *UpTrack) AudioLevel() (uint8, time.Time, bool) {
 	return uint8(v), time.Unix(0, u.audioAt.Load()), true
 }
 
-// DrainRTCP reads the publisher's RTCP for this track (sender reports feed
-// the receiver-report interceptor) until the receiver stops.
-func DrainRTCP(recv *webrtc.RTPReceiver) {
+// DrainRTCP reads the publisher's RTCP for this track, or for its
+// simulcast layer rid (sender reports feed the receiver-report
+// interceptor), until the receiver stops. A simulcast layer must be read by
+// its rid: pion's plain Read dereferences a layer that may not exist yet
+// (a nil pointer panic with Chromium's simulcast offers).
+func DrainRTCP(recv *webrtc.RTPReceiver, rid string) {
 	for {
-		if _, _, err := recv.ReadRTCP(); err != nil {
+		var err error
+		if rid != "" {
+			_, _, err = recv.ReadSimulcastRTCP(rid)
+		} else {
+			_, _, err = recv.ReadRTCP()
+		}
+		if err != nil {
 			return
 		}
 	}
