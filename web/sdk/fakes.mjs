@@ -178,6 +178,8 @@ export class FakePeerConnection {
   signalingState = 'stable';
   /** @type {{type: string, sdp: string}|null} */
   localDescription = null;
+  /** @type {{type: string, sdp: string}|null} */
+  remoteDescription = null;
   /** @type {FakeChannel[]} */
   channels = [];
   /** @type {string[]} */
@@ -287,6 +289,7 @@ export class FakePeerConnection {
   /** @param {{type: string, sdp: string}} d */
   async setRemoteDescription(d) {
     this.log.push(`setRemoteDescription ${d.type}`);
+    if (d.type !== 'rollback') this.remoteDescription = { type: d.type, sdp: d.sdp };
     const { media } = parseSdp(d.sdp);
     if (d.type === 'offer') {
       if (this.signalingState === 'have-local-offer') this.#rollback(); // implicit rollback

@@ -100,6 +100,8 @@ export class SfuLink {
   /** @type {Map<string, StatsSample>} the last stats sample of each peer */
   #samples = new Map();
   #reporter;
+  /** @type {{pub: RTCIceCandidateInit[], sub: RTCIceCandidateInit[]}} server candidates that came before their description */
+  #early = { pub: [], sub: [] };
 
   /** @param {SfuLinkOptions} opts */
   constructor(opts) {
@@ -279,6 +281,17 @@ export class SfuLink {
     if (!this.#closed) this.#opts.send(msg);
   }
 
+  /**
+   * Adds the candidates that came before the remote description of pc.
+   * @param {'pub'|'sub'} name
+   */
+  async #flushCandidates(name) {
+    const pc = name === 'pub' ? this.pub : this.sub;
+    const early = this.#early[name];
+    this.#early[name] = [];
+    for (const c of early) if (pc && !this.#closed) await pc.addIceCandidate(c);
+  }
+
   /** @param {{kind?: unknown, pc?: unknown, sdp?: unknown, [key: string]: any}} msg */
   async #handle(msg) {
     if (this.#closed) return;
@@ -289,12 +302,17 @@ export class SfuLink {
       case 'answer':
         if (msg.pc === 'pub' && this.pub?.signalingState === 'have-local-offer') {
           await this.pub.setRemoteDescription({ type: 'answer', sdp: String(msg.sdp ?? '') });
+          await this.#flushCandidates('pub');
         }
         return;
       case 'candidate': {
         const pc = msg.pc === 'pub' ? this.pub : msg.pc === 'sub' ? this.sub : null;
         // End of candidates (null) needs nothing: ICE goes on without it.
-        if (pc && msg.candidate && typeof msg.candidate === 'object') await pc.addIceCandidate(msg.candidate);
+        if (!pc || !msg.candidate || typeof msg.candidate !== 'object') return;
+        // The server may send a candidate before the description it belongs
+        // to: keep it until that description is set.
+        if (!pc.remoteDescription) this.#early[msg.pc === 'pub' ? 'pub' : 'sub'].push(msg.candidate);
+        else await pc.addIceCandidate(msg.candidate);
         return;
       }
       case 'layer': {
@@ -322,6 +340,7 @@ export class SfuLink {
   async #answer(sdp, tracks) {
     await this.sub.setRemoteDescription({ type: 'offer', sdp });
     if (this.#closed) return;
+    await this.#flushCandidates('sub');
     await this.sub.setLocalDescription();
     if (this.#closed) return;
     this.#send({ kind: 'answer', pc: 'sub', sdp: this.sub.localDescription?.sdp ?? '' });

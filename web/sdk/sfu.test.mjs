@@ -166,6 +166,18 @@ test('offers are answered one at a time, in order, and candidates follow their o
   ]);
 });
 
+test('a candidate that comes before its description is added once the description is set', async () => {
+  const { h, room, sfus } = await sfuRoom();
+  const errors = [];
+  room.on('error', (e) => errors.push(e));
+  room._handle({ type: 'sfu', room: 'r', data: { kind: 'candidate', pc: 'sub', candidate: { candidate: 'early', sdpMid: '1' } } });
+  room._handle(offer([['1', 'audio', 'a', 'mic']]));
+  await until(() => h.sfu().length === 1);
+  await tick();
+  assert.deepEqual(sfus[0].sub.log, ['setRemoteDescription offer', 'addIceCandidate early', 'setLocalDescription answer']);
+  assert.deepEqual(errors, []);
+});
+
 test('publish makes the pub PeerConnection and offers sendonly, with simulcast for wide video', async () => {
   const { h, room, sfus } = await sfuRoom();
   const cam = new FakeTrack('video');
