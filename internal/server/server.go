@@ -66,15 +66,16 @@ type Config struct {
 
 // Server is a running Switchboard HTTP server.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	sig    *signaling.Server // nil with NoSignaling
-	turn   *turn.Server      // nil without TURN
-	sfu    io.Closer         // nil when no SFU runs
-	verify *signaling.Verifier
-	reg    *prometheus.Registry
-	http   *http.Server
-	secret []byte // HS256 secret, nil with a public key
+	cfg      Config
+	log      *slog.Logger
+	sig      *signaling.Server // nil with NoSignaling
+	turn     *turn.Server      // nil without TURN
+	sfu      io.Closer         // nil when no SFU runs
+	sfuAddrs SFUAddrs          // the SFU's sockets when it runs
+	verify   *signaling.Verifier
+	reg      *prometheus.Registry
+	http     *http.Server
+	secret   []byte // HS256 secret, nil with a public key
 }
 
 // New builds the server; it does not listen yet.

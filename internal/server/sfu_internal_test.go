@@ -42,10 +42,3 @@ func TestSFULimits(t *testing.T) {
 		}
 	}
 }
-
-// Until the SFU is built in, a server whose rooms can be sfu rooms says so.
-func TestNewSFUNotBuilt(t *testing.T) {
-	if _, _, err := newSFU(Config{SFU: SFUConfig{Enabled: true}}, nil, nil); !errors.Is(err, errNoSFU) {
-		t.Errorf("newSFU: %v", err)
-	}
-}

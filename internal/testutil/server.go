@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rtc/switchboard/internal/server"
+	"github.com/switchboard-rtc/switchboard/sfu"
 	"github.com/switchboard-rtc/switchboard/signaling"
 	"github.com/switchboard-rtc/switchboard/turn"
 )
@@ -24,6 +25,10 @@ type Options struct {
 	// free ports on 127.0.0.1 (Port and TLSPort -1, ListenIP 127.0.0.1), so
 	// tests can run side by side; read the bound addresses from App.TURN().Addrs().
 	TURN *turn.Config
+	// RoomModes makes rooms sfu rooms; then the SFU runs, on free ports of
+	// 127.0.0.1 (UDP and ICE-TCP), with SFULimits (zero: defaults).
+	RoomModes signaling.RoomModes
+	SFULimits sfu.Config
 }
 
 // Server is a running Switchboard on 127.0.0.1 with a random port.
@@ -122,6 +127,9 @@ func serverConfig(opts Options, listen string) server.Config {
 		JWTSecret: TestSecret,
 		Signaling: opts.Signaling,
 		TURN:      tc,
-		Logger:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RoomModes: opts.RoomModes,
+		SFU: server.SFUConfig{Enabled: true, ListenIP: netip.AddrFrom4([4]byte{127, 0, 0, 1}),
+			Limits: opts.SFULimits},
+		Logger: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
