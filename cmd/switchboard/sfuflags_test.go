@@ -36,7 +36,7 @@ func TestSFUFlagDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := server.SFUConfig{Enabled: true, UDPPort: 7882, TCPPort: 7881}
-	if cfg.SFU != want {
+	if !reflect.DeepEqual(cfg.SFU, want) {
 		t.Errorf("SFU %+v, want %+v", cfg.SFU, want)
 	}
 	// Every room a mesh: the server starts no SFU and opens no port for it.
