@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -49,19 +51,33 @@ func TestSFUStartsOnlyForSFURooms(t *testing.T) {
 			t.Errorf("%s: an SFU runs", name)
 		}
 	}
-	// An sfu room is possible: the SFU is built (or New says why not).
+	// An sfu room is possible: the SFU runs, on free ports of loopback.
+	free := server.SFUConfig{Enabled: true, ListenIP: netip.MustParseAddr("127.0.0.1")}
 	for name, modes := range map[string]signaling.RoomModes{"rule": sfuRooms, "default": {Default: signaling.ModeSFU}} {
-		s, err := newServer(t, server.Config{SFU: on, RoomModes: modes})
+		s, err := newServer(t, server.Config{SFU: free, RoomModes: modes})
 		switch {
 		case err != nil:
-			if !strings.Contains(err.Error(), "SFU") {
-				t.Errorf("%s: unclear error %v", name, err)
-			}
-		case s.Signaling().Config().SFU == nil:
+			t.Errorf("%s: %v", name, err)
+		case s.Signaling().Config().SFU == nil || s.SFUAddrs().UDP == nil || s.SFUAddrs().TCP == nil:
 			t.Errorf("%s: sfu rooms possible, but no SFU", name)
 		case s.Signaling().Config().RoomModes.Mode("big-1") != signaling.ModeSFU:
 			t.Errorf("%s: the room modes did not reach signaling", name)
 		}
+	}
+}
+
+// A port the SFU cannot bind is refused with the flag's name.
+func TestSFUPortInUse(t *testing.T) {
+	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.LocalAddr().(*net.UDPAddr).Port
+	_, err = newServer(t, server.Config{RoomModes: sfuRooms,
+		SFU: server.SFUConfig{Enabled: true, UDPPort: port, TCPPort: -1, ListenIP: netip.MustParseAddr("127.0.0.1")}})
+	if err == nil || !strings.Contains(err.Error(), "--sfu-udp-port") {
+		t.Errorf("SFU on a busy port: %v, want an error naming --sfu-udp-port", err)
 	}
 }
 
