@@ -186,14 +186,11 @@ func (p *sfuPeer) close() {
 	_ = p.c.Close()
 }
 
+// waitUntil is pollUntil that fails the test.
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
+	if !pollUntil(d, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
