@@ -59,6 +59,10 @@ func TestRunSFUAgainstServer(t *testing.T) {
 		t.Errorf("video: µs/packet %.2f, RSS %d, last copy p50 %v p99 %v, any copy p50 %v",
 			v.UsPerPacket(), v.RSS, v.LastP50, v.LastP99, v.CopyP50)
 	}
+	// The server's own fan-out histogram (one packet in 64) is read.
+	if p50, p99, n := v.serverFanout(); n == 0 || p50 <= 0 || p99 < p50 {
+		t.Errorf("video: server fan-out p50 %.3f ms p99 %.3f ms over %d samples", p50, p99, n)
+	}
 	if a.Mode != "audio" || a.N != 3 || a.Lossless != 3 || a.Received == 0 {
 		t.Errorf("audio: %s n=%d lossless %d, received %d of %d", a.Mode, a.N, a.Lossless, a.Received, a.Expected)
 	}
