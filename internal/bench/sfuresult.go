@@ -102,6 +102,15 @@ func (p SFUPhase) serverFanout() (p50, p99 float64, n int64) {
 	return h.quantile(0.5) * 1e3, h.quantile(0.99) * 1e3, int64(h.count)
 }
 
+// serverFanoutMean is the histogram's mean in ms (LiveKit's
+// fwd_latency_ms_mean is a mean), -1 when the server has none.
+func (p SFUPhase) serverFanoutMean() float64 {
+	if h := p.Server.fanout; h.count > 0 {
+		return h.sum / h.count * 1e3
+	}
+	return -1
+}
+
 func (r *SFUResult) phaseLine(p SFUPhase) string {
 	busy := 0.0
 	for _, b := range p.CoreBusy {
@@ -115,14 +124,14 @@ func (r *SFUResult) phaseLine(p SFUPhase) string {
 	return fmt.Sprintf("RESULT server=%s mode=%s n=%d server_cpu_pct=%.1f gen_cpu_pct=%.1f server_rss_mib=%.0f"+
 		" out_pkts_per_s=%.0f out_mbit_per_s=%.1f us_per_pkt=%.2f loss_pct=%.3f lossless=%d"+
 		" fwd_latency_ms_p50=%.2f fwd_latency_ms_p99=%.2f fwd_latency_ms_max=%.2f copy_latency_ms_p50=%.2f copy_latency_ms_p99=%.2f"+
-		" server_fanout_ms_p50=%.3f server_fanout_ms_p99=%.3f server_fanout_samples=%d"+
+		" server_fanout_ms_p50=%.3f server_fanout_ms_p99=%.3f server_fanout_ms_mean=%.3f server_fanout_samples=%d"+
 		" sub_loss_pct_p50=%.2f sub_loss_pct_p99=%.2f sub_loss_pct_max=%.2f rss_per_sub_mib=%.3f server_idle_rss_mib=%.0f"+
 		" publishers=%d streams=%d in_pkts_per_s=%.0f nacks=%d plis=%d dups=%d joined=%d ready=%d join_s=%.1f window_s=%.1f"+
 		" box_busy_pct=%.0f other_cpu_pct=%.0f softirq_pct=%.0f steal_pct=%.0f behind=%d write_errs=%d bad_pkts=%d %s",
 		r.Label, p.Mode, p.N, p.ServerCPU, p.GenCPU, float64(p.RSS)/(1<<20),
 		p.OutPPS(), mbit, p.UsPerPacket(), p.Loss(), p.Lossless,
 		ms(p.LastP50), ms(p.LastP99), ms(p.LastMax), ms(p.CopyP50), ms(p.CopyP99),
-		s50, s99, sn,
+		s50, s99, p.serverFanoutMean(), sn,
 		p.SubLossQ(0.5), p.SubLossQ(0.99), p.SubLossQ(1), p.RSSPerReceiver(), float64(p.IdleRSS)/(1<<20),
 		p.Publishers, p.Streams, p.perSec(p.Sent), p.Server.nacks, p.Server.plis, p.Dups, p.Joined, p.Ready, p.JoinTime.Seconds(), p.Elapsed.Seconds(),
 		busy, p.OtherCPU, p.SoftIRQ, p.Steal, p.Behind, p.WriteErrors, p.BadPackets, resultTail(r.Machine, r.FirstError))
