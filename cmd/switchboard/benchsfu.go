@@ -47,7 +47,8 @@ per subscriber, and latency from the publisher's write to the last subscriber's 
 Prints progress, one "RESULT key=value ..." line per phase (columns as the LiveKit
 anchor's run-livekit.sh) and a summary.
 
-  switchboard serve --dev --room-modes 'bench-*=sfu' --sfu-listen-ip 127.0.0.1 --turn=false &
+  switchboard serve --dev --room-modes 'bench-*=sfu' --sfu-listen-ip 127.0.0.1 --turn=false \
+      --peers-per-room 1000 --sfu-max-participants 1000 &
   switchboard bench sfu --pid $! --subscribers 50,100,200
   switchboard bench sfu --pid $! --subscribers none --audio-talkers 10,25,50
 
