@@ -48,7 +48,7 @@ Prints progress, one "RESULT key=value ..." line per phase (columns as the LiveK
 anchor's run-livekit.sh) and a summary.
 
   switchboard serve --dev --room-modes 'bench-*=sfu' --sfu-listen-ip 127.0.0.1 --turn=false \
-      --peers-per-room 1000 --sfu-max-participants 1000 &
+      --peers-per-room 1000 --sfu-max-participants 1000 --sfu-max-publishers 100 &
   switchboard bench sfu --pid $! --subscribers 50,100,200
   switchboard bench sfu --pid $! --subscribers none --audio-talkers 10,25,50
 

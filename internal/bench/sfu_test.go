@@ -63,6 +63,10 @@ func TestRunSFUAgainstServer(t *testing.T) {
 	if p50, p99, n := v.serverFanout(); n == 0 || p50 <= 0 || p99 < p50 {
 		t.Errorf("video: server fan-out p50 %.3f ms p99 %.3f ms over %d samples", p50, p99, n)
 	}
+	if v.Forwarded != 6 || a.Forwarded != 6 || v.CPUPerStream() <= 0 {
+		t.Errorf("forwarded tracks: video %d (want 3 subscribers x 2), audio %d (want 3 x 2), CPU per stream %.4f",
+			v.Forwarded, a.Forwarded, v.CPUPerStream())
+	}
 	if a.Mode != "audio" || a.N != 3 || a.Lossless != 3 || a.Received == 0 {
 		t.Errorf("audio: %s n=%d lossless %d, received %d of %d", a.Mode, a.N, a.Lossless, a.Received, a.Expected)
 	}

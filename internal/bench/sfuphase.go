@@ -228,7 +228,9 @@ func (ph *sfuPhase) collect(res *SFUPhase) {
 		}
 		var exp, got int64
 		if p != nil {
-			exp, got = ph.expected(p)
+			var tracks int
+			exp, got, tracks = ph.expected(p)
+			res.Forwarded += tracks
 		} else {
 			// never joined: it got nothing of what it should have
 			for _, s := range ph.streams {
@@ -270,8 +272,9 @@ func (ph *sfuPhase) collect(res *SFUPhase) {
 }
 
 // expected is what p should have received over the window and what it
-// did: of a simulcast track, the layer it got the most of.
-func (ph *sfuPhase) expected(p *sfuPeer) (exp, got int64) {
+// did, and of how many tracks: of a simulcast track, the layer it got the
+// most of.
+func (ph *sfuPhase) expected(p *sfuPeer) (exp, got int64, tracks int) {
 	best := map[int]*sfuStream{}
 	for _, s := range ph.streams {
 		x := p.rx[s.num]
@@ -287,7 +290,7 @@ func (ph *sfuPhase) expected(p *sfuPeer) (exp, got int64) {
 		exp += s.sentWin.Load()
 		got += min(p.rx[s.num].recv.Load(), s.sentWin.Load())
 	}
-	return exp, got
+	return exp, got, len(best)
 }
 
 // leave stops the senders and closes every participant, 32 at a time.
