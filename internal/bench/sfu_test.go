@@ -12,6 +12,20 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling"
 )
 
+// runSFU runs cfg, logs its output and fails the test on an error.
+func runSFU(t *testing.T, cfg SFUConfig) (SFUResult, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	res, err := RunSFU(ctx, cfg, &out)
+	t.Log(out.String())
+	if err != nil {
+		t.Fatalf("RunSFU: %v", err)
+	}
+	return res, out.String()
+}
+
 // TestRunSFUAgainstServer runs the benchmark end to end against an
 // in-process server whose bench-* rooms are sfu rooms: one H.264 publisher
 // with Opus and three subscribers, then an audio room of three talkers. A
@@ -32,14 +46,7 @@ func TestRunSFUAgainstServer(t *testing.T) {
 		Warmup:      time.Second,
 		Window:      3 * time.Second,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out strings.Builder
-	res, err := RunSFU(ctx, cfg, &out)
-	t.Log(out.String())
-	if err != nil {
-		t.Fatalf("RunSFU: %v", err)
-	}
+	res, out := runSFU(t, cfg)
 	if n := res.Errors(); n != 0 {
 		t.Errorf("%d errors, first: %s", n, res.FirstError)
 	}
@@ -79,7 +86,7 @@ func TestRunSFUAgainstServer(t *testing.T) {
 		" lossless=3 ", "server_cpu_pct=", "gen_cpu_pct=", "server_rss_mib=", "out_pkts_per_s=", "us_per_pkt=",
 		"loss_pct=0.000 ", "fwd_latency_ms_p50=", "fwd_latency_ms_p99=", "rss_per_sub_mib=",
 	} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
@@ -93,14 +100,7 @@ func TestRunSFUSimulcastVP8(t *testing.T) {
 	}})
 	cfg := SFUConfig{URL: srv.WSURL, PID: -1, Secret: srv.Secret, Subscribers: []int{2}, Codec: "vp8", Simulcast: true,
 		JoinRate: -1, Warmup: time.Second, Window: 2 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out strings.Builder
-	res, err := RunSFU(ctx, cfg, &out)
-	t.Log(out.String())
-	if err != nil {
-		t.Fatalf("RunSFU: %v", err)
-	}
+	res, _ := runSFU(t, cfg)
 	if p := res.Phases[0]; p.Lossless != 2 || p.Streams != 3 || p.Received == 0 {
 		t.Errorf("lossless %d, streams %d, received %d of %d", p.Lossless, p.Streams, p.Received, p.Expected)
 	}

@@ -72,16 +72,7 @@ func (ph *sfuPhase) dialPeer(ctx context.Context, idx int) (*sfuPeer, error) {
 		return nil, err
 	}
 	d := websocket.Dialer{
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := loopbackHost(host); err != nil {
-				return nil, err
-			}
-			return (&net.Dialer{Timeout: handshakeTimeout}).DialContext(ctx, network, addr)
-		},
+		NetDialContext:   loopbackDial(&net.Dialer{Timeout: handshakeTimeout}),
 		HandshakeTimeout: handshakeTimeout,
 	}
 	ws, resp, err := d.DialContext(ctx, r.cfg.URL, nil)
