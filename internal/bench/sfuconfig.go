@@ -49,10 +49,9 @@ type SFUConfig struct {
 
 // SFU media constants.
 const (
-	opusBitrate  = 32000
-	opusPacket   = 20 * time.Millisecond
-	sfuMaxSize   = 1200
-	sfuMinLayerB = 20000 // bit/s: below this a layer is not simulcast
+	opusBitrate = 32000
+	opusPacket  = 20 * time.Millisecond
+	sfuMaxSize  = 1200
 )
 
 func (c SFUConfig) withDefaults() SFUConfig {
@@ -171,7 +170,7 @@ func SFUBudget(cfg SFUConfig) time.Duration {
 	return d
 }
 
-// String describes the load of one video phase.
+// videoLoad describes the load of one video phase.
 func (c SFUConfig) videoLoad() string {
 	s := fmt.Sprintf("%d %s publisher(s) at %.0f kbit/s, %d fps, keyframe every %s", c.Publishers, c.Codec,
 		float64(c.Bitrate)/1000, c.FPS, c.Keyframe)

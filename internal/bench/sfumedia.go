@@ -106,8 +106,8 @@ func (f *videoFrames) pps(fps int) float64 {
 }
 
 // nextFrame returns the next frame's packets' payloads (each at most
-// maxSize, trailer space included, reusing bufs) and whether it is a
-// keyframe. Payload headers: VP8 (RFC 7741) with S=1 on a frame's first
+// maxSize, trailer space included; appended to bufs[:0]) and whether it
+// is a keyframe. Payload headers: VP8 (RFC 7741) with S=1 on a frame's first
 // packet, whose VP8 header's P bit says key (0) or not; H.264 FU-A
 // (RFC 6184) of an IDR (type 5) or non-IDR (type 1) slice, or a single NAL
 // unit when the frame fits one packet.
