@@ -77,6 +77,7 @@ type videoFrames struct {
 	keyEvery  int // frames from keyframe to keyframe (0: only the first)
 	frame     int
 	clockStep uint32
+	force     bool // the next frame is a keyframe (a keyframe request came)
 }
 
 const keyFactor = 5
@@ -112,7 +113,8 @@ func (f *videoFrames) pps(fps int) float64 {
 // (RFC 6184) of an IDR (type 5) or non-IDR (type 1) slice, or a single NAL
 // unit when the frame fits one packet.
 func (f *videoFrames) nextFrame(bufs [][]byte) ([][]byte, bool) {
-	key := f.frame == 0 || (f.keyEvery > 0 && f.frame%f.keyEvery == 0)
+	key := f.force || f.frame == 0 || (f.keyEvery > 0 && f.frame%f.keyEvery == 0)
+	f.force = false
 	f.frame++
 	size := f.delta
 	if key {

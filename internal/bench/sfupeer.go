@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
@@ -34,6 +35,7 @@ type sfuPeer struct {
 	rx []*sfuRx
 
 	closing atomic.Bool
+	sender  atomic.Pointer[sfuSender] // set once it publishes
 }
 
 // sfuRx is what one participant received of one stream.
@@ -97,8 +99,9 @@ func (ph *sfuPhase) dialPeer(ctx context.Context, idx int) (*sfuPeer, error) {
 		Send: func(msg []byte) error {
 			return p.write(map[string]any{"type": "sfu", "room": room, "data": json.RawMessage(msg)})
 		},
-		OnTrack: func(t *sfuclient.Track) { go ph.readTrack(p, t) },
-		OnError: func(code, msg string) { r.noteErr(fmt.Errorf("participant %d: SFU error %s: %s", idx, code, msg)) },
+		OnTrack:         func(t *sfuclient.Track) { go ph.readTrack(p, t) },
+		OnPublisherRTCP: func(id string, pkts []rtcp.Packet) { ph.keyframeAsked(p, id, pkts) },
+		OnError:         func(code, msg string) { r.noteErr(fmt.Errorf("participant %d: SFU error %s: %s", idx, code, msg)) },
 	})
 	if err != nil {
 		ws.Close()

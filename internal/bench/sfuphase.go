@@ -32,7 +32,8 @@ type sfuPhase struct {
 	copies         hist // every copy's latency, publisher write to subscriber read
 
 	behind, writeErrs, badPackets, joinFails atomic.Int64
-	notSFU                                   atomic.Bool // the room is not an sfu room: stop
+	keyframes                                atomic.Int64 // keyframe requests answered
+	notSFU                                   atomic.Bool  // the room is not an sfu room: stop
 }
 
 func (ph *sfuPhase) inWindow(s int64) bool { return s >= ph.winFrom.Load() && s < ph.winTo.Load() }
@@ -249,6 +250,9 @@ func (ph *sfuPhase) collect(res *SFUPhase) {
 		if p != nil && exp > 0 && got == exp {
 			res.Lossless++
 		}
+		if p != nil && ph.onTop(p) {
+			res.OnTop++
+		}
 		if p != nil {
 			for _, x := range p.rx {
 				if x != nil {
@@ -269,6 +273,31 @@ func (ph *sfuPhase) collect(res *SFUPhase) {
 	res.CopyP50, res.CopyP99 = ph.copies.quantile(0.5), ph.copies.quantile(0.99)
 	res.Behind, res.WriteErrors, res.BadPackets = ph.behind.Load(), ph.writeErrs.Load(), ph.badPackets.Load()
 	res.JoinFailures = int(ph.joinFails.Load())
+	res.Keyframes = ph.keyframes.Load()
+}
+
+// onTop reports whether p got, of every simulcast track, the top layer
+// more than any other over the window.
+func (ph *sfuPhase) onTop(p *sfuPeer) bool {
+	top := map[int]int64{}
+	other := map[int]int64{}
+	for _, s := range ph.streams {
+		x := p.rx[s.num]
+		if x == nil || s.rid == "" {
+			continue
+		}
+		if s.rid == simulcastLayers[len(simulcastLayers)-1].rid {
+			top[s.track] += x.recv.Load()
+		} else {
+			other[s.track] = max(other[s.track], x.recv.Load())
+		}
+	}
+	for t, n := range top {
+		if n == 0 || n <= other[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // expected is what p should have received over the window and what it

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -30,7 +32,9 @@ var simulcastLayers = []struct {
 // sfuOut is one stream as its publisher writes it.
 type sfuOut struct {
 	s      *sfuStream
+	id     string // the local track's id
 	track  *webrtc.TrackLocalStaticRTP
+	key    atomic.Bool  // a keyframe was asked for
 	frames *videoFrames // nil: audio
 	opus   []byte
 	ssrcTS uint32 // timestamp base
@@ -62,7 +66,8 @@ func (ph *sfuPhase) publish(ctx context.Context, p *sfuPeer) (*sfuSender, error)
 		var err error
 		if s.kind == "audio" {
 			o.opus = opusPayload()
-			o.track, err = webrtc.NewTrackLocalStaticRTP(capOpus, fmt.Sprintf("mic%d", s.track), p.id)
+			o.id = fmt.Sprintf("mic%d", s.track)
+			o.track, err = webrtc.NewTrackLocalStaticRTP(capOpus, o.id, p.id)
 			snd.audio = append(snd.audio, o)
 		} else {
 			c := capH264
@@ -76,7 +81,8 @@ func (ph *sfuPhase) publish(ctx context.Context, p *sfuPeer) (*sfuSender, error)
 				opts = append(opts, webrtc.WithRTPStreamID(s.rid))
 			}
 			o.frames = newVideoFrames(cfg.Codec, bitrate, cfg.FPS, cfg.MaxPayload, cfg.Keyframe)
-			o.track, err = webrtc.NewTrackLocalStaticRTP(c, fmt.Sprintf("cam%d", s.track), p.id, opts...)
+			o.id = fmt.Sprintf("cam%d", s.track)
+			o.track, err = webrtc.NewTrackLocalStaticRTP(c, o.id, p.id, opts...)
 			snd.video = append(snd.video, o)
 			if s.rid != "" {
 				layers = append(layers, o)
@@ -113,7 +119,29 @@ func (ph *sfuPhase) publish(ctx context.Context, p *sfuPeer) (*sfuSender, error)
 			return nil, err
 		}
 	}
+	p.sender.Store(snd)
 	return snd, nil
+}
+
+// keyframeAsked handles the SFU's RTCP about p's track id: a PLI or FIR
+// makes the next frame of every layer of that track a keyframe, as an
+// encoder would (the SFU rate-limits them).
+func (ph *sfuPhase) keyframeAsked(p *sfuPeer, id string, pkts []rtcp.Packet) {
+	snd := p.sender.Load()
+	if snd == nil {
+		return // still publishing: the first frame is a keyframe anyway
+	}
+	for _, pkt := range pkts {
+		switch pkt.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			ph.keyframes.Add(1)
+			for _, o := range snd.video {
+				if o.id == id {
+					o.key.Store(true)
+				}
+			}
+		}
+	}
 }
 
 func layerShare(rid string) float64 {
@@ -186,6 +214,9 @@ func (snd *sfuSender) run(ph *sfuPhase, stop <-chan struct{}, wg *sync.WaitGroup
 		}
 		for ; frames < dueF; frames++ {
 			for _, o := range snd.video {
+				if o.key.Swap(false) {
+					o.frames.force = true
+				}
 				o.bufs, _ = o.frames.nextFrame(o.bufs)
 				for i, b := range o.bufs {
 					hdr = rtp.Header{Version: 2, Marker: i == len(o.bufs)-1,

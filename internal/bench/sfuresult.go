@@ -44,6 +44,8 @@ type SFUPhase struct {
 	Dups                     int64
 	Lossless                 int       // receivers that got every packet expected
 	Forwarded                int       // tracks forwarded, summed over the receivers that joined
+	OnTop                    int       // receivers that got the top simulcast layer (all without simulcast)
+	Keyframes                int64     // keyframe requests the publishers answered
 	SubLoss                  []float64 // per receiver, % lost
 
 	// Publisher write to receiver read: of every copy, and of the last
@@ -136,14 +138,14 @@ func (r *SFUResult) phaseLine(p SFUPhase) string {
 		" fwd_latency_ms_p50=%.2f fwd_latency_ms_p99=%.2f fwd_latency_ms_max=%.2f copy_latency_ms_p50=%.2f copy_latency_ms_p99=%.2f"+
 		" server_fanout_ms_p50=%.3f server_fanout_ms_p99=%.3f server_fanout_ms_mean=%.3f server_fanout_samples=%d"+
 		" sub_loss_pct_p50=%.2f sub_loss_pct_p99=%.2f sub_loss_pct_max=%.2f rss_per_sub_mib=%.3f server_idle_rss_mib=%.0f"+
-		" server_cpu_pct_per_stream=%.4f forwarded_tracks=%d publishers=%d streams=%d in_pkts_per_s=%.0f nacks=%d plis=%d dups=%d joined=%d ready=%d join_s=%.1f window_s=%.1f"+
+		" server_cpu_pct_per_stream=%.4f forwarded_tracks=%d on_top_layer=%d keyframes_asked=%d publishers=%d streams=%d in_pkts_per_s=%.0f nacks=%d plis=%d dups=%d joined=%d ready=%d join_s=%.1f window_s=%.1f"+
 		" box_busy_pct=%.0f other_cpu_pct=%.0f softirq_pct=%.0f steal_pct=%.0f behind=%d write_errs=%d bad_pkts=%d %s",
 		r.Label, p.Mode, p.N, p.ServerCPU, p.GenCPU, float64(p.RSS)/(1<<20),
 		p.OutPPS(), mbit, p.UsPerPacket(), p.Loss(), p.Lossless,
 		ms(p.LastP50), ms(p.LastP99), ms(p.LastMax), ms(p.CopyP50), ms(p.CopyP99),
 		s50, s99, p.serverFanoutMean(), sn,
 		p.SubLossQ(0.5), p.SubLossQ(0.99), p.SubLossQ(1), p.RSSPerReceiver(), float64(p.IdleRSS)/(1<<20),
-		p.CPUPerStream(), p.Forwarded, p.Publishers, p.Streams, p.perSec(p.Sent), p.Server.nacks, p.Server.plis, p.Dups, p.Joined, p.Ready, p.JoinTime.Seconds(), p.Elapsed.Seconds(),
+		p.CPUPerStream(), p.Forwarded, p.OnTop, p.Keyframes, p.Publishers, p.Streams, p.perSec(p.Sent), p.Server.nacks, p.Server.plis, p.Dups, p.Joined, p.Ready, p.JoinTime.Seconds(), p.Elapsed.Seconds(),
 		busy, p.OtherCPU, p.SoftIRQ, p.Steal, p.Behind, p.WriteErrors, p.BadPackets, resultTail(r.Machine, r.FirstError))
 }
 
