@@ -93,14 +93,16 @@ func TestRunSFUAgainstServer(t *testing.T) {
 }
 
 // TestRunSFUSimulcastVP8: a VP8 simulcast publisher; every subscriber gets
-// the high layer without loss (the SFU asks for a keyframe of it, and the
-// publisher answers at once: its own keyframes are 4 s apart).
+// the high layer without loss. The switch up waits for a keyframe of it:
+// the publisher answers the SFU's request at once, but the SFU drops a
+// request within 500 ms of the last one, so the warm-up outlasts a
+// keyframe interval.
 func TestRunSFUSimulcastVP8(t *testing.T) {
 	srv := testutil.StartServer(t, testutil.Options{RoomModes: signaling.RoomModes{
 		Rules: []signaling.RoomModeRule{{Pattern: "bench-*", Mode: signaling.ModeSFU}},
 	}})
 	cfg := SFUConfig{URL: srv.WSURL, PID: -1, Secret: srv.Secret, Subscribers: []int{2}, Codec: "vp8", Simulcast: true,
-		JoinRate: -1, Warmup: time.Second, Window: 2 * time.Second}
+		Keyframe: time.Second, JoinRate: -1, Warmup: 1500 * time.Millisecond, Window: 2 * time.Second}
 	res, _ := runSFU(t, cfg)
 	if p := res.Phases[0]; p.Lossless != 2 || p.OnTop != 2 || p.Streams != 3 || p.Received == 0 {
 		t.Errorf("lossless %d, on the top layer %d, streams %d, received %d of %d", p.Lossless, p.OnTop, p.Streams, p.Received, p.Expected)

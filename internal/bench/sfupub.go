@@ -57,7 +57,7 @@ type sfuSender struct {
 func (ph *sfuPhase) publish(ctx context.Context, p *sfuPeer) (*sfuSender, error) {
 	cfg := &ph.r.cfg
 	snd := &sfuSender{p: p}
-	var layers []*sfuOut
+	var layers, plain []*sfuOut
 	for _, s := range ph.streams {
 		if s.owner != p.idx {
 			continue
@@ -92,9 +92,14 @@ func (ph *sfuPhase) publish(ctx context.Context, p *sfuPeer) (*sfuSender, error)
 			return nil, err
 		}
 		if s.rid == "" {
-			if _, err := p.c.Publish(o.track); err != nil {
-				return nil, fmt.Errorf("participant %d: publish: %w", p.idx, err)
-			}
+			plain = append(plain, o)
+		}
+	}
+	// Keyframe requests may come before the SFU's answer does.
+	p.sender.Store(snd)
+	for _, o := range plain {
+		if _, err := p.c.Publish(o.track); err != nil {
+			return nil, fmt.Errorf("participant %d: publish: %w", p.idx, err)
 		}
 	}
 	var sender *webrtc.RTPSender
@@ -119,7 +124,6 @@ func (ph *sfuPhase) publish(ctx context.Context, p *sfuPeer) (*sfuSender, error)
 			return nil, err
 		}
 	}
-	p.sender.Store(snd)
 	return snd, nil
 }
 
@@ -129,7 +133,7 @@ func (ph *sfuPhase) publish(ctx context.Context, p *sfuPeer) (*sfuSender, error)
 func (ph *sfuPhase) keyframeAsked(p *sfuPeer, id string, pkts []rtcp.Packet) {
 	snd := p.sender.Load()
 	if snd == nil {
-		return // still publishing: the first frame is a keyframe anyway
+		return // not publishing yet: its first frame is a keyframe anyway
 	}
 	for _, pkt := range pkts {
 		switch pkt.(type) {
