@@ -54,47 +54,29 @@ const (
 	sfuMaxSize  = 1200
 )
 
+// orDefault sets *p to v when it is the zero value.
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
 func (c SFUConfig) withDefaults() SFUConfig {
-	if c.Label == "" {
-		c.Label = "switchboard"
-	}
-	if c.RoomPrefix == "" {
-		c.RoomPrefix = "bench-"
-	}
-	if c.MetricsURL == "" {
-		c.MetricsURL = metricsURLFor(c.URL)
-	}
-	if c.Publishers == 0 {
-		c.Publishers = 1
-	}
-	if c.Codec == "" {
-		c.Codec = "h264"
-	}
+	orDefault(&c.Label, "switchboard")
+	orDefault(&c.RoomPrefix, "bench-")
+	orDefault(&c.MetricsURL, metricsURLFor(c.URL))
+	orDefault(&c.Publishers, 1)
+	orDefault(&c.Codec, "h264")
 	c.Codec = strings.ToLower(c.Codec)
-	if c.Bitrate == 0 {
-		c.Bitrate = 1_500_000
-	}
-	if c.FPS == 0 {
-		c.FPS = 30
-	}
-	if c.Keyframe == 0 {
-		c.Keyframe = 4 * time.Second
-	}
-	if c.MaxPayload == 0 {
-		c.MaxPayload = sfuMaxSize
-	}
-	if c.JoinRate == 0 {
-		c.JoinRate = 10
-	}
-	if c.Warmup == 0 {
-		c.Warmup = 5 * time.Second
-	}
-	if c.Window == 0 {
-		c.Window = 20 * time.Second
-	}
-	if c.Drain == 0 {
-		c.Drain = time.Second
-	}
+	orDefault(&c.Bitrate, 1_500_000)
+	orDefault(&c.FPS, 30)
+	orDefault(&c.Keyframe, 4*time.Second)
+	orDefault(&c.MaxPayload, sfuMaxSize)
+	orDefault(&c.JoinRate, 10)
+	orDefault(&c.Warmup, 5*time.Second)
+	orDefault(&c.Window, 20*time.Second)
+	orDefault(&c.Drain, time.Second)
 	return c
 }
 
