@@ -172,7 +172,7 @@ func (u *UpTrack) Run() {
 		for _, d := range downs {
 			_ = d.WriteRTP(&p, now) // a subscriber's error is its own
 		}
-		fan.done(now, len(downs))
+		fan.done(now, downs, u.ssrc)
 	}
 }
 
