@@ -18,6 +18,7 @@ type metrics struct {
 	dataDropped                         *prometheus.CounterVec
 	badMessages                         prometheus.Counter
 	layerSwitches                       prometheus.Counter
+	fanout                              prometheus.Histogram // fanout.go
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,12 +48,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		badMessages:   c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
 		layerSwitches: c("layer_switches_total", "Simulcast layer switches made for subscribers."),
+		fanout:        newFanoutHistogram(),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.packets, m.bytes,
-		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches} {
+		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.fanout} {
 		if err := reg.Register(col); err != nil {
 			return nil, errors.Join(ErrBadConfig, err)
 		}
@@ -64,6 +66,6 @@ func (m *metrics) counters() *rtc.Counters {
 	return &rtc.Counters{
 		ForwardedPackets: m.packets, ForwardedBytes: m.bytes,
 		NACKsReceived: m.nackRecv, NACKsAnswered: m.nackAnswered, NACKsForwarded: m.nackFwd,
-		PLIsReceived: m.pliRecv, PLIsForwarded: m.pliFwd, BadPackets: m.badRTP,
+		PLIsReceived: m.pliRecv, PLIsForwarded: m.pliFwd, BadPackets: m.badRTP, Fanout: m.fanout,
 	}
 }

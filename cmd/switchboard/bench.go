@@ -24,6 +24,9 @@ const benchUsage = `switchboard bench: load a running server on this host and me
                                         relay latency, server memory per idle session
   switchboard bench turn [flags]        TURN allocations held, packets relayed per second,
                                         loss, latency, server memory per allocation
+  switchboard bench sfu [flags]         SFU fan-out and audio rooms: lossless subscribers,
+                                        CPU per forwarded packet, memory per subscriber,
+                                        fan-out latency
 
 Only loopback addresses (127.0.0.0/8) may be targets or sources.
 `
@@ -38,8 +41,10 @@ func runBench(args []string) error {
 		return runBenchSignaling(args[1:])
 	case "turn":
 		return runBenchTURN(args[1:])
+	case "sfu":
+		return runBenchSFU(args[1:])
 	}
-	return fmt.Errorf("bench: unknown benchmark %q (want: signaling, turn)", args[0])
+	return fmt.Errorf("bench: unknown benchmark %q (want: signaling, turn, sfu)", args[0])
 }
 
 func runBenchSignaling(args []string) error {

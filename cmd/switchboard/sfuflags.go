@@ -16,6 +16,9 @@ type sfuFlags struct {
 	on               bool
 	modes, def       string
 	udpPort, tcpPort int
+	listenIP         string
+	maxParticipants  int
+	maxPublishers    int
 }
 
 func addSFUFlags(fs *flag.FlagSet) *sfuFlags {
@@ -25,6 +28,9 @@ func addSFUFlags(fs *flag.FlagSet) *sfuFlags {
 	fs.StringVar(&f.def, "room-mode-default", "mesh", "mode of a room that no --room-modes rule matches: mesh or sfu")
 	fs.IntVar(&f.udpPort, "sfu-udp-port", 7882, "the SFU's UDP port, for the ICE traffic of every participant (0: any free port)")
 	fs.IntVar(&f.tcpPort, "sfu-tcp-port", 7881, "the SFU's ICE-TCP port, for clients that cannot use UDP (0: any free port; -1: no ICE-TCP)")
+	fs.IntVar(&f.maxParticipants, "sfu-max-participants", 0, "participants in one sfu room (0: the SFU's default, 100); --peers-per-room also applies")
+	fs.IntVar(&f.maxPublishers, "sfu-max-publishers", 0, "publishers in one sfu room (0: the SFU's default, 16)")
+	fs.StringVar(&f.listenIP, "sfu-listen-ip", "", "bind the SFU's ports to this address only (default: every address); 127.0.0.1 keeps a benchmark on loopback, candidates included")
 	return f
 }
 
@@ -48,6 +54,17 @@ func (f *sfuFlags) apply(cfg *server.Config, publicIP string) error {
 	}
 	cfg.RoomModes = signaling.RoomModes{Rules: rules, Default: def}
 	cfg.SFU = server.SFUConfig{Enabled: f.on, UDPPort: f.udpPort, TCPPort: f.tcpPort}
+	if f.maxParticipants < 0 || f.maxPublishers < 0 {
+		return fmt.Errorf("--sfu-max-participants %d, --sfu-max-publishers %d: want positive numbers, or 0 for the defaults",
+			f.maxParticipants, f.maxPublishers)
+	}
+	cfg.SFU.Limits.MaxParticipantsPerRoom = f.maxParticipants
+	cfg.SFU.Limits.MaxPublishersPerRoom = f.maxPublishers
+	if f.listenIP != "" {
+		if cfg.SFU.ListenIP, err = netip.ParseAddr(f.listenIP); err != nil {
+			return fmt.Errorf("--sfu-listen-ip: %w", err)
+		}
+	}
 	if publicIP != "" {
 		if cfg.SFU.PublicIP, err = netip.ParseAddr(publicIP); err != nil {
 			return fmt.Errorf("--turn-public-ip: %w", err)

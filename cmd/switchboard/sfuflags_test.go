@@ -47,7 +47,7 @@ func TestSFUFlagDefaults(t *testing.T) {
 
 func TestSFUFlags(t *testing.T) {
 	cfg, err := parseSFUFlags(t, "--room-modes", "webinar-*=sfu, p2p-*=mesh", "--room-mode-default", "sfu",
-		"--sfu-udp-port", "0", "--sfu-tcp-port", "-1", "--turn-public-ip", "203.0.113.7")
+		"--sfu-udp-port", "0", "--sfu-tcp-port", "-1", "--turn-public-ip", "203.0.113.7", "--sfu-listen-ip", "127.0.0.1", "--sfu-max-participants", "500", "--sfu-max-publishers", "60")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,9 @@ func TestSFUFlags(t *testing.T) {
 	if !reflect.DeepEqual(cfg.RoomModes, want) {
 		t.Errorf("room modes %+v", cfg.RoomModes)
 	}
-	if s := cfg.SFU; !s.Enabled || s.UDPPort != 0 || s.TCPPort != -1 || s.PublicIP != netip.MustParseAddr("203.0.113.7") {
+	if s := cfg.SFU; !s.Enabled || s.UDPPort != 0 || s.TCPPort != -1 || s.PublicIP != netip.MustParseAddr("203.0.113.7") ||
+		s.ListenIP != netip.MustParseAddr("127.0.0.1") || s.Limits.MaxParticipantsPerRoom != 500 ||
+		s.Limits.MaxPublishersPerRoom != 60 {
 		t.Errorf("SFU %+v", s)
 	}
 	// The public address reaches the SFU without TURN too.
@@ -84,6 +86,9 @@ func TestSFUFlagErrors(t *testing.T) {
 		{[]string{"--sfu-tcp-port", "-2"}, "--sfu-tcp-port -2"},
 		{[]string{"--sfu-tcp-port", "70000"}, "--sfu-tcp-port 70000"},
 		{[]string{"--turn=false", "--turn-public-ip", "nowhere"}, "--turn-public-ip"},
+		{[]string{"--sfu-listen-ip", "localhost"}, "--sfu-listen-ip"},
+		{[]string{"--sfu-max-participants", "-1"}, "--sfu-max-participants"},
+		{[]string{"--sfu-max-publishers", "-1"}, "--sfu-max-publishers"},
 		// Clashes with the server's other ports, when the SFU would run.
 		{[]string{"--room-modes", "big-*=sfu", "--sfu-udp-port", "3478"}, "--turn-port"},
 		{[]string{"--room-mode-default", "sfu", "--sfu-tcp-port", "3478"}, "--turn-port"},

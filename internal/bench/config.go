@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -162,6 +164,21 @@ func loopbackHost(h string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("%w: host %q", ErrNotLoopback, h)
 	}
 	return a.Unmap(), nil
+}
+
+// loopbackDial is a DialContext that dials through d to loopback hosts
+// only.
+func loopbackDial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := loopbackHost(host); err != nil {
+			return nil, err
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 }
 
 // metricsURLFor turns ws://HOST:PORT/ws into http://HOST:PORT/metrics.

@@ -12,4 +12,7 @@ var (
 	ErrFileLimit = errors.New("bench: too many sessions for the open-file limit")
 	// ErrNoSessions is returned when not a single session could be opened.
 	ErrNoSessions = errors.New("bench: no session could be opened")
+	// ErrNotSFU is returned when the server makes the benchmark's rooms
+	// mesh rooms (serve needs --room-modes 'bench-*=sfu').
+	ErrNotSFU = errors.New("bench: not an sfu room")
 )

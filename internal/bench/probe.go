@@ -84,16 +84,7 @@ func newHTTPClient() *http.Client {
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
 			Proxy:             nil,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				host, _, err := net.SplitHostPort(addr)
-				if err != nil {
-					return nil, err
-				}
-				if _, err := loopbackHost(host); err != nil {
-					return nil, err
-				}
-				return d.DialContext(ctx, network, addr)
-			},
+			DialContext:       loopbackDial(d),
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

@@ -51,16 +51,7 @@ func (r *runner) dial(ctx context.Context, idx int) (*session, error) {
 	}
 	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: handshakeTimeout}
 	d := websocket.Dialer{
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := loopbackHost(host); err != nil {
-				return nil, err
-			}
-			return nd.DialContext(ctx, network, addr)
-		},
+		NetDialContext:   loopbackDial(nd),
 		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  max(1024, cfg.Payload+512),

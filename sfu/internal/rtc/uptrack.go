@@ -32,6 +32,9 @@ type Counters struct {
 	NACKsForwarded                   Counter
 	PLIsReceived, PLIsForwarded      Counter
 	BadPackets                       Counter
+	// Fanout gets the time from a packet's arrival to its last copy's
+	// write, for one packet in FanoutSampleEvery (fanout.go).
+	Fanout Observer
 }
 
 func (c *Counters) fill() *Counters {
@@ -41,6 +44,9 @@ func (c *Counters) fill() *Counters {
 		if *f == nil {
 			*f = nopCounter{}
 		}
+	}
+	if out.Fanout == nil {
+		out.Fanout = nopObserver{}
 	}
 	return &out
 }
@@ -143,6 +149,7 @@ func (u *UpTrack) Run() {
 	defer close(u.done)
 	buf := make([]byte, packetcache.DefaultMaxPacketSize)
 	var p rtp.Packet
+	fan := fanoutSampler{obs: u.c.Fanout}
 	for {
 		n, _, err := u.track.Read(buf)
 		if err != nil {
@@ -161,9 +168,11 @@ func (u *UpTrack) Run() {
 				u.audioAt.Store(now.UnixNano())
 			}
 		}
-		for _, d := range *u.downs.Load() {
+		downs := *u.downs.Load()
+		for _, d := range downs {
 			_ = d.WriteRTP(&p, now) // a subscriber's error is its own
 		}
+		fan.done(now, downs, u.ssrc)
 	}
 }
 
