@@ -38,6 +38,12 @@ type Config struct {
 	// NAT1To1IPs are announced as the server's host candidates instead of
 	// its local addresses (e.g. --turn-public-ip).
 	NAT1To1IPs []string
+	// AllowLoopbackPeers lets clients' ICE candidates name loopback
+	// addresses (127.0.0.0/8, ::1). Off, they are ignored unless UDP is
+	// bound to a loopback address (tests): a client must not make the
+	// server send to its own services. Link-local, unspecified and
+	// multicast addresses are always ignored; private ranges never are.
+	AllowLoopbackPeers bool
 
 	MaxRooms               int    // rooms at once (1000)
 	MaxParticipantsPerRoom int    // (100)

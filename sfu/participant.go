@@ -11,8 +11,9 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
 
-// maxEarlyCandidates bounds the candidates kept before a pub offer.
-const maxEarlyCandidates = 64
+// maxEarlyCandidates bounds the candidates kept before a pub offer (the
+// publisher PC takes no more than that anyway).
+const maxEarlyCandidates = rtc.MaxRemoteCandidates
 
 // down is a track forwarded to a participant.
 type down struct {
@@ -221,8 +222,11 @@ func (p *participant) handle(b []byte) error {
 				// A client may send a candidate before the offer it
 				// belongs to (pion does): keep a few for the PC.
 				defer p.mu.Unlock()
+				if _, key, err := rtc.ParseCandidate(m.Candidate); err != nil || key == "" {
+					return candidateError(err)
+				}
 				if len(p.early) >= maxEarlyCandidates {
-					return fmt.Errorf("%w: more than %d candidates before the first offer", ErrBadMessage, maxEarlyCandidates)
+					return fmt.Errorf("%w: more than %d candidates before the first offer", ErrLimit, maxEarlyCandidates)
 				}
 				p.early = append(p.early, append([]byte(nil), m.Candidate...))
 				return nil
@@ -232,10 +236,7 @@ func (p *participant) handle(b []byte) error {
 		if pc == nil {
 			return fmt.Errorf("%w: candidate for pc %q before its offer", ErrBadMessage, m.PC)
 		}
-		if err := pc.AddCandidate(m.Candidate); err != nil {
-			return fmt.Errorf("%w: %w", ErrBadMessage, err)
-		}
-		return nil
+		return candidateError(pc.AddCandidate(m.Candidate))
 	case "size":
 		return p.setSize(m.Track, m.Width, m.Height)
 	case "quality":
@@ -243,6 +244,28 @@ func (p *participant) handle(b []byte) error {
 		return nil
 	}
 	return nil
+}
+
+// sdpError is the SFU's error for a refused description.
+func sdpError(err error) error {
+	if errors.Is(err, rtc.ErrTooManyCandidates) {
+		return fmt.Errorf("%w: %w", ErrLimit, err)
+	}
+	if errors.Is(err, rtc.ErrBadSDP) {
+		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	return err
+}
+
+// candidateError is the SFU's error for a refused candidate.
+func candidateError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rtc.ErrTooManyCandidates):
+		return fmt.Errorf("%w: %w", ErrLimit, err)
+	}
+	return fmt.Errorf("%w: %w", ErrBadMessage, err)
 }
 
 func (p *participant) publishOffer(sdp string) error {
@@ -274,10 +297,7 @@ func (p *participant) publishOffer(sdp string) error {
 	}
 	answer, err := p.pub.Answer(sdp)
 	if err != nil {
-		if errors.Is(err, rtc.ErrBadSDP) {
-			return fmt.Errorf("%w: %w", ErrBadSDP, err)
-		}
-		return err
+		return sdpError(err)
 	}
 	p.send(encode(sdpMessage{Kind: "answer", PC: pcPub, SDP: answer}))
 	return nil
@@ -291,7 +311,7 @@ func (p *participant) subAnswer(sdp string) error {
 	}
 	if err := p.sub.SetAnswer(sdp); err != nil {
 		p.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+		return sdpError(err)
 	}
 	p.offering = false
 	again := p.again

@@ -51,7 +51,7 @@ func New(cfg Config) (*SFU, error) {
 			return nil, fmt.Errorf("sfu: udp port %d: %w", cfg.UDPPort, err)
 		}
 	}
-	e, err := rtc.NewEngine(rtc.EngineConfig{UDP: cfg.UDP, TCP: cfg.TCP, NAT1To1IPs: cfg.NAT1To1IPs})
+	e, err := rtc.NewEngine(rtc.EngineConfig{UDP: cfg.UDP, TCP: cfg.TCP, NAT1To1IPs: cfg.NAT1To1IPs, AllowLoopback: cfg.AllowLoopbackPeers})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
@@ -27,7 +29,16 @@ var (
 	ErrBadCandidate = errors.New("rtc: bad ICE candidate")
 	ErrNotOpen      = errors.New("rtc: data channel not open or full")
 	ErrClosed       = errors.New("rtc: peer connection closed")
+	// ErrTooManyCandidates: a PC was given more than MaxRemoteCandidates
+	// distinct remote candidates.
+	ErrTooManyCandidates = errors.New("rtc: too many ICE candidates")
 )
+
+// MaxRemoteCandidates bounds the distinct remote candidates of one PC,
+// trickled or in its remote descriptions, per ICE generation (a remote
+// description with a new ufrag starts a new count): each one is a set of
+// candidate pairs that pion checks.
+const MaxRemoteCandidates = 32
 
 // PeerConfig holds a Peer's callbacks. They run on pion's goroutines,
 // concurrently: they must not block.
@@ -50,14 +61,16 @@ type PeerConfig struct {
 // Peer is one PeerConnection of a participant: its publisher PC (the client
 // offers) or its subscriber PC (the server offers, with the data channels).
 type Peer struct {
-	pc   *webrtc.PeerConnection
-	cfg  PeerConfig
-	c    *Counters
-	rel  *webrtc.DataChannel
-	unr  *webrtc.DataChannel
-	mu   sync.Mutex
-	wait []webrtc.ICECandidateInit // remote candidates before the remote description
-	fail sync.Once
+	pc     *webrtc.PeerConnection
+	cfg    PeerConfig
+	c      *Counters
+	rel    *webrtc.DataChannel
+	unr    *webrtc.DataChannel
+	mu     sync.Mutex
+	wait   []webrtc.ICECandidateInit // remote candidates before the remote description
+	remote map[string]bool           // distinct remote candidates of this ICE generation
+	ufrag  string                    // the remote description's ICE ufrag
+	fail   sync.Once
 }
 
 // NewPublisher returns a publisher PC: it answers the client's offers and
@@ -119,7 +132,7 @@ func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
 	if cfg.Counters == nil {
 		cfg.Counters = &Counters{}
 	}
-	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill()}
+	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if p.cfg.OnCandidate == nil {
 			return
@@ -159,6 +172,9 @@ func (p *Peer) Offer() (string, error) {
 
 // SetAnswer applies the client's answer to our offer.
 func (p *Peer) SetAnswer(sdp string) error {
+	if err := p.countDescription(sdp); err != nil {
+		return err
+	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
@@ -167,6 +183,9 @@ func (p *Peer) SetAnswer(sdp string) error {
 
 // Answer applies the client's offer and returns the server's answer.
 func (p *Peer) Answer(sdp string) (string, error) {
+	if err := p.countDescription(sdp); err != nil {
+		return "", err
+	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
@@ -190,18 +209,22 @@ func (p *Peer) AddCandidate(raw []byte) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	var c webrtc.ICECandidateInit
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
-	}
-	if c.Candidate == "" {
-		return nil
+	c, key, err := ParseCandidate(raw)
+	if err != nil || key == "" {
+		return err
 	}
 	p.mu.Lock()
+	if p.remote[key] {
+		p.mu.Unlock()
+		return nil // a repeat: pion has it already
+	}
+	if len(p.remote) >= MaxRemoteCandidates {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: more than %d", ErrTooManyCandidates, MaxRemoteCandidates)
+	}
+	p.remote[key] = true
 	if p.pc.RemoteDescription() == nil {
-		if len(p.wait) < 64 {
-			p.wait = append(p.wait, c)
-		}
+		p.wait = append(p.wait, c) // at most MaxRemoteCandidates
 		p.mu.Unlock()
 		return nil
 	}
@@ -209,6 +232,51 @@ func (p *Peer) AddCandidate(raw []byte) error {
 	if err := p.pc.AddICECandidate(c); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
 	}
+	return nil
+}
+
+// ParseCandidate checks a remote candidate (RTCIceCandidateInit JSON) and
+// returns it with the key that tells it from others (its candidate
+// attribute); key is "" for the end of candidates (null, empty).
+func ParseCandidate(raw []byte) (c webrtc.ICECandidateInit, key string, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return c, "", nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, "", fmt.Errorf("%w: %w", ErrBadCandidate, err)
+	}
+	key = strings.TrimPrefix(c.Candidate, "candidate:")
+	if key == "" {
+		return c, "", nil
+	}
+	if _, err := ice.UnmarshalCandidate(key); err != nil {
+		return c, "", fmt.Errorf("%w: %w", ErrBadCandidate, err)
+	}
+	return c, key, nil
+}
+
+// countDescription counts the candidates of a remote description against
+// MaxRemoteCandidates (a new ufrag, an ICE restart, starts a new count).
+func (p *Peer) countDescription(sdp string) error {
+	ufrag, cands, err := remoteICE(sdp)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next := make(map[string]bool, len(p.remote)+len(cands))
+	if p.ufrag == "" || ufrag == p.ufrag {
+		for k := range p.remote {
+			next[k] = true
+		}
+	}
+	for _, k := range cands {
+		next[k] = true
+	}
+	if len(next) > MaxRemoteCandidates {
+		return fmt.Errorf("%w: %d in the description and before it, at most %d", ErrTooManyCandidates, len(next), MaxRemoteCandidates)
+	}
+	p.remote, p.ufrag = next, ufrag
 	return nil
 }
 

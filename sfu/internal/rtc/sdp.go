@@ -30,3 +30,24 @@ func SendTracks(offer string) (int, error) {
 	}
 	return n, nil
 }
+
+// remoteICE returns the ICE ufrag of a remote description (of its session
+// or first media section) and its candidates.
+func remoteICE(s string) (ufrag string, cands []string, err error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(s); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	ufrag, _ = d.Attribute("ice-ufrag")
+	for _, m := range d.MediaDescriptions {
+		if u, ok := m.Attribute("ice-ufrag"); ok && ufrag == "" {
+			ufrag = u
+		}
+		for _, a := range m.Attributes {
+			if a.Key == "candidate" {
+				cands = append(cands, a.Value)
+			}
+		}
+	}
+	return ufrag, cands, nil
+}
