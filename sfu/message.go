@@ -9,6 +9,18 @@ import (
 // offer with many m-lines stays far below).
 const maxMessage = 256 << 10
 
+// maxID is the longest peer id (it must fit an envelope's header).
+const maxID = 255
+
+// quoted quotes a client's string for an error, cut to 64 bytes.
+func quoted(s string) string {
+	const max = 64
+	if len(s) > max {
+		return fmt.Sprintf("%q...", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
+}
+
 // PC names.
 const (
 	pcPub = "pub"
@@ -56,8 +68,8 @@ func decodeMessage(b []byte) (inMessage, error) {
 		default:
 			return m, fmt.Errorf("%w: quality %q", ErrBadMessage, m.Quality)
 		}
-		if m.Peer == "" {
-			return m, fmt.Errorf("%w: quality needs peer", ErrBadMessage)
+		if m.Peer == "" || len(m.Peer) > maxID {
+			return m, fmt.Errorf("%w: quality needs peer, 1 to %d bytes", ErrBadMessage, maxID)
 		}
 	case "size":
 		if m.Track == "" || m.Width < 0 || m.Height < 0 {

@@ -240,8 +240,7 @@ func (p *participant) handle(b []byte) error {
 	case "size":
 		return p.setSize(m.Track, m.Width, m.Height)
 	case "quality":
-		p.setQuality(m.Peer, m.Quality)
-		return nil
+		return p.setQuality(m.Peer, m.Quality)
 	}
 	return nil
 }

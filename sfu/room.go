@@ -183,6 +183,9 @@ func (r *room) leave(peer string) {
 	}
 	delete(r.parts, peer)
 	r.s.m.participants.Dec()
+	for _, q := range r.parts {
+		q.forget(peer)
+	}
 	need := map[*participant]bool{}
 	for up, t := range r.tracks {
 		if t.owner == p {

@@ -42,10 +42,10 @@ func TestSimulcastLayers(t *testing.T) {
 	const room = "ns/simulcast"
 	hi := newPeer(t, s, room, "hi", peerOpts{})
 	lo := newPeer(t, s, room, "lo", peerOpts{})
-	if err := lo.c.SetQuality("pub", "low"); err != nil {
+	pub := newPeer(t, s, room, "pub", peerOpts{})
+	if err := lo.c.SetQuality("pub", "low"); err != nil { // pub must be in the room
 		t.Fatal(err)
 	}
-	pub := newPeer(t, s, room, "pub", peerOpts{})
 	rids := []string{"low", "medium", "high"}
 	var layers []*webrtc.TrackLocalStaticRTP
 	var tl []webrtc.TrackLocal
