@@ -71,7 +71,7 @@ func (p *participant) peerConfig(pc string) rtc.PeerConfig {
 			}
 		},
 		OnData:       p.onData,
-		OnTrack:      func(up *rtc.UpTrack) { p.r.publish(p, up) },
+		OnTrack:      func(up *rtc.UpTrack) bool { return p.r.publish(p, up) },
 		OnTrackEnded: func(up *rtc.UpTrack) { p.r.unpublish(up) },
 		OnFailed: func() {
 			p.r.s.log.Info("sfu: peer connection failed", "room", p.r.id, "peer", p.id, "pc", pc)
@@ -269,11 +269,14 @@ func candidateError(err error) error {
 
 func (p *participant) publishOffer(sdp string) error {
 	n, err := rtc.SendTracks(sdp)
+	if errors.Is(err, rtc.ErrTooManyLayers) {
+		return fmt.Errorf("%w: %w", ErrLimit, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	if max := p.r.s.cfg.MaxTracksPerPublisher; n > max {
-		return fmt.Errorf("%w: %d tracks offered, at most %d per publisher", ErrLimit, n, max)
+		return fmt.Errorf("%w: %d media sections offered, at most %d per publisher", ErrLimit, n, max)
 	}
 	if n > 0 {
 		if err := p.r.reservePublisher(p); err != nil {

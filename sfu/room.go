@@ -88,12 +88,13 @@ func (r *room) reservePublisher(p *participant) error {
 	return nil
 }
 
-// publish forwards a new incoming track of owner to everyone else.
-func (r *room) publish(owner *participant, up *rtc.UpTrack) {
+// publish forwards a new incoming track of owner to everyone else; false:
+// it is refused (owner is told why) and not read past pion.
+func (r *room) publish(owner *participant, up *rtc.UpTrack) bool {
 	r.mu.Lock()
 	if r.parts[owner.id] != owner {
 		r.mu.Unlock()
-		return // left meanwhile
+		return false // left meanwhile
 	}
 	mine := 0
 	for up2, t := range r.tracks {
@@ -102,6 +103,15 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 		}
 		if up.RID() != "" && t.up.ID() == up.ID() {
 			// Another simulcast layer of a track already forwarded.
+			err := t.canAddLayer(up)
+			if err == nil {
+				err = up.Accept()
+			}
+			if err != nil {
+				r.mu.Unlock()
+				owner.sendError(errorCode(err), fmt.Sprintf("layer %.64q of track %.64q not forwarded: %v", up.RID(), up.ID(), err))
+				return false
+			}
 			t.layers = append(t.layers, up)
 			r.tracks[up] = t
 			for _, q := range r.parts {
@@ -110,20 +120,26 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 				}
 			}
 			r.mu.Unlock()
-			return
+			return true
 		}
 		mine++
 	}
 	if mine >= r.s.cfg.MaxTracksPerPublisher {
 		r.mu.Unlock()
-		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: at most %d tracks per publisher", up.ID(), r.s.cfg.MaxTracksPerPublisher))
-		return
+		owner.sendError("limit", fmt.Sprintf("track %.64q not forwarded: at most %d tracks per publisher", up.ID(), r.s.cfg.MaxTracksPerPublisher))
+		return false
 	}
 	if r.s.tracks.Add(1) > int64(r.s.cfg.MaxTracks) {
 		r.s.tracks.Add(-1)
 		r.mu.Unlock()
-		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: the server forwards %d tracks already", up.ID(), r.s.cfg.MaxTracks))
-		return
+		owner.sendError("limit", fmt.Sprintf("track %.64q not forwarded: the server forwards %d tracks already", up.ID(), r.s.cfg.MaxTracks))
+		return false
+	}
+	if err := up.Accept(); err != nil {
+		r.s.tracks.Add(-1)
+		r.mu.Unlock()
+		r.s.log.Warn("sfu: a track's cache", "room", r.id, "peer", owner.id, "err", err)
+		return false
 	}
 	t := &published{up: up, layers: []*rtc.UpTrack{up}, owner: owner, downID: owner.id + ":" + up.ID()}
 	r.tracks[up] = t
@@ -138,6 +154,21 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 	for _, q := range renegotiate {
 		q.negotiate()
 	}
+	return true
+}
+
+// canAddLayer refuses a second layer with up's RID, or a layer over
+// rtc.MaxLayers (under room.mu).
+func (t *published) canAddLayer(up *rtc.UpTrack) error {
+	if len(t.layers) >= rtc.MaxLayers {
+		return fmt.Errorf("%w: at most %d simulcast layers", ErrLimit, rtc.MaxLayers)
+	}
+	for _, l := range t.layers {
+		if l.RID() == up.RID() {
+			return fmt.Errorf("%w: a layer with this rid is forwarded already", ErrBadMessage)
+		}
+	}
+	return nil
 }
 
 // unpublish ends a track (publisher PC closed or the track stopped).

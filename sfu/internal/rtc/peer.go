@@ -49,8 +49,12 @@ type PeerConfig struct {
 	// OnData gets each message of the subscriber PC's data channels.
 	OnData func(reliable bool, msg []byte)
 	// OnTrack gets each new incoming track of a publisher PC, before it
-	// forwards anything; OnTrackEnded when it ends.
-	OnTrack      func(up *UpTrack)
+	// forwards anything, and returns whether it is forwarded: then it must
+	// call up.Accept before adding any DownTrack, and OnTrackEnded is
+	// called when it ends. A refused track is read and dropped, with no
+	// cache. pion's repeats of a track (a new SSRC for a known RID) are
+	// not passed on.
+	OnTrack      func(up *UpTrack) bool
 	OnTrackEnded func(up *UpTrack)
 	// OnFailed is called once if ICE/DTLS fails or the connection closes
 	// from the other side.
@@ -80,15 +84,24 @@ func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	seen := map[*webrtc.TrackRemote]bool{}
 	p.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		// pion calls again with the same track when a known RID comes
+		// with a new SSRC: it is read already (its packets of the new
+		// SSRC are counted bad; the layer is seen as stalled).
+		p.mu.Lock()
+		again := seen[t]
+		seen[t] = true
+		p.mu.Unlock()
+		if again {
+			return
+		}
 		up, err := NewUpTrack(p.pc, t, recv, p.c)
-		if err != nil {
+		if err != nil || p.cfg.OnTrack == nil || !p.cfg.OnTrack(up) || up.cache == nil {
+			go discardTrack(t)
 			return
 		}
 		go DrainRTCP(recv, t.RID())
-		if p.cfg.OnTrack != nil {
-			p.cfg.OnTrack(up)
-		}
 		go func() {
 			up.Run()
 			if p.cfg.OnTrackEnded != nil {

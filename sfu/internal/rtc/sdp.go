@@ -1,31 +1,48 @@
 package rtc
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pion/sdp/v3"
 )
 
-// SendTracks counts the audio and video sections of an offer that send
-// media (sendrecv or sendonly, port not 0): the tracks a publisher offers.
+// MaxLayers is the most simulcast layers (RIDs) of one track.
+const MaxLayers = 3
+
+// ErrTooManyLayers: an offer's media section has more than MaxLayers RIDs.
+var ErrTooManyLayers = errors.New("rtc: too many simulcast layers")
+
+// SendTracks counts the audio and video sections of a publisher's offer,
+// whatever their port (a bundle-only section has port 0 and is live) or
+// direction: each one is a transceiver at the server. An application
+// section (data channels go on the subscriber PC), a section with more
+// than MaxLayers RIDs (ErrTooManyLayers) or with one RID twice is refused.
 func SendTracks(offer string) (int, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	n := 0
-	for _, m := range d.MediaDescriptions {
-		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" || m.MediaName.Port.Value == 0 {
-			continue
+	for i, m := range d.MediaDescriptions {
+		if m.MediaName.Media == "application" {
+			return 0, fmt.Errorf("%w: media section %d: no data channels on the publisher PC", ErrBadSDP, i)
 		}
-		sending := true
+		n++
+		rids := map[string]bool{}
 		for _, a := range m.Attributes {
-			if a.Key == "recvonly" || a.Key == "inactive" {
-				sending = false
+			if a.Key != "rid" {
+				continue
 			}
-		}
-		if sending {
-			n++
+			id, _, _ := strings.Cut(a.Value, " ")
+			if rids[id] {
+				return 0, fmt.Errorf("%w: media section %d: rid %.64q twice", ErrBadSDP, i, id)
+			}
+			rids[id] = true
+			if len(rids) > MaxLayers {
+				return 0, fmt.Errorf("%w: media section %d: more than %d rids", ErrTooManyLayers, i, MaxLayers)
+			}
 		}
 	}
 	return n, nil

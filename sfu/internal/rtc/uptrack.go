@@ -1,6 +1,8 @@
 package rtc
 
 import (
+	"errors"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,17 +70,10 @@ type UpTrack struct {
 
 var _ conn.UpTrack = (*UpTrack)(nil)
 
-// NewUpTrack wraps track, received on pc.
+// NewUpTrack wraps track, received on pc. It has no packet cache until
+// Accept: a track that is not forwarded costs no cache.
 func NewUpTrack(pc *webrtc.PeerConnection, track *webrtc.TrackRemote, recv *webrtc.RTPReceiver, c *Counters) (*UpTrack, error) {
-	slots := packetcache.DefaultSlots
-	if track.Kind() == webrtc.RTPCodecTypeAudio {
-		slots = 128
-	}
-	cache, err := packetcache.New(packetcache.Config{Slots: slots})
-	if err != nil {
-		return nil, err
-	}
-	u := &UpTrack{track: track, pc: pc, ssrc: uint32(track.SSRC()), kind: track.Kind().String(), cache: cache, c: c.fill(), done: make(chan struct{})}
+	u := &UpTrack{track: track, pc: pc, ssrc: uint32(track.SSRC()), kind: track.Kind().String(), c: c.fill(), done: make(chan struct{})}
 	for _, x := range recv.GetParameters().HeaderExtensions {
 		if x.URI == AudioLevelURI {
 			u.level = uint8(x.ID)
@@ -86,6 +81,22 @@ func NewUpTrack(pc *webrtc.PeerConnection, track *webrtc.TrackRemote, recv *webr
 	}
 	u.downs.Store(&[]conn.DownTrack{})
 	return u, nil
+}
+
+// Accept makes the track's packet cache (512 packets of video, 128 of
+// audio): call it once the track is to be forwarded, before any DownTrack
+// is added, from PeerConfig.OnTrack (Run starts after it returns).
+func (u *UpTrack) Accept() error {
+	slots := packetcache.DefaultSlots
+	if u.kind == "audio" {
+		slots = 128
+	}
+	cache, err := packetcache.New(packetcache.Config{Slots: slots})
+	if err != nil {
+		return err
+	}
+	u.cache = cache
+	return nil
 }
 
 // ID is the publisher's track id.
@@ -168,7 +179,12 @@ func (u *UpTrack) Run() {
 }
 
 // Packet copies a cached packet into buf.
-func (u *UpTrack) Packet(seq uint16, buf []byte) int { return u.cache.Get(seq, buf) }
+func (u *UpTrack) Packet(seq uint16, buf []byte) int {
+	if u.cache == nil {
+		return 0
+	}
+	return u.cache.Get(seq, buf)
+}
 
 // NACK asks the publisher to retransmit seqs.
 func (u *UpTrack) NACK(seqs []uint16) {
@@ -234,6 +250,17 @@ func DrainRTCP(recv *webrtc.RTPReceiver, rid string) {
 			_, _, err = recv.ReadRTCP()
 		}
 		if err != nil {
+			return
+		}
+	}
+}
+
+// discardTrack reads a track that is not forwarded until it ends, keeping
+// nothing: unread, pion would buffer its packets.
+func discardTrack(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := t.Read(buf); err != nil && !errors.Is(err, io.ErrShortBuffer) {
 			return
 		}
 	}
