@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -100,4 +101,39 @@ func TestDataRelay(t *testing.T) {
 	if n := len(a.received()); n > 1+12 {
 		t.Fatalf("a got %d messages, the flood was not limited", n)
 	}
+}
+
+// A data channel the client opens itself is closed by the server at once;
+// the server's two channels go on.
+func TestClientDataChannelsClosed(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{})
+	const room = "ns/dc"
+	a := newPeer(t, s, room, "a", peerOpts{})
+	b := newPeer(t, s, room, "b", peerOpts{})
+	waitData(t, a, b)
+	var closed []chan struct{}
+	for i := range 5 {
+		dc, err := a.c.SubPC().CreateDataChannel(fmt.Sprintf("mine-%d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan struct{})
+		dc.OnClose(func() { close(ch) })
+		closed = append(closed, ch)
+	}
+	for i, ch := range closed {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the client's channel %d is still open", i)
+		}
+	}
+	if err := a.c.SendData("", []byte("hello"), true, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b gets a's message", 10*time.Second, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.data) == 1
+	})
 }

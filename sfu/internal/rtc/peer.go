@@ -146,6 +146,10 @@ func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
 		cfg.Counters = &Counters{}
 	}
 	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}}
+	// The server's two channels on sub are the only ones: a channel a
+	// client opens (on either PC) is closed at once, so it holds no read
+	// goroutine nor buffers.
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) { _ = dc.Close() })
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if p.cfg.OnCandidate == nil {
 			return
