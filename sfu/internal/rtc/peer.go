@@ -101,7 +101,7 @@ func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
 			go discardTrack(t)
 			return
 		}
-		go DrainRTCP(recv, t.RID())
+		go drainRTCP(recv, t.RID(), p.c)
 		go func() {
 			up.Run()
 			if p.cfg.OnTrackEnded != nil {

@@ -3,6 +3,7 @@ package rtc
 import (
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,13 +34,13 @@ type Counters struct {
 	NACKsReceived, NACKsAnswered     Counter
 	NACKsForwarded                   Counter
 	PLIsReceived, PLIsForwarded      Counter
-	BadPackets                       Counter
+	BadPackets, BadRTCP              Counter
 }
 
 func (c *Counters) fill() *Counters {
 	out := *c
 	for _, f := range []*Counter{&out.ForwardedPackets, &out.ForwardedBytes, &out.NACKsReceived, &out.NACKsAnswered,
-		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets} {
+		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets, &out.BadRTCP} {
 		if *f == nil {
 			*f = nopCounter{}
 		}
@@ -154,11 +155,17 @@ func (u *UpTrack) Run() {
 	defer close(u.done)
 	buf := make([]byte, packetcache.DefaultMaxPacketSize)
 	var p rtp.Packet
+	var errs readErrors
 	for {
 		n, _, err := u.track.Read(buf)
 		if err != nil {
-			return
+			if errs.closed(err) {
+				return
+			}
+			u.c.BadPackets.Add(1) // over the buffer (io.ErrShortBuffer: dropped), or refused by an interceptor
+			continue
 		}
+		errs.n = 0
 		if err := p.Unmarshal(buf[:n]); err != nil || p.SSRC != u.ssrc {
 			u.c.BadPackets.Add(1)
 			continue
@@ -236,23 +243,53 @@ func (u *UpTrack) AudioLevel() (uint8, time.Time, bool) {
 	return uint8(v), time.Unix(0, u.audioAt.Load()), true
 }
 
-// DrainRTCP reads the publisher's RTCP for this track, or for its
+// drainRTCP reads the publisher's RTCP for this track, or for its
 // simulcast layer rid (sender reports feed the receiver-report
 // interceptor), until the receiver stops. A simulcast layer must be read by
 // its rid: pion's plain Read dereferences a layer that may not exist yet
-// (a nil pointer panic with Chromium's simulcast offers).
-func DrainRTCP(recv *webrtc.RTPReceiver, rid string) {
+// (a nil pointer panic with Chromium's simulcast offers). It reads raw
+// into one buffer: a malformed or oversized compound is counted and the
+// loop goes on (pion's ReadRTCP would end it).
+func drainRTCP(recv *webrtc.RTPReceiver, rid string, c *Counters) {
+	buf := make([]byte, rtcpBufferSize)
+	var errs readErrors
 	for {
 		var err error
 		if rid != "" {
-			_, _, err = recv.ReadSimulcastRTCP(rid)
+			_, _, err = recv.ReadSimulcast(buf, rid)
 		} else {
-			_, _, err = recv.ReadRTCP()
+			_, _, err = recv.Read(buf)
 		}
-		if err != nil {
+		if err == nil {
+			errs.n = 0
+			continue
+		}
+		if errs.closed(err) {
 			return
 		}
+		c.BadRTCP.Add(1)
 	}
+}
+
+// rtcpBufferSize is the read buffer of an RTCP loop: a compound over it is
+// dropped (io.ErrShortBuffer) and counted.
+const rtcpBufferSize = 1500
+
+// readErrors sorts the errors of a read loop: a closed stream ends it;
+// anything else (a malformed packet an interceptor refused, a packet over
+// the buffer, which pion drops) is the packet's, and the loop goes on. A
+// long run of such errors is slowed down, so that an error that would not
+// go away cannot spin.
+type readErrors struct{ n int }
+
+func (r *readErrors) closed(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	if r.n++; r.n > 64 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }
 
 // discardTrack reads a track that is not forwarded until it ends, keeping
