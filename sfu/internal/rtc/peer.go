@@ -189,18 +189,21 @@ func (p *Peer) Offer() (string, error) {
 
 // SetAnswer applies the client's answer to our offer.
 func (p *Peer) SetAnswer(sdp string) error {
-	if err := p.countDescription(sdp); err != nil {
+	sdp, err := p.countDescription(sdp)
+	if err != nil {
 		return err
 	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
-	return p.flushCandidates()
+	p.flushCandidates()
+	return nil
 }
 
 // Answer applies the client's offer and returns the server's answer.
 func (p *Peer) Answer(sdp string) (string, error) {
-	if err := p.countDescription(sdp); err != nil {
+	sdp, err := p.countDescription(sdp)
+	if err != nil {
 		return "", err
 	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
@@ -213,9 +216,7 @@ func (p *Peer) Answer(sdp string) (string, error) {
 	if err := p.pc.SetLocalDescription(a); err != nil {
 		return "", fmt.Errorf("%w: set local answer: %w", ErrBadSDP, err)
 	}
-	if err := p.flushCandidates(); err != nil {
-		return "", err
-	}
+	p.flushCandidates()
 	return p.pc.LocalDescription().SDP, nil
 }
 
@@ -273,45 +274,47 @@ func ParseCandidate(raw []byte) (c webrtc.ICECandidateInit, key string, err erro
 }
 
 // countDescription counts the candidates of a remote description against
-// MaxRemoteCandidates (a new ufrag, an ICE restart, starts a new count).
-func (p *Peer) countDescription(sdp string) error {
-	ufrag, cands, err := remoteICE(sdp)
+// MaxRemoteCandidates (a new ufrag, an ICE restart, starts a new count)
+// and returns the description without those over it: a description is
+// never refused for its candidates.
+func (p *Peer) countDescription(desc string) (string, error) {
+	ufrag, cands, err := remoteICE(desc)
 	if err != nil {
-		return err
+		return "", err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	next := make(map[string]bool, len(p.remote)+len(cands))
-	if p.ufrag == "" || ufrag == p.ufrag {
-		for k := range p.remote {
-			next[k] = true
+	if p.ufrag != "" && ufrag != p.ufrag {
+		p.remote = map[string]bool{}
+	}
+	p.ufrag = ufrag
+	over := map[string]bool{}
+	for _, k := range cands {
+		switch {
+		case p.remote[k]:
+		case len(p.remote) < MaxRemoteCandidates:
+			p.remote[k] = true
+		default:
+			over[k] = true
 		}
 	}
-	for _, k := range cands {
-		next[k] = true
+	if len(over) == 0 {
+		return desc, nil
 	}
-	if len(next) > MaxRemoteCandidates {
-		return fmt.Errorf("%w: %d in the description and before it, at most %d", ErrTooManyCandidates, len(next), MaxRemoteCandidates)
-	}
-	p.remote, p.ufrag = next, ufrag
-	return nil
+	return withoutCandidates(desc, over)
 }
 
-func (p *Peer) flushCandidates() error {
+// flushCandidates adds the candidates that came before the remote
+// description. They were checked when they came: one pion refuses now is
+// dropped, never failing the description that was applied.
+func (p *Peer) flushCandidates() {
 	p.mu.Lock()
 	wait := p.wait
 	p.wait = nil
 	p.mu.Unlock()
-	var errs []error
 	for _, c := range wait {
-		if err := p.pc.AddICECandidate(c); err != nil {
-			errs = append(errs, err)
-		}
+		_ = p.pc.AddICECandidate(c)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
-	}
-	return nil
 }
 
 // AddDown adds a track forwarding up to this (subscriber) PC, with track

@@ -68,3 +68,25 @@ func remoteICE(s string) (ufrag string, cands []string, err error) {
 	}
 	return ufrag, cands, nil
 }
+
+// withoutCandidates returns the description without the candidates drop.
+func withoutCandidates(s string, drop map[string]bool) (string, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(s); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	for _, m := range d.MediaDescriptions {
+		kept := m.Attributes[:0]
+		for _, a := range m.Attributes {
+			if a.Key != "candidate" || !drop[a.Value] {
+				kept = append(kept, a)
+			}
+		}
+		m.Attributes = kept
+	}
+	b, err := d.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	return string(b), nil
+}
