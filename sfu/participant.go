@@ -267,28 +267,52 @@ func candidateError(err error) error {
 	return fmt.Errorf("%w: %w", ErrBadMessage, err)
 }
 
-func (p *participant) publishOffer(sdp string) error {
-	n, err := rtc.SendTracks(sdp)
+// publishOffer answers the client's publisher offer. A place among the
+// room's publishers is taken while the offer is applied and kept only if
+// it was: an offer that sends nothing, once answered, gives it back.
+func (p *participant) publishOffer(sdp string) (err error) {
+	sections, sending, err := rtc.SendTracks(sdp)
 	if errors.Is(err, rtc.ErrTooManyLayers) {
 		return fmt.Errorf("%w: %w", ErrLimit, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
-	if max := p.r.s.cfg.MaxTracksPerPublisher; n > max {
-		return fmt.Errorf("%w: %d media sections offered, at most %d per publisher", ErrLimit, n, max)
+	if max := p.r.s.cfg.MaxTracksPerPublisher; sections > max {
+		return fmt.Errorf("%w: %d media sections offered, at most %d per publisher", ErrLimit, sections, max)
 	}
-	if n > 0 {
-		if err := p.r.reservePublisher(p); err != nil {
+	if sending > 0 {
+		var added bool
+		if added, err = p.r.reservePublisher(p); err != nil {
 			return err
 		}
+		if added {
+			defer func() {
+				if err != nil {
+					p.r.releasePublisher(p)
+				}
+			}()
+		}
 	}
+	if err = p.answerPub(sdp); err != nil {
+		return err
+	}
+	if sending == 0 {
+		p.r.releasePublisher(p)
+	}
+	return nil
+}
+
+// answerPub applies the offer to the publisher PC, made at the first one,
+// and sends the answer.
+func (p *participant) answerPub(sdp string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ErrClosed
 	}
 	if p.pub == nil {
+		var err error
 		if p.pub, err = p.r.s.engine.NewPublisher(p.peerConfig(pcPub)); err != nil {
 			return err
 		}

@@ -68,12 +68,13 @@ func (r *room) peers() []string {
 	return out
 }
 
-// reservePublisher makes p one of the room's publishers, within the limit.
-func (r *room) reservePublisher(p *participant) error {
+// reservePublisher makes p one of the room's publishers, within the limit;
+// added says it was not one before.
+func (r *room) reservePublisher(p *participant) (added bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p.publisher {
-		return nil
+		return false, nil
 	}
 	n := 0
 	for _, q := range r.parts {
@@ -82,10 +83,18 @@ func (r *room) reservePublisher(p *participant) error {
 		}
 	}
 	if n >= r.s.cfg.MaxPublishersPerRoom {
-		return fmt.Errorf("%w: %d publishers in room %q", ErrLimit, r.s.cfg.MaxPublishersPerRoom, r.id)
+		return false, fmt.Errorf("%w: %d publishers in room %q", ErrLimit, r.s.cfg.MaxPublishersPerRoom, r.id)
 	}
 	p.publisher = true
-	return nil
+	return true, nil
+}
+
+// releasePublisher gives p's publisher place back (it sends nothing, or
+// its offer failed).
+func (r *room) releasePublisher(p *participant) {
+	r.mu.Lock()
+	p.publisher = false
+	r.mu.Unlock()
 }
 
 // publish forwards a new incoming track of owner to everyone else; false:

@@ -16,20 +16,27 @@ var ErrTooManyLayers = errors.New("rtc: too many simulcast layers")
 
 // SendTracks counts the audio and video sections of a publisher's offer,
 // whatever their port (a bundle-only section has port 0 and is live) or
-// direction: each one is a transceiver at the server. An application
-// section (data channels go on the subscriber PC), a section with more
-// than MaxLayers RIDs (ErrTooManyLayers) or with one RID twice is refused.
-func SendTracks(offer string) (int, error) {
+// direction: each one is a transceiver at the server; sending counts
+// those that send media (sendrecv or sendonly, not rejected with port 0).
+// An application section (data channels go on the subscriber PC), a
+// section with more than MaxLayers RIDs (ErrTooManyLayers) or with one RID
+// twice is refused.
+func SendTracks(offer string) (sections, sending int, err error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrBadSDP, err)
+		return 0, 0, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
-	n := 0
 	for i, m := range d.MediaDescriptions {
 		if m.MediaName.Media == "application" {
-			return 0, fmt.Errorf("%w: media section %d: no data channels on the publisher PC", ErrBadSDP, i)
+			return 0, 0, fmt.Errorf("%w: media section %d: no data channels on the publisher PC", ErrBadSDP, i)
 		}
-		n++
+		sections++
+		_, bundleOnly := m.Attribute("bundle-only")
+		_, recvonly := m.Attribute("recvonly")
+		_, inactive := m.Attribute("inactive")
+		if (m.MediaName.Port.Value != 0 || bundleOnly) && !recvonly && !inactive {
+			sending++
+		}
 		rids := map[string]bool{}
 		for _, a := range m.Attributes {
 			if a.Key != "rid" {
@@ -37,15 +44,15 @@ func SendTracks(offer string) (int, error) {
 			}
 			id, _, _ := strings.Cut(a.Value, " ")
 			if rids[id] {
-				return 0, fmt.Errorf("%w: media section %d: rid %.64q twice", ErrBadSDP, i, id)
+				return 0, 0, fmt.Errorf("%w: media section %d: rid %.64q twice", ErrBadSDP, i, id)
 			}
 			rids[id] = true
 			if len(rids) > MaxLayers {
-				return 0, fmt.Errorf("%w: media section %d: more than %d rids", ErrTooManyLayers, i, MaxLayers)
+				return 0, 0, fmt.Errorf("%w: media section %d: more than %d rids", ErrTooManyLayers, i, MaxLayers)
 			}
 		}
 	}
-	return n, nil
+	return sections, sending, nil
 }
 
 // remoteICE returns the ICE ufrag of a remote description (of its session
