@@ -10,3 +10,7 @@ func QualityEntries(s *SFU, room, peer string) int {
 	defer p.mu.Unlock()
 	return len(p.quality)
 }
+
+// SetStartHook runs f in Join once the subscriber PC is made, before it
+// is attached (nil: nothing).
+func SetStartHook(f func()) { testHookStarting = f }

@@ -171,3 +171,21 @@ func TestCandidateBeforeOffer(t *testing.T) {
 		t.Fatalf("the 33rd: %v, want ErrLimit", err)
 	}
 }
+
+// Leaving while Join makes the subscriber PC closes that PC (it used to be
+// left open: the leak check at the end of the tests sees its goroutines).
+func TestLeaveDuringJoin(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{})
+	const room = "ns/racejoin"
+	sfu.SetStartHook(func() { s.Leave(room, "x") })
+	defer sfu.SetStartHook(nil)
+	if err := s.Join(room, "x", func([]byte) bool { return true }); !errors.Is(err, sfu.ErrClosed) {
+		t.Fatalf("join with a leave in the middle: %v, want ErrClosed", err)
+	}
+	sfu.SetStartHook(nil)
+	// The room is usable and the id free again.
+	if err := s.Join(room, "x", func([]byte) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	s.Leave(room, "x")
+}

@@ -79,6 +79,10 @@ func (p *participant) peerConfig(pc string) rtc.PeerConfig {
 	}
 }
 
+// testHookStarting, when set (tests), runs in start once the subscriber
+// PC is made, before it is attached.
+var testHookStarting func()
+
 // start makes the subscriber PC with every track already published and
 // sends the first offer.
 func (p *participant) start() error {
@@ -86,8 +90,19 @@ func (p *participant) start() error {
 	if err != nil {
 		return err
 	}
+	if testHookStarting != nil {
+		testHookStarting()
+	}
 	p.r.mu.RLock()
 	p.mu.Lock()
+	if p.closed {
+		// Left (or the SFU closed) while the PC was being made: close
+		// has run and did not see it.
+		p.mu.Unlock()
+		p.r.mu.RUnlock()
+		_ = sub.Close()
+		return fmt.Errorf("%w: peer %s left while joining", ErrClosed, quoted(p.id))
+	}
 	p.sub = sub
 	p.mu.Unlock()
 	for _, t := range p.r.tracks {
