@@ -137,3 +137,33 @@ func TestClientDataChannelsClosed(t *testing.T) {
 		return len(b.data) == 1
 	})
 }
+
+// A participant's data is limited in bytes per second too, not only in
+// messages: past the burst, messages are dropped (reason "bytes") until
+// the rate lets more through.
+func TestDataByteRate(t *testing.T) {
+	s, reg := newSFU(t, sfu.Config{MaxMessageBytes: 60 << 10, DataBytesRate: 64 << 10, MessageRate: 1000, MessageBurst: 1000})
+	const room = "ns/databytes"
+	a := newPeer(t, s, room, "a", peerOpts{})
+	b := newPeer(t, s, room, "b", peerOpts{})
+	waitData(t, a, b)
+	big := bytes.Repeat([]byte{7}, 60<<10)
+	for range 10 {
+		if err := a.c.SendData("b", big, false, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "drops for bytes", 20*time.Second, func() bool {
+		return labelled(t, reg, "switchboard_sfu_data_messages_dropped_total", "bytes") >= 3
+	})
+	eventually(t, "the messages within the burst", 20*time.Second, func() bool { return len(b.received()) >= 2 })
+	if n := len(b.received()); n > 7 {
+		t.Fatalf("%d messages of 60 KiB relayed at 64 KiB/s (burst 128 KiB)", n)
+	}
+	n := len(b.received())
+	eventually(t, "a message once the rate allows", 20*time.Second, func() bool {
+		_ = a.c.SendData("b", []byte("small"), false, true)
+		time.Sleep(200 * time.Millisecond)
+		return len(b.received()) > n
+	})
+}

@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dataRelayed:  c("data_messages_relayed_total", "Data channel messages delivered (one per recipient)."),
 		dataDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_sfu_data_messages_dropped_total",
-			Help: "Data channel messages dropped, by reason (bad, size, rate, target, full).",
+			Help: "Data channel messages dropped, by reason (bad, size, rate, bytes, target, full).",
 		}, []string{"reason"}),
 		badMessages:   c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
 		layerSwitches: c("layer_switches_total", "Simulcast layer switches made for subscribers."),

@@ -28,8 +28,9 @@ type participant struct {
 	r         *room
 	id        string
 	sendFn    func([]byte) bool
-	lim       *rate.Limiter
-	publisher bool // under room.mu
+	lim       *rate.Limiter // data messages
+	bytesLim  *rate.Limiter // data payload bytes
+	publisher bool          // under room.mu
 	gone      atomic.Bool
 
 	mu       sync.Mutex // negotiation state; also orders what is sent
@@ -44,8 +45,10 @@ type participant struct {
 }
 
 func newParticipant(r *room, id string, send func([]byte) bool) *participant {
+	cfg := r.s.cfg
 	return &participant{r: r, id: id, sendFn: send, downs: map[string]*down{}, quality: map[string]string{},
-		lim: rate.NewLimiter(rate.Limit(r.s.cfg.MessageRate), r.s.cfg.MessageBurst)}
+		lim:      rate.NewLimiter(rate.Limit(cfg.MessageRate), cfg.MessageBurst),
+		bytesLim: rate.NewLimiter(rate.Limit(cfg.DataBytesRate), max(2*cfg.DataBytesRate, cfg.MaxMessageBytes))}
 }
 
 func (p *participant) send(b []byte) { _ = p.sendFn(b) } // false: signaling drops the slow client
