@@ -117,7 +117,7 @@ func (p *participant) setSize(track string, w, h int) error {
 	}
 	p.mu.Unlock()
 	if d == nil {
-		return fmt.Errorf("%w: track %q", ErrNotFound, track)
+		return fmt.Errorf("%w: track %s", ErrNotFound, quoted(track))
 	}
 	hidden := w == 0 && h == 0
 	if d.track.Paused() == hidden {

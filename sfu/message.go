@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // maxMessage is the largest SFU message accepted from a client (an SDP
@@ -20,6 +21,25 @@ func quoted(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// clip bounds the text of an error for a client's message (an SDP error
+// may quote the offending line of a 256 KiB message); errors.Is still
+// sees what it wraps.
+func clip(err error) error {
+	if len(err.Error()) <= maxErrorText {
+		return err
+	}
+	return clipped{err}
+}
+
+const maxErrorText = 512
+
+type clipped struct{ err error }
+
+func (c clipped) Error() string {
+	return strings.ToValidUTF8(c.err.Error()[:maxErrorText], "") + "..."
+}
+func (c clipped) Unwrap() error { return c.err }
 
 // PC names.
 const (
@@ -66,7 +86,7 @@ func decodeMessage(b []byte) (inMessage, error) {
 		switch m.Quality {
 		case "low", "medium", "high", "auto":
 		default:
-			return m, fmt.Errorf("%w: quality %q", ErrBadMessage, m.Quality)
+			return m, fmt.Errorf("%w: quality %s", ErrBadMessage, quoted(m.Quality))
 		}
 		if m.Peer == "" || len(m.Peer) > maxID {
 			return m, fmt.Errorf("%w: quality needs peer, 1 to %d bytes", ErrBadMessage, maxID)
@@ -76,7 +96,7 @@ func decodeMessage(b []byte) (inMessage, error) {
 			return m, fmt.Errorf("%w: size needs track, width and height >= 0", ErrBadMessage)
 		}
 	default:
-		return m, fmt.Errorf("%w: unknown kind %q", ErrBadMessage, m.Kind)
+		return m, fmt.Errorf("%w: unknown kind %s", ErrBadMessage, quoted(m.Kind))
 	}
 	return m, nil
 }

@@ -252,7 +252,7 @@ func (p *participant) handle(b []byte) error {
 		}
 		p.mu.Unlock()
 		if pc == nil {
-			return fmt.Errorf("%w: candidate for pc %q before its offer", ErrBadMessage, m.PC)
+			return fmt.Errorf("%w: candidate for pc %s before its offer", ErrBadMessage, quoted(m.PC))
 		}
 		return candidateError(pc.AddCandidate(m.Candidate))
 	case "size":

@@ -47,10 +47,10 @@ func (r *room) admit(peer string, send func([]byte) bool) (*participant, error) 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.parts[peer] != nil {
-		return nil, fmt.Errorf("%w: peer %q in room %q", ErrExists, peer, r.id)
+		return nil, fmt.Errorf("%w: peer %s in room %s", ErrExists, quoted(peer), quoted(r.id))
 	}
 	if len(r.parts) >= r.s.cfg.MaxParticipantsPerRoom {
-		return nil, fmt.Errorf("%w: %d participants in room %q", ErrLimit, r.s.cfg.MaxParticipantsPerRoom, r.id)
+		return nil, fmt.Errorf("%w: %d participants in room %s", ErrLimit, r.s.cfg.MaxParticipantsPerRoom, quoted(r.id))
 	}
 	p := newParticipant(r, peer, send)
 	r.parts[peer] = p
@@ -83,7 +83,7 @@ func (r *room) reservePublisher(p *participant) (added bool, err error) {
 		}
 	}
 	if n >= r.s.cfg.MaxPublishersPerRoom {
-		return false, fmt.Errorf("%w: %d publishers in room %q", ErrLimit, r.s.cfg.MaxPublishersPerRoom, r.id)
+		return false, fmt.Errorf("%w: %d publishers in room %s", ErrLimit, r.s.cfg.MaxPublishersPerRoom, quoted(r.id))
 	}
 	p.publisher = true
 	return true, nil
@@ -118,7 +118,7 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) bool {
 			}
 			if err != nil {
 				r.mu.Unlock()
-				owner.sendError(errorCode(err), fmt.Sprintf("layer %.64q of track %.64q not forwarded: %v", up.RID(), up.ID(), err))
+				owner.sendError(errorCode(err), fmt.Sprintf("layer %s of track %s not forwarded: %v", quoted(up.RID()), quoted(up.ID()), err))
 				return false
 			}
 			t.layers = append(t.layers, up)
@@ -135,13 +135,13 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) bool {
 	}
 	if mine >= r.s.cfg.MaxTracksPerPublisher {
 		r.mu.Unlock()
-		owner.sendError("limit", fmt.Sprintf("track %.64q not forwarded: at most %d tracks per publisher", up.ID(), r.s.cfg.MaxTracksPerPublisher))
+		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: at most %d tracks per publisher", quoted(up.ID()), r.s.cfg.MaxTracksPerPublisher))
 		return false
 	}
 	if r.s.tracks.Add(1) > int64(r.s.cfg.MaxTracks) {
 		r.s.tracks.Add(-1)
 		r.mu.Unlock()
-		owner.sendError("limit", fmt.Sprintf("track %.64q not forwarded: the server forwards %d tracks already", up.ID(), r.s.cfg.MaxTracks))
+		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: the server forwards %d tracks already", quoted(up.ID()), r.s.cfg.MaxTracks))
 		return false
 	}
 	if err := up.Accept(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -45,6 +46,13 @@ type Engine struct {
 func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.UDP == nil {
 		return nil, errors.New("rtc: no UDP socket")
+	}
+	for _, m := range cfg.NAT1To1IPs { // "external" or "external/local"
+		for _, ip := range strings.SplitN(m, "/", 2) {
+			if net.ParseIP(ip) == nil {
+				return nil, fmt.Errorf("rtc: NAT 1:1 address %.64q is not an IP address", m)
+			}
+		}
 	}
 	lf := cfg.LoggerFactory
 	if lf == nil {
