@@ -14,3 +14,17 @@ func QualityEntries(s *SFU, room, peer string) int {
 // SetStartHook runs f in Join once the subscriber PC is made, before it
 // is attached (nil: nothing).
 func SetStartHook(f func()) { testHookStarting = f }
+
+// TrackEntries is how many incoming tracks (simulcast layers each) the
+// room holds.
+func TrackEntries(s *SFU, room string) int {
+	s.mu.Lock()
+	r := s.rooms[room]
+	s.mu.Unlock()
+	if r == nil {
+		return -1
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.tracks)
+}
