@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
 )
@@ -27,19 +26,7 @@ func (p *peer) errorCount() int {
 // A client's passive TCP candidate never makes the SFU connect to that
 // address (no server-side request forgery through ICE-TCP), on either PC.
 func TestNoDialToClientTCPCandidates(t *testing.T) {
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sfu.New(sfu.Config{UDP: udp, TCP: tcp, Metrics: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := newSFUWithTCP(t)
 	// The "internal service" a client would like the server to reach.
 	victim, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
