@@ -20,6 +20,7 @@ const (
 	DefaultMaxMessageBytes        = 64 << 10
 	DefaultMessageRate            = 100
 	DefaultMessageBurst           = 300
+	DefaultDataBytesRate          = 1 << 20
 	DefaultStallTimeout           = 3 * time.Second
 	DefaultUDPPort                = 7882
 )
@@ -38,6 +39,12 @@ type Config struct {
 	// NAT1To1IPs are announced as the server's host candidates instead of
 	// its local addresses (e.g. --turn-public-ip).
 	NAT1To1IPs []string
+	// AllowLoopbackPeers lets clients' ICE candidates name loopback
+	// addresses (127.0.0.0/8, ::1). Off, they are ignored unless UDP is
+	// bound to a loopback address (tests): a client must not make the
+	// server send to its own services. Link-local, unspecified and
+	// multicast addresses are always ignored; private ranges never are.
+	AllowLoopbackPeers bool
 
 	MaxRooms               int    // rooms at once (1000)
 	MaxParticipantsPerRoom int    // (100)
@@ -48,6 +55,11 @@ type Config struct {
 	MaxMessageBytes        int    // data channel payload (64 KiB)
 	MessageRate            float64
 	MessageBurst           int // data messages per participant: rate/s (100) and burst (300)
+	// DataBytesRate bounds the data payload bytes a participant may have
+	// relayed per second (1 MiB/s; the server's egress for it is at most
+	// that times the recipients), with a burst of two seconds' worth (at
+	// least one message of MaxMessageBytes).
+	DataBytesRate int
 	// StallTimeout: a track without RTP for this long is reported paused
 	// to its subscribers (3 s).
 	StallTimeout time.Duration
@@ -73,6 +85,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	def(&c.MessageBurst, DefaultMessageBurst)
 	def(&c.UDPPort, DefaultUDPPort)
+	def(&c.DataBytesRate, DefaultDataBytesRate)
 	if c.MaxBitratePerPublisher == 0 {
 		c.MaxBitratePerPublisher = DefaultMaxBitratePerPublisher
 	}
@@ -93,6 +106,7 @@ func (c Config) validate() error {
 		"MaxRooms": c.MaxRooms, "MaxParticipantsPerRoom": c.MaxParticipantsPerRoom,
 		"MaxPublishersPerRoom": c.MaxPublishersPerRoom, "MaxTracksPerPublisher": c.MaxTracksPerPublisher,
 		"MaxTracks": c.MaxTracks, "MaxMessageBytes": c.MaxMessageBytes, "MessageBurst": c.MessageBurst,
+		"DataBytesRate": c.DataBytesRate,
 	} {
 		if v < 0 {
 			return fmt.Errorf("%w: %s is negative", ErrBadConfig, name)

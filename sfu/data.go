@@ -1,12 +1,18 @@
 package sfu
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // onData relays one message of p's data channels (the spec's envelope):
 // a broadcast to every other participant, a directed one to its target,
 // on the same kind of channel, with p's id as the sender. Anything wrong
 // is dropped and counted; nothing is closed.
 func (p *participant) onData(reliable bool, b []byte) {
+	if p.gone.Load() {
+		return // left: pion may still hand over what it had read
+	}
 	s := p.r.s
 	e, err := decodeEnvelope(b, s.cfg.MaxMessageBytes)
 	if err != nil {
@@ -19,6 +25,10 @@ func (p *participant) onData(reliable bool, b []byte) {
 	}
 	if !p.lim.Allow() {
 		s.m.dataDropped.WithLabelValues("rate").Inc()
+		return
+	}
+	if !p.bytesLim.AllowN(time.Now(), len(e.payload)) {
+		s.m.dataDropped.WithLabelValues("bytes").Inc()
 		return
 	}
 	out := encodeEnvelope(e.flags, p.id, e.payload)

@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -100,4 +101,69 @@ func TestDataRelay(t *testing.T) {
 	if n := len(a.received()); n > 1+12 {
 		t.Fatalf("a got %d messages, the flood was not limited", n)
 	}
+}
+
+// A data channel the client opens itself is closed by the server at once;
+// the server's two channels go on.
+func TestClientDataChannelsClosed(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{})
+	const room = "ns/dc"
+	a := newPeer(t, s, room, "a", peerOpts{})
+	b := newPeer(t, s, room, "b", peerOpts{})
+	waitData(t, a, b)
+	var closed []chan struct{}
+	for i := range 5 {
+		dc, err := a.c.SubPC().CreateDataChannel(fmt.Sprintf("mine-%d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan struct{})
+		dc.OnClose(func() { close(ch) })
+		closed = append(closed, ch)
+	}
+	for i, ch := range closed {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the client's channel %d is still open", i)
+		}
+	}
+	if err := a.c.SendData("", []byte("hello"), true, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b gets a's message", 10*time.Second, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.data) == 1
+	})
+}
+
+// A participant's data is limited in bytes per second too, not only in
+// messages: past the burst, messages are dropped (reason "bytes") until
+// the rate lets more through.
+func TestDataByteRate(t *testing.T) {
+	s, reg := newSFU(t, sfu.Config{MaxMessageBytes: 60 << 10, DataBytesRate: 64 << 10, MessageRate: 1000, MessageBurst: 1000})
+	const room = "ns/databytes"
+	a := newPeer(t, s, room, "a", peerOpts{})
+	b := newPeer(t, s, room, "b", peerOpts{})
+	waitData(t, a, b)
+	big := bytes.Repeat([]byte{7}, 60<<10)
+	for range 10 {
+		if err := a.c.SendData("b", big, false, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "drops for bytes", 20*time.Second, func() bool {
+		return labelled(t, reg, "switchboard_sfu_data_messages_dropped_total", "bytes") >= 3
+	})
+	eventually(t, "the messages within the burst", 20*time.Second, func() bool { return len(b.received()) >= 2 })
+	if n := len(b.received()); n > 7 {
+		t.Fatalf("%d messages of 60 KiB relayed at 64 KiB/s (burst 128 KiB)", n)
+	}
+	n := len(b.received())
+	eventually(t, "a message once the rate allows", 20*time.Second, func() bool {
+		_ = a.c.SendData("b", []byte("small"), false, true)
+		time.Sleep(200 * time.Millisecond)
+		return len(b.received()) > n
+	})
 }

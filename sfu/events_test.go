@@ -62,14 +62,7 @@ func TestStalledPublisherPaused(t *testing.T) {
 // again.
 func TestSizeZeroPausesVideo(t *testing.T) {
 	s, _ := newSFU(t, sfu.Config{})
-	const room = "ns/size"
-	sub := newPeer(t, s, room, "sub", peerOpts{})
-	pub := newPeer(t, s, room, "pub", peerOpts{})
-	video := publish(t, pub, "video", "cam")
-	stop := make(chan struct{})
-	done := pump(20*time.Millisecond, stop, video)
-	defer func() { close(stop); <-done }()
-	eventually(t, "video", 30*time.Second, hasPackets(sub, "pub:cam", 5))
+	sub, _ := videoCall(t, s, "ns/size", peerOpts{})
 	if err := sub.c.SetSize("pub:cam", 0, 0); err != nil {
 		t.Fatal(err)
 	}

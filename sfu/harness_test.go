@@ -359,6 +359,21 @@ func (s *source) write() error {
 	return s.track.WriteRTP(&rtp.Packet{Header: h, Payload: payload})
 }
 
+// videoCall puts "sub" and "pub", publishing VP8 track "cam" (with the
+// options o), in room, and waits until sub gets its packets; they flow
+// until the test ends.
+func videoCall(t *testing.T, s *sfu.SFU, room string, o peerOpts) (sub, pub *peer) {
+	t.Helper()
+	sub = newPeer(t, s, room, "sub", peerOpts{})
+	pub = newPeer(t, s, room, "pub", o)
+	video := publish(t, pub, "video", "cam")
+	stop := make(chan struct{})
+	done := pump(20*time.Millisecond, stop, video)
+	t.Cleanup(func() { close(stop); <-done })
+	eventually(t, "video", 30*time.Second, hasPackets(sub, "pub:cam", 5))
+	return sub, pub
+}
+
 // pump writes packets of every source every interval until stop is closed.
 func pump(interval time.Duration, stop <-chan struct{}, srcs ...*source) <-chan struct{} {
 	done := make(chan struct{})

@@ -6,17 +6,35 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
 
-// setQuality records the layer p asks for the video of publisher peer and
-// applies it.
-func (p *participant) setQuality(peer, quality string) {
+// setQuality records the layer p asks for the video of publisher peer, a
+// participant of the room (ErrNotFound otherwise: the map holds one entry
+// per participant at most, removed when it leaves), and applies it.
+func (p *participant) setQuality(peer, quality string) error {
+	p.r.mu.RLock()
+	defer p.r.mu.RUnlock()
+	if p.r.parts[peer] == nil {
+		return fmt.Errorf("%w: peer %s in the room", ErrNotFound, quoted(peer))
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.quality[peer] = quality
+	if quality == "auto" {
+		delete(p.quality, peer) // the default
+	} else {
+		p.quality[peer] = quality
+	}
 	for _, d := range p.downs {
 		if d.from.owner.id == peer {
 			p.chooseLayer(d)
 		}
 	}
+	return nil
+}
+
+// forget drops what p holds about peer, which is leaving (under room.mu).
+func (p *participant) forget(peer string) {
+	p.mu.Lock()
+	delete(p.quality, peer)
+	p.mu.Unlock()
 }
 
 // addLayer adds a new simulcast layer of t to p's down track (under
@@ -99,7 +117,7 @@ func (p *participant) setSize(track string, w, h int) error {
 	}
 	p.mu.Unlock()
 	if d == nil {
-		return fmt.Errorf("%w: track %q", ErrNotFound, track)
+		return fmt.Errorf("%w: track %s", ErrNotFound, quoted(track))
 	}
 	hidden := w == 0 && h == 0
 	if d.track.Paused() == hidden {

@@ -1,9 +1,12 @@
 package sfu_test
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
 )
@@ -65,4 +68,42 @@ func TestServerTrackLimit(t *testing.T) {
 	eventually(t, "one track forwarded", 20*time.Second, func() bool {
 		return len(sub.c.Tracks()) == 1
 	})
+}
+
+// A publisher's place is taken only by an offer that is answered, and
+// given back when its offer sends nothing any more.
+func TestPublisherPlaceReleased(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{MaxPublishersPerRoom: 1})
+	const room = "ns/places"
+	a := newPeer(t, s, room, "a", peerOpts{})
+	b := newPeer(t, s, room, "b", peerOpts{})
+	// Parses, sends video, but WebRTC refuses it (no ICE, no fingerprint).
+	bad := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n"
+	msg, _ := json.Marshal(map[string]string{"kind": "offer", "pc": "pub", "sdp": bad})
+	for range 3 {
+		if err := s.Message(room, "a", msg); !errors.Is(err, sfu.ErrBadSDP) {
+			t.Fatalf("a's bad offer: %v, want ErrBadSDP", err)
+		}
+	}
+	sender, err := b.c.Publish(newSource(t, b.id, "video", "cam").track)
+	if err != nil {
+		t.Fatalf("b publishing after a's refused offers: %v", err)
+	}
+	eventually(t, "b's offer answered", 20*time.Second, func() bool {
+		return b.c.PubPC().SignalingState() == webrtc.SignalingStateStable
+	})
+	if _, err := a.c.Publish(newSource(t, a.id, "video", "cam").track); !errors.Is(err, sfu.ErrLimit) {
+		t.Fatalf("a while b publishes: %v, want ErrLimit", err)
+	}
+	if err := b.c.Unpublish(sender); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b's last offer answered", 20*time.Second, func() bool {
+		return b.c.PubPC().SignalingState() == webrtc.SignalingStateStable
+	})
+	// (a's client is left with its refused offer: another participant.)
+	c := newPeer(t, s, room, "c", peerOpts{})
+	if _, err := c.c.Publish(newSource(t, c.id, "video", "cam").track); err != nil {
+		t.Fatalf("c once b sends nothing: %v", err)
+	}
 }

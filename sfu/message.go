@@ -3,11 +3,43 @@ package sfu
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // maxMessage is the largest SFU message accepted from a client (an SDP
 // offer with many m-lines stays far below).
 const maxMessage = 256 << 10
+
+// maxID is the longest peer id (it must fit an envelope's header).
+const maxID = 255
+
+// quoted quotes a client's string for an error, cut to 64 bytes.
+func quoted(s string) string {
+	const max = 64
+	if len(s) > max {
+		return fmt.Sprintf("%q...", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// clip bounds the text of an error for a client's message (an SDP error
+// may quote the offending line of a 256 KiB message); errors.Is still
+// sees what it wraps.
+func clip(err error) error {
+	if len(err.Error()) <= maxErrorText {
+		return err
+	}
+	return clipped{err}
+}
+
+const maxErrorText = 512
+
+type clipped struct{ err error }
+
+func (c clipped) Error() string {
+	return strings.ToValidUTF8(c.err.Error()[:maxErrorText], "") + "..."
+}
+func (c clipped) Unwrap() error { return c.err }
 
 // PC names.
 const (
@@ -54,17 +86,17 @@ func decodeMessage(b []byte) (inMessage, error) {
 		switch m.Quality {
 		case "low", "medium", "high", "auto":
 		default:
-			return m, fmt.Errorf("%w: quality %q", ErrBadMessage, m.Quality)
+			return m, fmt.Errorf("%w: quality %s", ErrBadMessage, quoted(m.Quality))
 		}
-		if m.Peer == "" {
-			return m, fmt.Errorf("%w: quality needs peer", ErrBadMessage)
+		if m.Peer == "" || len(m.Peer) > maxID {
+			return m, fmt.Errorf("%w: quality needs peer, 1 to %d bytes", ErrBadMessage, maxID)
 		}
 	case "size":
 		if m.Track == "" || m.Width < 0 || m.Height < 0 {
 			return m, fmt.Errorf("%w: size needs track, width and height >= 0", ErrBadMessage)
 		}
 	default:
-		return m, fmt.Errorf("%w: unknown kind %q", ErrBadMessage, m.Kind)
+		return m, fmt.Errorf("%w: unknown kind %s", ErrBadMessage, quoted(m.Kind))
 	}
 	return m, nil
 }

@@ -13,7 +13,7 @@ type metrics struct {
 	rooms, participants, tracks, paused prometheus.Gauge
 	packets, bytes                      prometheus.Counter
 	nackRecv, nackAnswered, nackFwd     prometheus.Counter
-	pliRecv, pliFwd, badRTP             prometheus.Counter
+	pliRecv, pliFwd, badRTP, badRTCP    prometheus.Counter
 	dataRelayed                         prometheus.Counter
 	dataDropped                         *prometheus.CounterVec
 	badMessages                         prometheus.Counter
@@ -40,11 +40,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		nackFwd:      c("nacks_forwarded_total", "NACKed packets asked of the publisher (cache misses)."),
 		pliRecv:      c("plis_received_total", "Keyframe requests (PLI, FIR) from subscribers."),
 		pliFwd:       c("plis_forwarded_total", "Keyframe requests sent to publishers (rate-limited)."),
-		badRTP:       c("bad_rtp_total", "Incoming RTP packets dropped as malformed."),
+		badRTP:       c("bad_rtp_total", "Incoming RTP packets dropped as malformed or too large."),
+		badRTCP:      c("bad_rtcp_total", "Incoming RTCP compounds dropped as malformed or too large."),
 		dataRelayed:  c("data_messages_relayed_total", "Data channel messages delivered (one per recipient)."),
 		dataDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_sfu_data_messages_dropped_total",
-			Help: "Data channel messages dropped, by reason (bad, size, rate, target, full).",
+			Help: "Data channel messages dropped, by reason (bad, size, rate, bytes, target, full).",
 		}, []string{"reason"}),
 		badMessages:   c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
 		layerSwitches: c("layer_switches_total", "Simulcast layer switches made for subscribers."),
@@ -54,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.packets, m.bytes,
-		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.fanout} {
+		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.badRTCP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.fanout} {
 		if err := reg.Register(col); err != nil {
 			return nil, errors.Join(ErrBadConfig, err)
 		}
@@ -66,6 +67,6 @@ func (m *metrics) counters() *rtc.Counters {
 	return &rtc.Counters{
 		ForwardedPackets: m.packets, ForwardedBytes: m.bytes,
 		NACKsReceived: m.nackRecv, NACKsAnswered: m.nackAnswered, NACKsForwarded: m.nackFwd,
-		PLIsReceived: m.pliRecv, PLIsForwarded: m.pliFwd, BadPackets: m.badRTP, Fanout: m.fanout,
+		PLIsReceived: m.pliRecv, PLIsForwarded: m.pliFwd, BadPackets: m.badRTP, BadRTCP: m.badRTCP, Fanout: m.fanout,
 	}
 }

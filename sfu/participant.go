@@ -11,8 +11,9 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
 
-// maxEarlyCandidates bounds the candidates kept before a pub offer.
-const maxEarlyCandidates = 64
+// maxEarlyCandidates bounds the candidates kept before a pub offer (the
+// publisher PC takes no more than that anyway).
+const maxEarlyCandidates = rtc.MaxRemoteCandidates
 
 // down is a track forwarded to a participant.
 type down struct {
@@ -27,8 +28,9 @@ type participant struct {
 	r         *room
 	id        string
 	sendFn    func([]byte) bool
-	lim       *rate.Limiter
-	publisher bool // under room.mu
+	lim       *rate.Limiter // data messages
+	bytesLim  *rate.Limiter // data payload bytes
+	publisher bool          // under room.mu
 	gone      atomic.Bool
 
 	mu       sync.Mutex // negotiation state; also orders what is sent
@@ -43,8 +45,10 @@ type participant struct {
 }
 
 func newParticipant(r *room, id string, send func([]byte) bool) *participant {
+	cfg := r.s.cfg
 	return &participant{r: r, id: id, sendFn: send, downs: map[string]*down{}, quality: map[string]string{},
-		lim: rate.NewLimiter(rate.Limit(r.s.cfg.MessageRate), r.s.cfg.MessageBurst)}
+		lim:      rate.NewLimiter(rate.Limit(cfg.MessageRate), cfg.MessageBurst),
+		bytesLim: rate.NewLimiter(rate.Limit(cfg.DataBytesRate), max(2*cfg.DataBytesRate, cfg.MaxMessageBytes))}
 }
 
 func (p *participant) send(b []byte) { _ = p.sendFn(b) } // false: signaling drops the slow client
@@ -70,13 +74,17 @@ func (p *participant) peerConfig(pc string) rtc.PeerConfig {
 			}
 		},
 		OnData:       p.onData,
-		OnTrack:      func(up *rtc.UpTrack) { p.r.publish(p, up) },
+		OnTrack:      func(up *rtc.UpTrack) bool { return p.r.publish(p, up) },
 		OnTrackEnded: func(up *rtc.UpTrack) { p.r.unpublish(up) },
 		OnFailed: func() {
 			p.r.s.log.Info("sfu: peer connection failed", "room", p.r.id, "peer", p.id, "pc", pc)
 		},
 	}
 }
+
+// testHookStarting, when set (tests), runs in start once the subscriber
+// PC is made, before it is attached.
+var testHookStarting func()
 
 // start makes the subscriber PC with every track already published and
 // sends the first offer.
@@ -85,8 +93,19 @@ func (p *participant) start() error {
 	if err != nil {
 		return err
 	}
+	if testHookStarting != nil {
+		testHookStarting()
+	}
 	p.r.mu.RLock()
 	p.mu.Lock()
+	if p.closed {
+		// Left (or the SFU closed) while the PC was being made: close
+		// has run and did not see it.
+		p.mu.Unlock()
+		p.r.mu.RUnlock()
+		_ = sub.Close()
+		return fmt.Errorf("%w: peer %s left while joining", ErrClosed, quoted(p.id))
+	}
 	p.sub = sub
 	p.mu.Unlock()
 	for _, t := range p.r.tracks {
@@ -221,8 +240,11 @@ func (p *participant) handle(b []byte) error {
 				// A client may send a candidate before the offer it
 				// belongs to (pion does): keep a few for the PC.
 				defer p.mu.Unlock()
+				if _, key, err := rtc.ParseCandidate(m.Candidate); err != nil || key == "" {
+					return candidateError(err)
+				}
 				if len(p.early) >= maxEarlyCandidates {
-					return fmt.Errorf("%w: more than %d candidates before the first offer", ErrBadMessage, maxEarlyCandidates)
+					return fmt.Errorf("%w: more than %d candidates before the first offer", ErrLimit, maxEarlyCandidates)
 				}
 				p.early = append(p.early, append([]byte(nil), m.Candidate...))
 				return nil
@@ -230,40 +252,85 @@ func (p *participant) handle(b []byte) error {
 		}
 		p.mu.Unlock()
 		if pc == nil {
-			return fmt.Errorf("%w: candidate for pc %q before its offer", ErrBadMessage, m.PC)
+			return fmt.Errorf("%w: candidate for pc %s before its offer", ErrBadMessage, quoted(m.PC))
 		}
-		if err := pc.AddCandidate(m.Candidate); err != nil {
-			return fmt.Errorf("%w: %w", ErrBadMessage, err)
-		}
-		return nil
+		return candidateError(pc.AddCandidate(m.Candidate))
 	case "size":
 		return p.setSize(m.Track, m.Width, m.Height)
 	case "quality":
-		p.setQuality(m.Peer, m.Quality)
-		return nil
+		return p.setQuality(m.Peer, m.Quality)
 	}
 	return nil
 }
 
-func (p *participant) publishOffer(sdp string) error {
-	n, err := rtc.SendTracks(sdp)
+// sdpError is the SFU's error for a refused description.
+func sdpError(err error) error {
+	if errors.Is(err, rtc.ErrTooManyCandidates) {
+		return fmt.Errorf("%w: %w", ErrLimit, err)
+	}
+	if errors.Is(err, rtc.ErrBadSDP) {
+		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	return err
+}
+
+// candidateError is the SFU's error for a refused candidate.
+func candidateError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rtc.ErrTooManyCandidates):
+		return fmt.Errorf("%w: %w", ErrLimit, err)
+	}
+	return fmt.Errorf("%w: %w", ErrBadMessage, err)
+}
+
+// publishOffer answers the client's publisher offer. A place among the
+// room's publishers is taken while the offer is applied and kept only if
+// it was: an offer that sends nothing, once answered, gives it back.
+func (p *participant) publishOffer(sdp string) (err error) {
+	sections, sending, err := rtc.SendTracks(sdp)
+	if errors.Is(err, rtc.ErrTooManyLayers) {
+		return fmt.Errorf("%w: %w", ErrLimit, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
-	if max := p.r.s.cfg.MaxTracksPerPublisher; n > max {
-		return fmt.Errorf("%w: %d tracks offered, at most %d per publisher", ErrLimit, n, max)
+	if max := p.r.s.cfg.MaxTracksPerPublisher; sections > max {
+		return fmt.Errorf("%w: %d media sections offered, at most %d per publisher", ErrLimit, sections, max)
 	}
-	if n > 0 {
-		if err := p.r.reservePublisher(p); err != nil {
+	if sending > 0 {
+		var added bool
+		if added, err = p.r.reservePublisher(p); err != nil {
 			return err
 		}
+		if added {
+			defer func() {
+				if err != nil {
+					p.r.releasePublisher(p)
+				}
+			}()
+		}
 	}
+	if err = p.answerPub(sdp); err != nil {
+		return err
+	}
+	if sending == 0 {
+		p.r.releasePublisher(p)
+	}
+	return nil
+}
+
+// answerPub applies the offer to the publisher PC, made at the first one,
+// and sends the answer.
+func (p *participant) answerPub(sdp string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ErrClosed
 	}
 	if p.pub == nil {
+		var err error
 		if p.pub, err = p.r.s.engine.NewPublisher(p.peerConfig(pcPub)); err != nil {
 			return err
 		}
@@ -274,10 +341,7 @@ func (p *participant) publishOffer(sdp string) error {
 	}
 	answer, err := p.pub.Answer(sdp)
 	if err != nil {
-		if errors.Is(err, rtc.ErrBadSDP) {
-			return fmt.Errorf("%w: %w", ErrBadSDP, err)
-		}
-		return err
+		return sdpError(err)
 	}
 	p.send(encode(sdpMessage{Kind: "answer", PC: pcPub, SDP: answer}))
 	return nil
@@ -291,7 +355,7 @@ func (p *participant) subAnswer(sdp string) error {
 	}
 	if err := p.sub.SetAnswer(sdp); err != nil {
 		p.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+		return sdpError(err)
 	}
 	p.offering = false
 	again := p.again

@@ -47,10 +47,10 @@ func (r *room) admit(peer string, send func([]byte) bool) (*participant, error) 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.parts[peer] != nil {
-		return nil, fmt.Errorf("%w: peer %q in room %q", ErrExists, peer, r.id)
+		return nil, fmt.Errorf("%w: peer %s in room %s", ErrExists, quoted(peer), quoted(r.id))
 	}
 	if len(r.parts) >= r.s.cfg.MaxParticipantsPerRoom {
-		return nil, fmt.Errorf("%w: %d participants in room %q", ErrLimit, r.s.cfg.MaxParticipantsPerRoom, r.id)
+		return nil, fmt.Errorf("%w: %d participants in room %s", ErrLimit, r.s.cfg.MaxParticipantsPerRoom, quoted(r.id))
 	}
 	p := newParticipant(r, peer, send)
 	r.parts[peer] = p
@@ -68,12 +68,13 @@ func (r *room) peers() []string {
 	return out
 }
 
-// reservePublisher makes p one of the room's publishers, within the limit.
-func (r *room) reservePublisher(p *participant) error {
+// reservePublisher makes p one of the room's publishers, within the limit;
+// added says it was not one before.
+func (r *room) reservePublisher(p *participant) (added bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p.publisher {
-		return nil
+		return false, nil
 	}
 	n := 0
 	for _, q := range r.parts {
@@ -82,18 +83,27 @@ func (r *room) reservePublisher(p *participant) error {
 		}
 	}
 	if n >= r.s.cfg.MaxPublishersPerRoom {
-		return fmt.Errorf("%w: %d publishers in room %q", ErrLimit, r.s.cfg.MaxPublishersPerRoom, r.id)
+		return false, fmt.Errorf("%w: %d publishers in room %s", ErrLimit, r.s.cfg.MaxPublishersPerRoom, quoted(r.id))
 	}
 	p.publisher = true
-	return nil
+	return true, nil
 }
 
-// publish forwards a new incoming track of owner to everyone else.
-func (r *room) publish(owner *participant, up *rtc.UpTrack) {
+// releasePublisher gives p's publisher place back (it sends nothing, or
+// its offer failed).
+func (r *room) releasePublisher(p *participant) {
+	r.mu.Lock()
+	p.publisher = false
+	r.mu.Unlock()
+}
+
+// publish forwards a new incoming track of owner to everyone else; false:
+// it is refused (owner is told why) and not read past pion.
+func (r *room) publish(owner *participant, up *rtc.UpTrack) bool {
 	r.mu.Lock()
 	if r.parts[owner.id] != owner {
 		r.mu.Unlock()
-		return // left meanwhile
+		return false // left meanwhile
 	}
 	mine := 0
 	for up2, t := range r.tracks {
@@ -102,6 +112,15 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 		}
 		if up.RID() != "" && t.up.ID() == up.ID() {
 			// Another simulcast layer of a track already forwarded.
+			err := t.canAddLayer(up)
+			if err == nil {
+				err = up.Accept()
+			}
+			if err != nil {
+				r.mu.Unlock()
+				owner.sendError(errorCode(err), fmt.Sprintf("layer %s of track %s not forwarded: %v", quoted(up.RID()), quoted(up.ID()), err))
+				return false
+			}
 			t.layers = append(t.layers, up)
 			r.tracks[up] = t
 			for _, q := range r.parts {
@@ -110,20 +129,26 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 				}
 			}
 			r.mu.Unlock()
-			return
+			return true
 		}
 		mine++
 	}
 	if mine >= r.s.cfg.MaxTracksPerPublisher {
 		r.mu.Unlock()
-		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: at most %d tracks per publisher", up.ID(), r.s.cfg.MaxTracksPerPublisher))
-		return
+		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: at most %d tracks per publisher", quoted(up.ID()), r.s.cfg.MaxTracksPerPublisher))
+		return false
 	}
 	if r.s.tracks.Add(1) > int64(r.s.cfg.MaxTracks) {
 		r.s.tracks.Add(-1)
 		r.mu.Unlock()
-		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: the server forwards %d tracks already", up.ID(), r.s.cfg.MaxTracks))
-		return
+		owner.sendError("limit", fmt.Sprintf("track %s not forwarded: the server forwards %d tracks already", quoted(up.ID()), r.s.cfg.MaxTracks))
+		return false
+	}
+	if err := up.Accept(); err != nil {
+		r.s.tracks.Add(-1)
+		r.mu.Unlock()
+		r.s.log.Warn("sfu: a track's cache", "room", r.id, "peer", owner.id, "err", err)
+		return false
 	}
 	t := &published{up: up, layers: []*rtc.UpTrack{up}, owner: owner, downID: owner.id + ":" + up.ID()}
 	r.tracks[up] = t
@@ -138,6 +163,21 @@ func (r *room) publish(owner *participant, up *rtc.UpTrack) {
 	for _, q := range renegotiate {
 		q.negotiate()
 	}
+	return true
+}
+
+// canAddLayer refuses a second layer with up's RID, or a layer over
+// rtc.MaxLayers (under room.mu).
+func (t *published) canAddLayer(up *rtc.UpTrack) error {
+	if len(t.layers) >= rtc.MaxLayers {
+		return fmt.Errorf("%w: at most %d simulcast layers", ErrLimit, rtc.MaxLayers)
+	}
+	for _, l := range t.layers {
+		if l.RID() == up.RID() {
+			return fmt.Errorf("%w: a layer with this rid is forwarded already", ErrBadMessage)
+		}
+	}
+	return nil
 }
 
 // unpublish ends a track (publisher PC closed or the track stopped).
@@ -183,6 +223,9 @@ func (r *room) leave(peer string) {
 	}
 	delete(r.parts, peer)
 	r.s.m.participants.Dec()
+	for _, q := range r.parts {
+		q.forget(peer)
+	}
 	need := map[*participant]bool{}
 	for up, t := range r.tracks {
 		if t.owner == p {

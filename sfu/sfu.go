@@ -46,13 +46,17 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.UDP == nil {
+	own := cfg.UDP == nil
+	if own {
 		if cfg.UDP, err = net.ListenPacket("udp", fmt.Sprintf(":%d", cfg.UDPPort)); err != nil {
 			return nil, fmt.Errorf("sfu: udp port %d: %w", cfg.UDPPort, err)
 		}
 	}
-	e, err := rtc.NewEngine(rtc.EngineConfig{UDP: cfg.UDP, TCP: cfg.TCP, NAT1To1IPs: cfg.NAT1To1IPs})
+	e, err := rtc.NewEngine(rtc.EngineConfig{UDP: cfg.UDP, TCP: cfg.TCP, NAT1To1IPs: cfg.NAT1To1IPs, AllowLoopback: cfg.AllowLoopbackPeers})
 	if err != nil {
+		if own {
+			_ = cfg.UDP.Close() // the socket New opened; one handed in stays the caller's
+		}
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	s := &SFU{cfg: cfg, log: cfg.Logger, m: m, engine: e, rooms: map[string]*room{}, stop: make(chan struct{}), done: make(chan struct{})}
@@ -106,6 +110,7 @@ func (s *SFU) Message(roomID, peer string, msg []byte) error {
 		return err
 	}
 	if err := p.handle(msg); err != nil {
+		err = clip(err)
 		s.m.badMessages.Inc()
 		// Also as an error message: a frame without an id gets no reply.
 		p.sendError(errorCode(err), err.Error())
@@ -172,13 +177,13 @@ func (s *SFU) participant(roomID, peer string) (*participant, error) {
 	r := s.rooms[roomID]
 	s.mu.Unlock()
 	if r == nil {
-		return nil, fmt.Errorf("%w: room %q", ErrNotFound, roomID)
+		return nil, fmt.Errorf("%w: room %s", ErrNotFound, quoted(roomID))
 	}
 	r.mu.RLock()
 	p := r.parts[peer]
 	r.mu.RUnlock()
 	if p == nil {
-		return nil, fmt.Errorf("%w: peer %q in room %q", ErrNotFound, peer, roomID)
+		return nil, fmt.Errorf("%w: peer %s in room %s", ErrNotFound, quoted(peer), quoted(roomID))
 	}
 	return p, nil
 }

@@ -34,27 +34,27 @@ func (r *recv) seqGap() (uint16, bool) {
 	return 0, false
 }
 
-// A simulcast publisher (low, medium, high): a subscriber asking for low
-// gets low, one that asks nothing gets high, and a switch up happens at a
-// keyframe with no gap in the sequence numbers.
-func TestSimulcastLayers(t *testing.T) {
-	s, reg := newSFU(t, sfu.Config{})
-	const room = "ns/simulcast"
-	hi := newPeer(t, s, room, "hi", peerOpts{})
-	lo := newPeer(t, s, room, "lo", peerOpts{})
-	if err := lo.c.SetQuality("pub", "low"); err != nil {
-		t.Fatal(err)
-	}
-	pub := newPeer(t, s, room, "pub", peerOpts{})
-	rids := []string{"low", "medium", "high"}
-	var layers []*webrtc.TrackLocalStaticRTP
+// simulcast is a published simulcast track: its layers and the ids of the
+// mid and rid header extensions the test writes.
+type simulcast struct {
+	layers       []*webrtc.TrackLocalStaticRTP
+	rids         []string
+	midID, ridID uint8
+	mid          string
+}
+
+// publishSimulcast publishes track "cam" as three layers, low, medium and
+// high, and waits for the answer.
+func publishSimulcast(t *testing.T, pub *peer) simulcast {
+	t.Helper()
+	sc := simulcast{rids: []string{"low", "medium", "high"}}
 	var tl []webrtc.TrackLocal
-	for _, rid := range rids {
-		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "pub", webrtc.WithRTPStreamID(rid))
+	for _, rid := range sc.rids {
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", pub.id, webrtc.WithRTPStreamID(rid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		layers = append(layers, tr)
+		sc.layers = append(sc.layers, tr)
 		tl = append(tl, tr)
 	}
 	sender, err := pub.c.PublishSimulcast(tl...)
@@ -64,20 +64,38 @@ func TestSimulcastLayers(t *testing.T) {
 	eventually(t, "the publisher's offer answered", 20*time.Second, func() bool {
 		return pub.c.PubPC().SignalingState() == webrtc.SignalingStateStable
 	})
-	var midID, ridID uint8
 	for _, x := range sender.GetParameters().HeaderExtensions {
 		switch x.URI {
 		case "urn:ietf:params:rtp-hdrext:sdes:mid":
-			midID = uint8(x.ID)
+			sc.midID = uint8(x.ID)
 		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
-			ridID = uint8(x.ID)
+			sc.ridID = uint8(x.ID)
 		}
 	}
-	mid := pub.c.PubPC().GetTransceivers()[0].Mid()
-	if midID == 0 || ridID == 0 || mid == "" {
-		t.Fatalf("mid/rid extensions not negotiated: %d %d %q", midID, ridID, mid)
+	sc.mid = pub.c.PubPC().GetTransceivers()[0].Mid()
+	if sc.midID == 0 || sc.ridID == 0 || sc.mid == "" {
+		t.Fatalf("mid/rid extensions not negotiated: %d %d %q", sc.midID, sc.ridID, sc.mid)
 	}
-	stop := make(chan struct{})
+	return sc
+}
+
+// write sends packet n of every layer (payload 0x10, keyframe flag,
+// layer), a keyframe every 10.
+func (sc simulcast) write(n uint32) {
+	for i, tr := range sc.layers {
+		kf := byte(1)
+		if n%10 == 0 {
+			kf = 0
+		}
+		h := rtp.Header{Version: 2, SequenceNumber: uint16(1000*i) + uint16(n), Timestamp: 3000 * n, Marker: true}
+		_ = h.SetExtension(sc.midID, []byte(sc.mid))
+		_ = h.SetExtension(sc.ridID, []byte(sc.rids[i]))
+		_ = tr.WriteRTP(&rtp.Packet{Header: h, Payload: []byte{0x10, kf, byte(i), 0, 0, 0, 0, 0}})
+	}
+}
+
+// pump writes the layers' packets every 20 ms until stop is closed.
+func (sc simulcast) pump(stop <-chan struct{}) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -89,18 +107,27 @@ func TestSimulcastLayers(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			for i, tr := range layers {
-				kf := byte(1)
-				if n%10 == 0 {
-					kf = 0 // a keyframe every 10 frames
-				}
-				h := rtp.Header{Version: 2, SequenceNumber: uint16(1000*i) + uint16(n), Timestamp: 3000 * n, Marker: true}
-				_ = h.SetExtension(midID, []byte(mid))
-				_ = h.SetExtension(ridID, []byte(rids[i]))
-				_ = tr.WriteRTP(&rtp.Packet{Header: h, Payload: []byte{0x10, kf, byte(i), 0, 0, 0, 0, 0}})
-			}
+			sc.write(n)
 		}
 	}()
+	return done
+}
+
+// A simulcast publisher (low, medium, high): a subscriber asking for low
+// gets low, one that asks nothing gets high, and a switch up happens at a
+// keyframe with no gap in the sequence numbers.
+func TestSimulcastLayers(t *testing.T) {
+	s, reg := newSFU(t, sfu.Config{})
+	const room = "ns/simulcast"
+	hi := newPeer(t, s, room, "hi", peerOpts{})
+	lo := newPeer(t, s, room, "lo", peerOpts{})
+	pub := newPeer(t, s, room, "pub", peerOpts{})
+	if err := lo.c.SetQuality("pub", "low"); err != nil { // pub must be in the room
+		t.Fatal(err)
+	}
+	sc := publishSimulcast(t, pub)
+	stop := make(chan struct{})
+	done := sc.pump(stop)
 	defer func() { close(stop); <-done }()
 
 	eventually(t, "hi on the high layer, lo on the low one", 30*time.Second, func() bool {

@@ -10,9 +10,9 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu"
 )
 
-// Clients that cannot use UDP reach the SFU over ICE-TCP on its one TCP
-// port, media and data alike.
-func TestICETCP(t *testing.T) {
+// newSFUWithTCP starts an SFU on loopback UDP and ICE-TCP ports.
+func newSFUWithTCP(t *testing.T) *sfu.SFU {
+	t.Helper()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +26,13 @@ func TestICETCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Clients that cannot use UDP reach the SFU over ICE-TCP on its one TCP
+// port, media and data alike.
+func TestICETCP(t *testing.T) {
+	s := newSFUWithTCP(t)
 	const room = "ns/tcp"
 	sub := newPeer(t, s, room, "sub", peerOpts{tcp: true})
 	pub := newPeer(t, s, room, "pub", peerOpts{tcp: true})

@@ -231,15 +231,30 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
 	return err
 }
 
-// readRTCP handles the subscriber's RTCP until the sender stops.
+// readRTCP handles the subscriber's RTCP until the sender stops. It reads
+// raw into one buffer and parses it itself: a malformed or oversized
+// compound is counted and the loop goes on (pion's ReadRTCP would end it,
+// and with it NACKs and keyframe requests for this subscriber).
 func (d *DownTrack) readRTCP() {
 	buf := make([]byte, packetcache.DefaultMaxPacketSize)
+	in := make([]byte, rtcpBufferSize)
 	var misses []uint16
+	var errs readErrors
 	for {
-		pkts, _, err := d.sender.ReadRTCP()
+		n, a, err := d.sender.Read(in)
 		if err != nil {
-			return
+			if errs.closed(err) {
+				return
+			}
+			d.c.BadRTCP.Add(1)
+			continue
 		}
+		pkts, err := a.GetRTCPPackets(in[:n]) // parsed already by the report interceptor
+		if err != nil {
+			d.c.BadRTCP.Add(1)
+			continue
+		}
+		errs.n = 0
 		for _, pkt := range pkts {
 			switch p := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:

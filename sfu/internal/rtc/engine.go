@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 // AudioLevelURI is the RTP header extension carrying a packet's audio level.
@@ -26,6 +30,9 @@ type EngineConfig struct {
 	NAT1To1IPs []string
 	// LoggerFactory for pion's own logs (nil: pion's default, errors only).
 	LoggerFactory logging.LoggerFactory
+	// AllowLoopback lets remote candidates name loopback addresses. It is
+	// on anyway when UDP is bound to a loopback address (tests).
+	AllowLoopback bool
 }
 
 // Engine builds the SFU's PeerConnections.
@@ -39,6 +46,13 @@ type Engine struct {
 func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.UDP == nil {
 		return nil, errors.New("rtc: no UDP socket")
+	}
+	for _, m := range cfg.NAT1To1IPs { // "external" or "external/local"
+		for _, ip := range strings.SplitN(m, "/", 2) {
+			if net.ParseIP(ip) == nil {
+				return nil, fmt.Errorf("rtc: NAT 1:1 address %.64q is not an IP address", m)
+			}
+		}
 	}
 	lf := cfg.LoggerFactory
 	if lf == nil {
@@ -74,9 +88,17 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(types)
+	loopback := cfg.AllowLoopback
 	if a, ok := cfg.UDP.LocalAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true) // a server bound to loopback (tests)
+		loopback = true
 	}
+	// A client's candidates name the addresses the server sends to: never
+	// dial out over TCP for them (active ICE-TCP would connect to any
+	// host:port a client names), and refuse addresses that reach the
+	// server itself or its link (metadata services) rather than a client.
+	se.DisableActiveTCP(true)
+	se.SetRemoteIPFilter(func(ip net.IP) bool { return RemoteIPAllowed(ip, loopback) })
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
@@ -84,6 +106,35 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetLite(false)
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	return e, nil
+}
+
+// RemoteIPAllowed reports whether the SFU may send ICE checks to ip, a
+// client's candidate address: not unspecified, "this network"
+// (0.0.0.0/8), broadcast, multicast or link-local (169.254.0.0/16 with the
+// cloud metadata address, fe80::/10), and not loopback unless loopback is
+// true. Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are
+// allowed: a LAN deployment's clients are there. An IPv6 address that
+// carries an IPv4 one (mapped, NAT64, 6to4, Teredo: turn.Canonical) must
+// pass as both.
+func RemoteIPAllowed(ip net.IP, loopback bool) bool {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	c := turn.Canonical(a)
+	return remoteAddrAllowed(a.Unmap(), loopback) && remoteAddrAllowed(c, loopback)
+}
+
+func remoteAddrAllowed(a netip.Addr, loopback bool) bool {
+	switch {
+	case a.Is4() && (a.As4()[0] == 0 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})):
+		return false
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast():
+		return false
+	case a.IsLoopback():
+		return loopback
+	}
+	return true
 }
 
 // NewPeerConnection returns a PeerConnection on the shared muxes.

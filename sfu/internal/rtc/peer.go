@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
@@ -27,7 +29,16 @@ var (
 	ErrBadCandidate = errors.New("rtc: bad ICE candidate")
 	ErrNotOpen      = errors.New("rtc: data channel not open or full")
 	ErrClosed       = errors.New("rtc: peer connection closed")
+	// ErrTooManyCandidates: a PC was given more than MaxRemoteCandidates
+	// distinct remote candidates.
+	ErrTooManyCandidates = errors.New("rtc: too many ICE candidates")
 )
+
+// MaxRemoteCandidates bounds the distinct remote candidates of one PC,
+// trickled or in its remote descriptions, per ICE generation (a remote
+// description with a new ufrag starts a new count): each one is a set of
+// candidate pairs that pion checks.
+const MaxRemoteCandidates = 32
 
 // PeerConfig holds a Peer's callbacks. They run on pion's goroutines,
 // concurrently: they must not block.
@@ -38,8 +49,12 @@ type PeerConfig struct {
 	// OnData gets each message of the subscriber PC's data channels.
 	OnData func(reliable bool, msg []byte)
 	// OnTrack gets each new incoming track of a publisher PC, before it
-	// forwards anything; OnTrackEnded when it ends.
-	OnTrack      func(up *UpTrack)
+	// forwards anything, and returns whether it is forwarded: then it must
+	// call up.Accept before adding any DownTrack, and OnTrackEnded is
+	// called when it ends. A refused track is read and dropped, with no
+	// cache. pion's repeats of a track (a new SSRC for a known RID) are
+	// not passed on.
+	OnTrack      func(up *UpTrack) bool
 	OnTrackEnded func(up *UpTrack)
 	// OnFailed is called once if ICE/DTLS fails or the connection closes
 	// from the other side.
@@ -50,14 +65,16 @@ type PeerConfig struct {
 // Peer is one PeerConnection of a participant: its publisher PC (the client
 // offers) or its subscriber PC (the server offers, with the data channels).
 type Peer struct {
-	pc   *webrtc.PeerConnection
-	cfg  PeerConfig
-	c    *Counters
-	rel  *webrtc.DataChannel
-	unr  *webrtc.DataChannel
-	mu   sync.Mutex
-	wait []webrtc.ICECandidateInit // remote candidates before the remote description
-	fail sync.Once
+	pc     *webrtc.PeerConnection
+	cfg    PeerConfig
+	c      *Counters
+	rel    *webrtc.DataChannel
+	unr    *webrtc.DataChannel
+	mu     sync.Mutex
+	wait   []webrtc.ICECandidateInit // remote candidates before the remote description
+	remote map[string]bool           // distinct remote candidates of this ICE generation
+	ufrag  string                    // the remote description's ICE ufrag
+	fail   sync.Once
 }
 
 // NewPublisher returns a publisher PC: it answers the client's offers and
@@ -67,15 +84,24 @@ func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	seen := map[*webrtc.TrackRemote]bool{}
 	p.pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		up, err := NewUpTrack(p.pc, t, recv, p.c)
-		if err != nil {
+		// pion calls again with the same track when a known RID comes
+		// with a new SSRC: it is read already (its packets of the new
+		// SSRC are counted bad; the layer is seen as stalled).
+		p.mu.Lock()
+		again := seen[t]
+		seen[t] = true
+		p.mu.Unlock()
+		if again {
 			return
 		}
-		go DrainRTCP(recv, t.RID())
-		if p.cfg.OnTrack != nil {
-			p.cfg.OnTrack(up)
+		up, err := NewUpTrack(p.pc, t, recv, p.c)
+		if err != nil || p.cfg.OnTrack == nil || !p.cfg.OnTrack(up) || up.cache == nil {
+			go discardTrack(t)
+			return
 		}
+		go drainRTCP(recv, t.RID(), p.c)
 		go func() {
 			up.Run()
 			if p.cfg.OnTrackEnded != nil {
@@ -119,7 +145,11 @@ func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
 	if cfg.Counters == nil {
 		cfg.Counters = &Counters{}
 	}
-	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill()}
+	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}}
+	// The server's two channels on sub are the only ones: a channel a
+	// client opens (on either PC) is closed at once, so it holds no read
+	// goroutine nor buffers.
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) { _ = dc.Close() })
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if p.cfg.OnCandidate == nil {
 			return
@@ -159,14 +189,23 @@ func (p *Peer) Offer() (string, error) {
 
 // SetAnswer applies the client's answer to our offer.
 func (p *Peer) SetAnswer(sdp string) error {
+	sdp, err := p.countDescription(sdp)
+	if err != nil {
+		return err
+	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
-	return p.flushCandidates()
+	p.flushCandidates()
+	return nil
 }
 
 // Answer applies the client's offer and returns the server's answer.
 func (p *Peer) Answer(sdp string) (string, error) {
+	sdp, err := p.countDescription(sdp)
+	if err != nil {
+		return "", err
+	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
@@ -177,9 +216,7 @@ func (p *Peer) Answer(sdp string) (string, error) {
 	if err := p.pc.SetLocalDescription(a); err != nil {
 		return "", fmt.Errorf("%w: set local answer: %w", ErrBadSDP, err)
 	}
-	if err := p.flushCandidates(); err != nil {
-		return "", err
-	}
+	p.flushCandidates()
 	return p.pc.LocalDescription().SDP, nil
 }
 
@@ -190,18 +227,22 @@ func (p *Peer) AddCandidate(raw []byte) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	var c webrtc.ICECandidateInit
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
-	}
-	if c.Candidate == "" {
-		return nil
+	c, key, err := ParseCandidate(raw)
+	if err != nil || key == "" {
+		return err
 	}
 	p.mu.Lock()
+	if p.remote[key] {
+		p.mu.Unlock()
+		return nil // a repeat: pion has it already
+	}
+	if len(p.remote) >= MaxRemoteCandidates {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: more than %d", ErrTooManyCandidates, MaxRemoteCandidates)
+	}
+	p.remote[key] = true
 	if p.pc.RemoteDescription() == nil {
-		if len(p.wait) < 64 {
-			p.wait = append(p.wait, c)
-		}
+		p.wait = append(p.wait, c) // at most MaxRemoteCandidates
 		p.mu.Unlock()
 		return nil
 	}
@@ -212,21 +253,68 @@ func (p *Peer) AddCandidate(raw []byte) error {
 	return nil
 }
 
-func (p *Peer) flushCandidates() error {
+// ParseCandidate checks a remote candidate (RTCIceCandidateInit JSON) and
+// returns it with the key that tells it from others (its candidate
+// attribute); key is "" for the end of candidates (null, empty).
+func ParseCandidate(raw []byte) (c webrtc.ICECandidateInit, key string, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return c, "", nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, "", fmt.Errorf("%w: %w", ErrBadCandidate, err)
+	}
+	key = strings.TrimPrefix(c.Candidate, "candidate:")
+	if key == "" {
+		return c, "", nil
+	}
+	if _, err := ice.UnmarshalCandidate(key); err != nil {
+		return c, "", fmt.Errorf("%w: %w", ErrBadCandidate, err)
+	}
+	return c, key, nil
+}
+
+// countDescription counts the candidates of a remote description against
+// MaxRemoteCandidates (a new ufrag, an ICE restart, starts a new count)
+// and returns the description without those over it: a description is
+// never refused for its candidates.
+func (p *Peer) countDescription(desc string) (string, error) {
+	ufrag, cands, err := remoteICE(desc)
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ufrag != "" && ufrag != p.ufrag {
+		p.remote = map[string]bool{}
+	}
+	p.ufrag = ufrag
+	over := map[string]bool{}
+	for _, k := range cands {
+		switch {
+		case p.remote[k]:
+		case len(p.remote) < MaxRemoteCandidates:
+			p.remote[k] = true
+		default:
+			over[k] = true
+		}
+	}
+	if len(over) == 0 {
+		return desc, nil
+	}
+	return withoutCandidates(desc, over)
+}
+
+// flushCandidates adds the candidates that came before the remote
+// description. They were checked when they came: one pion refuses now is
+// dropped, never failing the description that was applied.
+func (p *Peer) flushCandidates() {
 	p.mu.Lock()
 	wait := p.wait
 	p.wait = nil
 	p.mu.Unlock()
-	var errs []error
 	for _, c := range wait {
-		if err := p.pc.AddICECandidate(c); err != nil {
-			errs = append(errs, err)
-		}
+		_ = p.pc.AddICECandidate(c)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadCandidate, err)
-	}
-	return nil
 }
 
 // AddDown adds a track forwarding up to this (subscriber) PC, with track

@@ -1,6 +1,9 @@
 package rtc
 
 import (
+	"errors"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +34,7 @@ type Counters struct {
 	NACKsReceived, NACKsAnswered     Counter
 	NACKsForwarded                   Counter
 	PLIsReceived, PLIsForwarded      Counter
-	BadPackets                       Counter
+	BadPackets, BadRTCP              Counter
 	// Fanout gets the time from a packet's arrival to its last copy's
 	// write, for one packet in FanoutSampleEvery (fanout.go).
 	Fanout Observer
@@ -40,7 +43,7 @@ type Counters struct {
 func (c *Counters) fill() *Counters {
 	out := *c
 	for _, f := range []*Counter{&out.ForwardedPackets, &out.ForwardedBytes, &out.NACKsReceived, &out.NACKsAnswered,
-		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets} {
+		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets, &out.BadRTCP} {
 		if *f == nil {
 			*f = nopCounter{}
 		}
@@ -74,17 +77,10 @@ type UpTrack struct {
 
 var _ conn.UpTrack = (*UpTrack)(nil)
 
-// NewUpTrack wraps track, received on pc.
+// NewUpTrack wraps track, received on pc. It has no packet cache until
+// Accept: a track that is not forwarded costs no cache.
 func NewUpTrack(pc *webrtc.PeerConnection, track *webrtc.TrackRemote, recv *webrtc.RTPReceiver, c *Counters) (*UpTrack, error) {
-	slots := packetcache.DefaultSlots
-	if track.Kind() == webrtc.RTPCodecTypeAudio {
-		slots = 128
-	}
-	cache, err := packetcache.New(packetcache.Config{Slots: slots})
-	if err != nil {
-		return nil, err
-	}
-	u := &UpTrack{track: track, pc: pc, ssrc: uint32(track.SSRC()), kind: track.Kind().String(), cache: cache, c: c.fill(), done: make(chan struct{})}
+	u := &UpTrack{track: track, pc: pc, ssrc: uint32(track.SSRC()), kind: track.Kind().String(), c: c.fill(), done: make(chan struct{})}
 	for _, x := range recv.GetParameters().HeaderExtensions {
 		if x.URI == AudioLevelURI {
 			u.level = uint8(x.ID)
@@ -92,6 +88,22 @@ func NewUpTrack(pc *webrtc.PeerConnection, track *webrtc.TrackRemote, recv *webr
 	}
 	u.downs.Store(&[]conn.DownTrack{})
 	return u, nil
+}
+
+// Accept makes the track's packet cache (512 packets of video, 128 of
+// audio): call it once the track is to be forwarded, before any DownTrack
+// is added, from PeerConfig.OnTrack (Run starts after it returns).
+func (u *UpTrack) Accept() error {
+	slots := packetcache.DefaultSlots
+	if u.kind == "audio" {
+		slots = 128
+	}
+	cache, err := packetcache.New(packetcache.Config{Slots: slots})
+	if err != nil {
+		return err
+	}
+	u.cache = cache
+	return nil
 }
 
 // ID is the publisher's track id.
@@ -150,11 +162,17 @@ func (u *UpTrack) Run() {
 	buf := make([]byte, packetcache.DefaultMaxPacketSize)
 	var p rtp.Packet
 	fan := fanoutSampler{obs: u.c.Fanout}
+	var errs readErrors
 	for {
 		n, _, err := u.track.Read(buf)
 		if err != nil {
-			return
+			if errs.closed(err) {
+				return
+			}
+			u.c.BadPackets.Add(1) // over the buffer (io.ErrShortBuffer: dropped), or refused by an interceptor
+			continue
 		}
+		errs.n = 0
 		if err := p.Unmarshal(buf[:n]); err != nil || p.SSRC != u.ssrc {
 			u.c.BadPackets.Add(1)
 			continue
@@ -177,7 +195,12 @@ func (u *UpTrack) Run() {
 }
 
 // Packet copies a cached packet into buf.
-func (u *UpTrack) Packet(seq uint16, buf []byte) int { return u.cache.Get(seq, buf) }
+func (u *UpTrack) Packet(seq uint16, buf []byte) int {
+	if u.cache == nil {
+		return 0
+	}
+	return u.cache.Get(seq, buf)
+}
 
 // NACK asks the publisher to retransmit seqs.
 func (u *UpTrack) NACK(seqs []uint16) {
@@ -229,20 +252,61 @@ func (u *UpTrack) AudioLevel() (uint8, time.Time, bool) {
 	return uint8(v), time.Unix(0, u.audioAt.Load()), true
 }
 
-// DrainRTCP reads the publisher's RTCP for this track, or for its
+// drainRTCP reads the publisher's RTCP for this track, or for its
 // simulcast layer rid (sender reports feed the receiver-report
 // interceptor), until the receiver stops. A simulcast layer must be read by
 // its rid: pion's plain Read dereferences a layer that may not exist yet
-// (a nil pointer panic with Chromium's simulcast offers).
-func DrainRTCP(recv *webrtc.RTPReceiver, rid string) {
+// (a nil pointer panic with Chromium's simulcast offers). It reads raw
+// into one buffer: a malformed or oversized compound is counted and the
+// loop goes on (pion's ReadRTCP would end it).
+func drainRTCP(recv *webrtc.RTPReceiver, rid string, c *Counters) {
+	buf := make([]byte, rtcpBufferSize)
+	var errs readErrors
 	for {
 		var err error
 		if rid != "" {
-			_, _, err = recv.ReadSimulcastRTCP(rid)
+			_, _, err = recv.ReadSimulcast(buf, rid)
 		} else {
-			_, _, err = recv.ReadRTCP()
+			_, _, err = recv.Read(buf)
 		}
-		if err != nil {
+		if err == nil {
+			errs.n = 0
+			continue
+		}
+		if errs.closed(err) {
+			return
+		}
+		c.BadRTCP.Add(1)
+	}
+}
+
+// rtcpBufferSize is the read buffer of an RTCP loop: a compound over it is
+// dropped (io.ErrShortBuffer) and counted.
+const rtcpBufferSize = 1500
+
+// readErrors sorts the errors of a read loop: a closed stream ends it;
+// anything else (a malformed packet an interceptor refused, a packet over
+// the buffer, which pion drops) is the packet's, and the loop goes on. A
+// long run of such errors is slowed down, so that an error that would not
+// go away cannot spin.
+type readErrors struct{ n int }
+
+func (r *readErrors) closed(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	if r.n++; r.n > 64 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// discardTrack reads a track that is not forwarded until it ends, keeping
+// nothing: unread, pion would buffer its packets.
+func discardTrack(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := t.Read(buf); err != nil && !errors.Is(err, io.ErrShortBuffer) {
 			return
 		}
 	}
