@@ -90,6 +90,42 @@ func TestNACKAnsweredFromCache(t *testing.T) {
 
 // Keyframe requests from many subscribers reach the publisher at most about
 // once per 500 ms.
+// A keyframe request that comes within the interval of the last one is
+// deferred, not dropped: the publisher gets it once the interval is over.
+func TestKeyframeRequestDeferred(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{})
+	const room = "ns/pli-later"
+	sub := newPeer(t, s, room, "s1", peerOpts{})
+	pub := newPeer(t, s, room, "pub", peerOpts{})
+	video := publish(t, pub, "video", "cam")
+	stop := make(chan struct{})
+	done := pump(20*time.Millisecond, stop, video)
+	defer func() { close(stop); <-done }()
+	eventually(t, "video at the subscriber", 30*time.Second, func() bool {
+		r := sub.track("pub:cam")
+		return r != nil && len(r.received()) > 0
+	})
+	time.Sleep(time.Second) // past the keyframe asked for the new subscriber
+	plis := func() int {
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		return pub.plis
+	}
+	before := plis()
+	ssrc := uint32(sub.track("pub:cam").track.Remote.SSRC())
+	for range 2 { // the second within the interval of the first
+		if err := sub.c.SubPC().WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	eventually(t, "both keyframe requests at the publisher", 10*time.Second, func() bool { return plis() >= before+2 })
+	time.Sleep(700 * time.Millisecond)
+	if got := plis() - before; got != 2 {
+		t.Fatalf("publisher got %d keyframe requests, want 2 (the second deferred)", got)
+	}
+}
+
 func TestKeyframeRequestsRateLimited(t *testing.T) {
 	s, reg := newSFU(t, sfu.Config{})
 	const room = "ns/pli"

@@ -70,9 +70,12 @@ type UpTrack struct {
 
 	last    atomic.Int64 // unix ns of the last packet
 	lastPLI atomic.Int64
-	audio   atomic.Uint32 // level | 1<<8 when set
-	audioAt atomic.Int64
-	done    chan struct{}
+	// pliPending: a keyframe request came within KeyframeInterval of the
+	// last PLI; the reader sends it when the interval is over.
+	pliPending atomic.Bool
+	audio      atomic.Uint32 // level | 1<<8 when set
+	audioAt    atomic.Int64
+	done       chan struct{}
 }
 
 var _ conn.UpTrack = (*UpTrack)(nil)
@@ -179,6 +182,7 @@ func (u *UpTrack) Run() {
 		}
 		now := time.Now()
 		u.last.Store(now.UnixNano())
+		u.deferredPLI(now)
 		_ = u.cache.Store(p.SequenceNumber, buf[:n]) // too old or too large: forwarded all the same
 		if u.level != 0 {
 			if e := p.GetExtension(u.level); len(e) > 0 {
@@ -212,18 +216,39 @@ func (u *UpTrack) NACK(seqs []uint16) {
 }
 
 // RequestKeyframe sends a PLI unless one went out less than
-// KeyframeInterval ago.
+// KeyframeInterval ago; then the request is deferred, not dropped: the
+// track's reader sends it once the interval has passed (a subscriber that
+// switched layers right after another's request would otherwise wait for
+// the publisher's next keyframe of its own, which a browser may not send
+// for a long time). It reports whether a PLI went out now.
 func (u *UpTrack) RequestKeyframe() bool {
 	if u.kind != "video" {
 		return false
 	}
-	now := time.Now().UnixNano()
+	if u.sendPLI(time.Now().UnixNano()) {
+		return true
+	}
+	u.pliPending.Store(true)
+	return false
+}
+
+// sendPLI sends a PLI if the interval since the last has passed.
+func (u *UpTrack) sendPLI(now int64) bool {
 	last := u.lastPLI.Load()
 	if now-last < int64(KeyframeInterval) || !u.lastPLI.CompareAndSwap(last, now) {
 		return false
 	}
+	u.pliPending.Store(false)
 	_ = u.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: u.ssrc}})
 	return true
+}
+
+// deferredPLI sends a deferred keyframe request once its time has come;
+// one atomic load per packet otherwise. Reader-owned.
+func (u *UpTrack) deferredPLI(now time.Time) {
+	if u.pliPending.Load() && u.sendPLI(now.UnixNano()) {
+		u.c.PLIsForwarded.Add(1)
+	}
 }
 
 // LimitBitrate sends the publisher a REMB for this track.
