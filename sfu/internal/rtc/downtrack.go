@@ -50,6 +50,7 @@ type DownTrack struct {
 	// SSRC check) and the NACK responder.
 	mu     sync.Mutex
 	munger *rtpmunge.Munger
+	vp8    *vp8Munger // VP8 only: picture ids across layer switches
 
 	// Scratch headers, so that nothing is allocated per packet (a header
 	// handed to the writer interface would escape): one for forwarding,
@@ -68,6 +69,9 @@ func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters) 
 		return nil, err
 	}
 	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), munger: m}
+	if strings.EqualFold(d.mime, "video/VP8") {
+		d.vp8 = &vp8Munger{}
+	}
 	d.layers.Store(&[]conn.UpTrack{up})
 	d.cur.Store(ssrc)
 	return d, nil
@@ -200,6 +204,9 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
 		}
 		d.cur.Store(p.SSRC)
 		d.target.CompareAndSwap(p.SSRC, 0)
+		if d.vp8 != nil {
+			d.vp8.switched = true
+		}
 		d.mu.Unlock()
 		switched = l.RID()
 	}
@@ -223,7 +230,11 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
 		return nil
 	}
 	hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
-	n, err := b.w.WriteRTP(hdr, p.Payload)
+	payload := p.Payload
+	if d.vp8 != nil {
+		payload = d.vp8.rewrite(payload, true)
+	}
+	n, err := b.w.WriteRTP(hdr, payload)
 	if err == nil {
 		d.c.ForwardedPackets.Add(1)
 		d.c.ForwardedBytes.Add(float64(n))
@@ -302,12 +313,16 @@ func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16
 			hdr := &d.resend
 			*hdr = pkt.Header
 			hdr.Extension, hdr.Extensions, hdr.ExtensionProfile, hdr.Padding = false, nil, 0, false
+			payload := pkt.Payload
 			d.mu.Lock()
 			ok = d.munger.Munge(hdr, time.Now())
+			if ok && d.vp8 != nil {
+				payload = d.vp8.rewrite(payload, false)
+			}
 			d.mu.Unlock()
 			if ok {
 				hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
-				if _, err := b.w.WriteRTP(hdr, pkt.Payload); err == nil {
+				if _, err := b.w.WriteRTP(hdr, payload); err == nil {
 					d.c.NACKsAnswered.Add(1)
 				}
 			}
