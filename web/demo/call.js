@@ -184,7 +184,8 @@ async function openMedia(video, audio) {
     e.name = 'SecurityError';
     throw e;
   }
-  const constraints = { video: video ? { width: { ideal: 1280 }, height: { ideal: 720 } } : false, audio };
+  const width = Number(params.get('width')) || 1280; // ?width=480: below the SDK's simulcast threshold
+  const constraints = { video: video ? { width: { ideal: width }, height: { ideal: Math.round((width * 9) / 16) } } : false, audio };
   try {
     return { stream: await md.getUserMedia(constraints), missing: null };
   } catch (err) {
