@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
 
 // dropper is an interceptor (placed nearest the network) that drops the
@@ -94,23 +95,16 @@ func TestNACKAnsweredFromCache(t *testing.T) {
 // deferred, not dropped: the publisher gets it once the interval is over.
 func TestKeyframeRequestDeferred(t *testing.T) {
 	s, _ := newSFU(t, sfu.Config{})
-	const room = "ns/pli-later"
-	sub := newPeer(t, s, room, "s1", peerOpts{})
-	pub := newPeer(t, s, room, "pub", peerOpts{})
-	video := publish(t, pub, "video", "cam")
-	stop := make(chan struct{})
-	done := pump(20*time.Millisecond, stop, video)
-	defer func() { close(stop); <-done }()
-	eventually(t, "video at the subscriber", 30*time.Second, func() bool {
-		r := sub.track("pub:cam")
-		return r != nil && len(r.received()) > 0
-	})
-	time.Sleep(time.Second) // past the keyframe asked for the new subscriber
+	sub, pub := videoCall(t, s, "ns/pli-later", peerOpts{})
 	plis := func() int {
 		pub.mu.Lock()
 		defer pub.mu.Unlock()
 		return pub.plis
 	}
+	// The keyframe asked for the new subscriber, then one interval more, so
+	// that the next request goes out at once.
+	eventually(t, "the new subscriber's keyframe request", 10*time.Second, func() bool { return plis() >= 1 })
+	time.Sleep(rtc.KeyframeInterval + 200*time.Millisecond)
 	before := plis()
 	ssrc := uint32(sub.track("pub:cam").track.Remote.SSRC())
 	for range 2 { // the second within the interval of the first

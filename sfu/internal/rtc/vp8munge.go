@@ -76,6 +76,15 @@ func (m *vp8Munger) rewrite(payload []byte, advance bool) []byte {
 	if advance {
 		m.switched, m.started = false, true
 	}
+	if m.picOff == 0 && m.tl0Off == 0 { // no switch yet: note where the numbers are, copy nothing
+		if advance && pic >= 0 {
+			m.lastPic = id
+		}
+		if advance && tl0 >= 0 {
+			m.lastTL0, m.hasTL0 = payload[tl0], true
+		}
+		return payload
+	}
 	out := m.re[:len(payload)]
 	if advance {
 		out = m.fwd[:len(payload)]

@@ -70,6 +70,14 @@ func TestVP8MungerContinuesAcrossSwitches(t *testing.T) {
 		}
 	}
 
+	// Before any switch nothing is rewritten: the payload itself goes out,
+	// with no copy per packet and subscriber.
+	var fresh vp8Munger
+	first := vp8Desc(500, true, 9)
+	if out := fresh.rewrite(first, true); &out[0] != &first[0] {
+		t.Fatalf("a packet before any switch was copied")
+	}
+
 	// 7-bit picture ids wrap at 128.
 	var s vp8Munger
 	s.rewrite(vp8Desc(120, false, 0), true)
