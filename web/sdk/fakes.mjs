@@ -509,6 +509,8 @@ export function fakeWebSocket(server) {
     sent = [];
     /** @type {{code?: number, reason?: string}|null} */
     closedByClient = null;
+    /** Frames sent while closing or closed: a browser drops them and logs a console error. */
+    droppedSends = 0;
     seq = 0;
     /** @type {((ev: any) => void)|null} */ onopen = null;
     /** @type {((ev: any) => void)|null} */ onmessage = null;
@@ -525,7 +527,11 @@ export function fakeWebSocket(server) {
     }
     /** @param {string} text */
     send(text) {
-      if (this.readyState !== 1) throw new Error('socket not open');
+      if (this.readyState === 0) throw new Error('InvalidStateError: still connecting');
+      if (this.readyState !== 1) {
+        this.droppedSends++;
+        return;
+      }
       const frame = JSON.parse(text);
       this.sent.push(frame);
       setTimeout(() => server.onFrame?.(this, frame), 0);
@@ -545,6 +551,10 @@ export function fakeWebSocket(server) {
       if (this.readyState !== 1) return;
       const f = noSeq ? frame : { ...frame, seq: ++this.seq };
       this.onmessage?.({ data: JSON.stringify(f) });
+    }
+    /** The server has started the closing handshake: no close event yet. */
+    serverClosing() {
+      if (this.readyState === 1) this.readyState = 2;
     }
     /** @param {number} code @param {string} [reason] */
     serverClose(code, reason = '') {

@@ -372,6 +372,20 @@ test('a session gone for longer than its grace is not resumed: waiting requests 
   sb.disconnect();
 });
 
+test('a socket the server is closing gets no confirm: a browser would log an error for it', async () => {
+  const srv = resumeServer();
+  const sb = client(srv);
+  await sb.join('r');
+  srv.send(srv.sessions[0], from0(1));
+  await until(() => sb.lastSeq === 2);
+  srv.sockets[0].serverClosing(); // the confirm is due in a quarter second
+  await tick(400);
+  assert.equal(srv.sockets[0].droppedSends, 0);
+  srv.sockets[0].serverClose(4000);
+  await next(sb, 'reconnect');
+  sb.disconnect();
+});
+
 test('the client confirms what its app processed, at most every quarter second, and not again without news', async () => {
   const srv = resumeServer();
   const sb = client(srv);

@@ -347,7 +347,7 @@ export class Switchboard extends Emitter {
     }
     if (hold) return reply;
     try {
-      ws.send(text);
+      sendOpen(ws, text);
     } catch (err) {
       this.#requests.cancel(out.id, /** @type {Error} */ (err));
     }
@@ -657,7 +657,7 @@ export class Switchboard extends Emitter {
         continue;
       }
       try {
-        ws.send(text);
+        sendOpen(ws, text);
       } catch (err) {
         // A broken socket: the next resume sends what is left.
         this.#drop(`send failed: ${errorText(err)}`);
@@ -685,9 +685,9 @@ export class Switchboard extends Emitter {
     if (ws !== this.#ws || !this.connected || this.lastSeq <= this.#confirmedSeq) return;
     const text = encode(confirm(this.lastSeq));
     try {
-      ws.send(text);
+      sendOpen(ws, text);
     } catch {
-      return; // a broken socket: the heartbeat notices
+      return; // a closing or broken socket: the heartbeat notices
     }
     this.#confirmedSeq = this.lastSeq;
   }
@@ -881,6 +881,18 @@ export class Switchboard extends Emitter {
     this.#refreshTimer = null;
     this.#refreshRound++;
   }
+}
+
+/**
+ * Sends on a socket that is open, and throws otherwise: a browser does not
+ * throw for a socket the server is closing, it drops the frame and logs an
+ * error to the console, which an app's error reporting then picks up.
+ * @param {WebSocket} ws
+ * @param {string} text
+ */
+function sendOpen(ws, text) {
+  if (ws.readyState !== 1) throw new Error('socket not open');
+  ws.send(text);
 }
 
 /** @param {WebSocket} ws */
