@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
@@ -51,8 +53,17 @@ func (p *participant) addLayer(t *published, up *rtc.UpTrack) {
 	p.chooseLayer(d)
 }
 
+// LayerIdle: a simulcast layer without a packet for this long is taken
+// for stopped. A browser stops its top layers when its estimate of the
+// uplink or its CPU runs short, and starts them again later; a subscriber
+// left on a stopped layer would freeze on its last frame.
+const LayerIdle = time.Second
+
 // chooseLayer picks d's simulcast layer from the quality asked for its
-// publisher and the size it is shown at (under p.mu).
+// publisher and the size it is shown at, among the layers that flow: the
+// best one at or under the one wanted, else the lowest one over it (under
+// p.mu). With no layer flowing (the start, or a stalled publisher) it
+// picks among all of them.
 func (p *participant) chooseLayer(d *down) {
 	rids := d.track.RIDs()
 	if len(rids) < 2 {
@@ -71,20 +82,50 @@ func (p *participant) chooseLayer(d *down) {
 			want = 1
 		}
 	}
-	best, bestRank, low, lowRank := "", -1, "", 99
+	live := d.track.Live(time.Now(), LayerIdle)
+	if !slices.Contains(live, true) {
+		live = nil // nothing flows: judge by rank alone
+	}
+	best, bestRank, over, overRank := "", -1, "", 99
 	for i, rid := range rids {
+		if live != nil && !live[i] {
+			continue
+		}
 		r := layerRank(rid, i)
 		if r <= want && r > bestRank {
 			best, bestRank = rid, r
 		}
-		if r < lowRank {
-			low, lowRank = rid, r
+		if r > want && r < overRank {
+			over, overRank = rid, r
 		}
 	}
 	if bestRank < 0 {
-		best = low
+		best = over
 	}
 	d.track.SetLayer(best)
+}
+
+// liveLayers returns a mask of t's layers that flow (under room.mu).
+func (t *published) liveLayers(now time.Time) uint32 {
+	var mask uint32
+	for i, l := range t.layers {
+		if last := l.LastPacket(); !last.IsZero() && now.Sub(last) < LayerIdle {
+			mask |= 1 << i
+		}
+	}
+	return mask
+}
+
+// relayer chooses again the layer of t that each of its subscribers gets,
+// after a layer stopped or started (parts: the room's participants).
+func relayer(t *published, parts []*participant) {
+	for _, q := range parts {
+		q.mu.Lock()
+		if d := q.downs[t.downID]; d != nil && !q.closed {
+			q.chooseLayer(d)
+		}
+		q.mu.Unlock()
+	}
 }
 
 // layerRank orders simulcast RIDs: 0 low, 1 medium, 2 high; unknown names

@@ -15,6 +15,7 @@ type published struct {
 	owner   *participant
 	downID  string // "<owner>:<track id>", the id subscribers see
 	stalled bool   // owned by the housekeeping goroutine
+	live    uint32 // the simulcast layers that flow, a bit per layer; owned by the housekeeping goroutine
 	paused  int    // subscribers told it is paused (for the gauge)
 }
 

@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,13 +42,14 @@ type simulcast struct {
 	rids         []string
 	midID, ridID uint8
 	mid          string
+	off          *atomic.Uint32 // layers not sent, a bit per layer
 }
 
 // publishSimulcast publishes track "cam" as three layers, low, medium and
 // high, and waits for the answer.
 func publishSimulcast(t *testing.T, pub *peer) simulcast {
 	t.Helper()
-	sc := simulcast{rids: []string{"low", "medium", "high"}}
+	sc := simulcast{rids: []string{"low", "medium", "high"}, off: new(atomic.Uint32)}
 	var tl []webrtc.TrackLocal
 	for _, rid := range sc.rids {
 		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", pub.id, webrtc.WithRTPStreamID(rid))
@@ -83,6 +85,9 @@ func publishSimulcast(t *testing.T, pub *peer) simulcast {
 // layer), a keyframe every 10.
 func (sc simulcast) write(n uint32) {
 	for i, tr := range sc.layers {
+		if sc.off.Load()&(1<<i) != 0 {
+			continue
+		}
 		kf := byte(1)
 		if n%10 == 0 {
 			kf = 0
@@ -156,5 +161,42 @@ func TestSimulcastLayers(t *testing.T) {
 	}
 	if got := counter(t, reg, "switchboard_sfu_tracks"); got != 1 {
 		t.Fatalf("tracks = %v, want 1 for three layers", got)
+	}
+}
+
+// A browser stops its top simulcast layer when its uplink estimate or its
+// CPU runs short: a subscriber on that layer moves to the best layer still
+// flowing, without a gap in its sequence numbers, and back up when the
+// layer flows again.
+func TestSimulcastLayerStops(t *testing.T) {
+	s, _ := newSFU(t, sfu.Config{})
+	const room = "ns/simulcast-stop"
+	hi := newPeer(t, s, room, "hi", peerOpts{})
+	pub := newPeer(t, s, room, "pub", peerOpts{})
+	sc := publishSimulcast(t, pub)
+	stop := make(chan struct{})
+	done := sc.pump(stop)
+	defer func() { close(stop); <-done }()
+
+	eventually(t, "hi on the high layer", 30*time.Second, func() bool {
+		h := hi.track("pub:cam")
+		return h != nil && h.layerCount(2) > 20
+	})
+	h := hi.track("pub:cam")
+	sc.off.Store(1 << 2) // the high layer stops
+	m1 := h.layerCount(1)
+	eventually(t, "hi moved to medium", 20*time.Second, func() bool { return h.layerCount(1) > m1+20 })
+	eventually(t, "layer message medium", 10*time.Second, func() bool {
+		ly, ok := hi.lastLayer("pub:cam")
+		return ok && ly.Layer == "medium" && !ly.Paused
+	})
+	sc.off.Store(1<<2 | 1<<1) // medium stops too
+	m0 := h.layerCount(0)
+	eventually(t, "hi moved to low", 20*time.Second, func() bool { return h.layerCount(0) > m0+20 })
+	sc.off.Store(0) // every layer again
+	m2 := h.layerCount(2)
+	eventually(t, "hi back on high", 20*time.Second, func() bool { return h.layerCount(2) > m2+20 })
+	if seq, gap := h.seqGap(); gap {
+		t.Fatalf("sequence gap after %d across the switches", seq)
 	}
 }

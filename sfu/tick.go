@@ -25,6 +25,7 @@ func (r *room) tick(now time.Time, remb bool) {
 		paused bool
 	}
 	var changes []change
+	var relayered []*published
 	type speaker struct {
 		peer  string
 		level uint8
@@ -41,6 +42,12 @@ func (r *room) tick(now time.Time, remb bool) {
 		for _, l := range t.layers {
 			if lp := l.LastPacket(); lp.After(last) {
 				last = lp
+			}
+		}
+		if len(t.layers) > 1 {
+			if live := t.liveLayers(now); live != t.live {
+				t.live = live
+				relayered = append(relayered, t)
 			}
 		}
 		stalled := !last.IsZero() && now.Sub(last) > r.s.cfg.StallTimeout
@@ -63,6 +70,9 @@ func (r *room) tick(now time.Time, remb bool) {
 
 	for _, c := range changes {
 		r.notifyStall(c.t, c.paused, parts)
+	}
+	for _, t := range relayered {
+		relayer(t, parts)
 	}
 
 	slices.SortFunc(speaking, func(a, b speaker) int {

@@ -81,6 +81,16 @@ func NewBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Con
 	t.Helper()
 	exe := chromiumPath(t)
 	output := &cappedBuffer{max: 256 << 10}
+	if v := os.Getenv("SWITCHBOARD_CHROMIUM_LOG"); v != "" {
+		// Chromium's own log (WebRTC's warnings: SRTP replays, undecodable
+		// frames), saved with the artifacts of a failed test; the value is
+		// a --vmodule pattern, or 1.
+		output.max = 64 << 20
+		extra = append(extra, chromedp.Flag("enable-logging", "stderr"), chromedp.Flag("v", "0"))
+		if v != "1" {
+			extra = append(extra, chromedp.Flag("vmodule", v))
+		}
+	}
 	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.UserDataDir(t.TempDir()),

@@ -113,6 +113,18 @@ func (d *DownTrack) RIDs() []string {
 	return out
 }
 
+// Live reports, for each layer in the order of RIDs, whether a packet of
+// it arrived less than idle before now.
+func (d *DownTrack) Live(now time.Time, idle time.Duration) []bool {
+	ls := *d.layers.Load()
+	out := make([]bool, len(ls))
+	for i, l := range ls {
+		last := l.LastPacket()
+		out[i] = !last.IsZero() && now.Sub(last) < idle
+	}
+	return out
+}
+
 // Layer returns the RID of the layer forwarded now.
 func (d *DownTrack) Layer() string {
 	if l := d.layer(d.cur.Load()); l != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
@@ -65,8 +66,16 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
-	// Receiver reports to publishers, sender reports to subscribers. NACKs
-	// are handled by hand (answered from the cache), keyframe requests too.
+	// Receiver reports to publishers, sender reports to subscribers, NACKs
+	// to publishers for what the server lost of their packets (at once,
+	// rather than when every subscriber has found the same hole and asked
+	// for it). Subscribers' NACKs are handled by hand (answered from the
+	// cache), keyframe requests too.
+	nacks, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: nack generator: %w", err)
+	}
+	reg.Add(nacks)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("rtc: receiver reports: %w", err)
