@@ -185,7 +185,9 @@ async function openMedia(video, audio) {
     throw e;
   }
   const width = Number(params.get('width')) || 1280; // ?width=480: below the SDK's simulcast threshold
-  const constraints = { video: video ? { width: { ideal: width }, height: { ideal: Math.round((width * 9) / 16) } } : false, audio };
+  const fps = Number(params.get('fps')) || 30; // ?fps=15: half the encoding and decoding, for a small machine
+  const size = { width: { ideal: width }, height: { ideal: Math.round((width * 9) / 16) }, frameRate: { ideal: fps } };
+  const constraints = { video: video ? size : false, audio };
   try {
     return { stream: await md.getUserMedia(constraints), missing: null };
   } catch (err) {
