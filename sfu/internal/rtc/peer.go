@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -75,7 +76,14 @@ type Peer struct {
 	remote map[string]bool           // distinct remote candidates of this ICE generation
 	ufrag  string                    // the remote description's ICE ufrag
 	fail   sync.Once
+
+	iceStarted     chan struct{} // closed when ICE leaves "new": the remote credentials are set
+	iceStartedOnce sync.Once
 }
+
+// ICEStartWait bounds how long a renegotiating offer waits for the ICE
+// transport of the first one to start (see Answer).
+const ICEStartWait = 2 * time.Second
 
 // NewPublisher returns a publisher PC: it answers the client's offers and
 // reports incoming tracks.
@@ -145,7 +153,12 @@ func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
 	if cfg.Counters == nil {
 		cfg.Counters = &Counters{}
 	}
-	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}}
+	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}, iceStarted: make(chan struct{})}
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s != webrtc.ICEConnectionStateNew {
+			p.iceStartedOnce.Do(func() { close(p.iceStarted) })
+		}
+	})
 	// The server's two channels on sub are the only ones: a channel a
 	// client opens (on either PC) is closed at once, so it holds no read
 	// goroutine nor buffers.
@@ -205,6 +218,19 @@ func (p *Peer) Answer(sdp string) (string, error) {
 	sdp, err := p.countDescription(sdp)
 	if err != nil {
 		return "", err
+	}
+	if p.pc.RemoteDescription() != nil {
+		// A renegotiation. pion (v4.2.26) starts the ICE transport of the
+		// first offer later, from its operations queue, and until then an
+		// offer with the same credentials looks like an ICE restart to it:
+		// it answers with new local credentials while the client goes on
+		// with the old ones, and the connection never comes up (a client
+		// that publishes a second track as soon as the first is answered
+		// met it about one time in three). So wait for the start, bounded.
+		select {
+		case <-p.iceStarted:
+		case <-time.After(ICEStartWait):
+		}
 	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
