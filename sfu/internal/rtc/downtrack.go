@@ -33,6 +33,7 @@ type DownTrack struct {
 	kind       webrtc.RTPCodecType
 	mime       string
 	c          *Counters
+	bw         *bandwidth // the subscriber PC's, fed by readRTCP
 	sender     *webrtc.RTPSender
 	// OnSwitch, when set before the first packet, is told the RID of the
 	// layer forwarded after each switch.
@@ -63,12 +64,12 @@ var (
 	_ webrtc.TrackLocal = (*DownTrack)(nil)
 )
 
-func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters) (*DownTrack, error) {
+func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters, bw *bandwidth) (*DownTrack, error) {
 	m := rtpmunge.New(0)
 	if err := m.Switch(ssrc, up.ClockRate()); err != nil {
 		return nil, err
 	}
-	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), munger: m}
+	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), bw: bw, munger: m}
 	if strings.EqualFold(d.mime, "video/VP8") {
 		d.vp8 = &vp8Munger{}
 	}
@@ -121,6 +122,17 @@ func (d *DownTrack) Live(now time.Time, idle time.Duration) []bool {
 	for i, l := range ls {
 		last := l.LastPacket()
 		out[i] = !last.IsZero() && now.Sub(last) < idle
+	}
+	return out
+}
+
+// Bitrates returns, for each layer in the order of RIDs, its bitrate
+// (conn.UpTrack.Bitrate).
+func (d *DownTrack) Bitrates() []uint64 {
+	ls := *d.layers.Load()
+	out := make([]uint64, len(ls))
+	for i, l := range ls {
+		out[i] = l.Bitrate()
 	}
 	return out
 }
@@ -291,7 +303,29 @@ func (d *DownTrack) readRTCP() {
 				if l := d.layer(cur); l != nil {
 					l.NACK(misses)
 				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				// Sent for the whole PC (its SSRCs list every track), so
+				// every down track's reader sees it: recording it again is
+				// harmless.
+				d.bw.remb(time.Now(), p.Bitrate)
+			case *rtcp.ReceiverReport:
+				d.receiverReport(p)
 			}
+		}
+	}
+}
+
+// receiverReport feeds the estimator the loss the subscriber reports for
+// this track: a compound reaches the reader of each SSRC it reports on,
+// which takes its own block only.
+func (d *DownTrack) receiverReport(p *rtcp.ReceiverReport) {
+	b := d.bound.Load()
+	if b == nil {
+		return
+	}
+	for _, r := range p.Reports {
+		if r.SSRC == b.ssrc {
+			d.bw.loss(time.Now(), r.FractionLost)
 		}
 	}
 }
