@@ -17,8 +17,9 @@ const (
 	speakerHold = 500 * time.Millisecond
 )
 
-// tick is the room's periodic work: stalled publishers, active speakers,
-// and (remb) the publishers' bitrate limits.
+// tick is the room's periodic work: the tracks' bitrates, stalled
+// publishers, layers by bandwidth, active speakers, and (remb) the
+// publishers' bitrate limits.
 func (r *room) tick(now time.Time, remb bool) {
 	type change struct {
 		t      *published
@@ -35,6 +36,7 @@ func (r *room) tick(now time.Time, remb bool) {
 
 	r.mu.RLock()
 	for up, t := range r.tracks {
+		up.Sample(now) // every layer
 		if up != t.up {
 			continue // a simulcast layer: the track is seen through its first
 		}
@@ -73,6 +75,9 @@ func (r *room) tick(now time.Time, remb bool) {
 	}
 	for _, t := range relayered {
 		relayer(t, parts)
+	}
+	for _, q := range parts {
+		q.rebudget(now)
 	}
 
 	slices.SortFunc(speaking, func(a, b speaker) int {

@@ -137,6 +137,14 @@ func (d *DownTrack) Bitrates() []uint64 {
 	return out
 }
 
+// Bitrate is the bitrate of the layer forwarded now.
+func (d *DownTrack) Bitrate() uint64 {
+	if l := d.layer(d.cur.Load()); l != nil {
+		return l.Bitrate()
+	}
+	return 0
+}
+
 // Layer returns the RID of the layer forwarded now.
 func (d *DownTrack) Layer() string {
 	if l := d.layer(d.cur.Load()); l != nil {
