@@ -130,6 +130,7 @@ type recv struct {
 	// Simulcast test packets (payload 0x10, keyframe bit, layer, ...):
 	layers map[byte]int    // packets by layer
 	seqs   map[uint16]bool // outgoing sequence numbers seen
+	frames map[uint32]bool // layer<<24 | packet number n (simulcast.write)
 }
 
 type peerOpts struct {
@@ -154,7 +155,7 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 		Send: func(m []byte) error { return s.Message(room, id, m) },
 		API:  api,
 		OnTrack: func(tr *sfuclient.Track) {
-			r := &recv{track: tr, seqOff: map[uint32]uint16{}, layers: map[byte]int{}, seqs: map[uint16]bool{}}
+			r := &recv{track: tr, seqOff: map[uint32]uint16{}, layers: map[byte]int{}, seqs: map[uint16]bool{}, frames: map[uint32]bool{}}
 			p.mu.Lock()
 			p.tracks[tr.ID] = r
 			p.mu.Unlock()
@@ -245,6 +246,9 @@ func (r *recv) read() {
 		r.mu.Lock()
 		if pkt.Payload[0] == 0x10 && len(pkt.Payload) >= 3 {
 			r.layers[pkt.Payload[2]]++
+		}
+		if pkt.Payload[0] == 0x10 && len(pkt.Payload) >= 8 {
+			r.frames[uint32(pkt.Payload[2])<<24|binary.BigEndian.Uint32(pkt.Payload[4:])&0xffffff] = true
 		}
 		r.seqs[pkt.SequenceNumber] = true
 		if _, dup := r.seqOff[idx]; !dup {
