@@ -119,13 +119,20 @@ func (r *room) notifyStall(t *published, paused bool, parts []*participant) {
 		layer = "none"
 	}
 	msg := encode(layerMessage{Kind: "layer", Track: t.downID, Peer: t.owner.id, Layer: layer, Paused: paused})
-	var subs []*participant
+	var subs, tell []*participant
 	for _, q := range parts {
 		q.mu.Lock()
-		has := q.downs[t.downID] != nil
+		d := q.downs[t.downID]
+		// A subscriber that has the track paused of its own (hidden, or
+		// short of bandwidth) stays paused as it was told: "resumed"
+		// would be false.
+		quiet := d != nil && !paused && (d.hidden || d.bwPaused)
 		q.mu.Unlock()
-		if has {
+		if d != nil {
 			subs = append(subs, q)
+			if !quiet {
+				tell = append(tell, q)
+			}
 		}
 	}
 	// The gauge first, so that whoever reads the message sees it counted.
@@ -138,7 +145,7 @@ func (r *room) notifyStall(t *published, paused bool, parts []*participant) {
 		t.paused = 0
 	}
 	r.mu.Unlock()
-	for _, q := range subs {
+	for _, q := range tell {
 		q.send(msg)
 	}
 }
