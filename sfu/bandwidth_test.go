@@ -11,27 +11,10 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu"
 )
 
-// histogramCount reads how many samples a histogram holds.
-func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n uint64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				n += m.GetHistogram().GetSampleCount()
-			}
-		}
-	}
-	return n
-}
-
-// sendREMB makes p's subscriber PC send a REMB of bps (read at each send)
-// for ssrc every 200 ms, as Chrome does, until the test ends.
-func sendREMB(t *testing.T, p *peer, ssrc uint32, bps *atomic.Uint64) {
+// sendRTCP makes p's subscriber PC send what pkts returns (nothing when
+// nil) every 200 ms, as a browser sends its feedback, until the test
+// ends.
+func sendRTCP(t *testing.T, p *peer, pkts func() []rtcp.Packet) {
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -43,12 +26,34 @@ func sendREMB(t *testing.T, p *peer, ssrc uint32, bps *atomic.Uint64) {
 				return
 			case <-tick.C:
 			}
-			if b := bps.Load(); b > 0 {
-				_ = p.c.SubPC().WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: float32(b), SSRCs: []uint32{ssrc}}})
+			if ps := pkts(); ps != nil {
+				_ = p.c.SubPC().WriteRTCP(ps)
 			}
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
+}
+
+// bandwidthCall has "hi" and "slow" subscribe to "pub"'s simulcast track
+// "cam", its layers about 130, 290 and 450 kbit/s with headers (50
+// packets a second), until both get the high layer; the layers flow until
+// the test ends.
+func bandwidthCall(t *testing.T, room string) (reg *prometheus.Registry, sc simulcast, hi, slow *peer, h, l *recv) {
+	t.Helper()
+	s, reg := newSFU(t, sfu.Config{})
+	hi = newPeer(t, s, room, "hi", peerOpts{})
+	slow = newPeer(t, s, room, "slow", peerOpts{})
+	pub := newPeer(t, s, room, "pub", peerOpts{})
+	sc = publishSimulcast(t, pub)
+	sc.sizes = []int{300, 700, 1100}
+	stop := make(chan struct{})
+	done := sc.pump(stop)
+	t.Cleanup(func() { close(stop); <-done })
+	eventually(t, "both on the high layer", 30*time.Second, func() bool {
+		h, l = hi.track("pub:cam"), slow.track("pub:cam")
+		return h != nil && l != nil && h.layerCount(2) > 50 && l.layerCount(2) > 50
+	})
+	return reg, sc, hi, slow, h, l
 }
 
 // A subscriber whose REMB says it cannot keep up is moved down a layer,
@@ -56,27 +61,17 @@ func sendREMB(t *testing.T, p *peer, ssrc uint32, bps *atomic.Uint64) {
 // REMB rises, with no gap in its sequence numbers; another subscriber of
 // the same publisher stays on the high layer and gets every packet.
 func TestSimulcastBandwidth(t *testing.T) {
-	s, reg := newSFU(t, sfu.Config{})
-	const room = "ns/simulcast-bwe"
-	hi := newPeer(t, s, room, "hi", peerOpts{})
-	slow := newPeer(t, s, room, "slow", peerOpts{})
-	pub := newPeer(t, s, room, "pub", peerOpts{})
-	sc := publishSimulcast(t, pub)
-	// About 130, 290 and 450 kbit/s with headers, at 50 packets a second.
-	sc.sizes = []int{300, 700, 1100}
-	stop := make(chan struct{})
-	done := sc.pump(stop)
-	defer func() { close(stop); <-done }()
-
-	eventually(t, "both on the high layer", 30*time.Second, func() bool {
-		h, l := hi.track("pub:cam"), slow.track("pub:cam")
-		return h != nil && l != nil && h.layerCount(2) > 50 && l.layerCount(2) > 50
-	})
-	h, l := hi.track("pub:cam"), slow.track("pub:cam")
+	reg, sc, _, slow, h, l := bandwidthCall(t, "ns/simulcast-bwe")
 	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
 	n0 := sc.sent.Load()
 	var remb atomic.Uint64
-	sendREMB(t, slow, uint32(l.track.Remote.SSRC()), &remb)
+	ssrc := uint32(l.track.Remote.SSRC())
+	sendRTCP(t, slow, func() []rtcp.Packet {
+		if b := remb.Load(); b > 0 {
+			return []rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: float32(b), SSRCs: []uint32{ssrc}}}
+		}
+		return nil
+	})
 
 	remb.Store(350_000) // medium fits, high does not
 	m1 := l.layerCount(1)
@@ -85,7 +80,7 @@ func TestSimulcastBandwidth(t *testing.T) {
 		ly, ok := slow.lastLayer("pub:cam")
 		return ok && ly.Layer == "medium" && !ly.Paused
 	})
-	if histogramCount(t, reg, "switchboard_sfu_estimated_bandwidth_bps") == 0 {
+	if counter(t, reg, "switchboard_sfu_estimated_bandwidth_bps") == 0 {
 		t.Fatal("no estimate observed")
 	}
 
@@ -148,39 +143,12 @@ func TestSimulcastBandwidth(t *testing.T) {
 // moved down, then paused (the loss-based estimate, started from what it
 // is sent, is cut at each report); the other subscriber stays on high.
 func TestSimulcastBandwidthLoss(t *testing.T) {
-	s, reg := newSFU(t, sfu.Config{})
-	const room = "ns/simulcast-loss"
-	hi := newPeer(t, s, room, "hi", peerOpts{})
-	slow := newPeer(t, s, room, "slow", peerOpts{})
-	pub := newPeer(t, s, room, "pub", peerOpts{})
-	sc := publishSimulcast(t, pub)
-	sc.sizes = []int{300, 700, 1100}
-	stop := make(chan struct{})
-	done := sc.pump(stop)
-	defer func() { close(stop); <-done }()
-
-	eventually(t, "both on the high layer", 30*time.Second, func() bool {
-		h, l := hi.track("pub:cam"), slow.track("pub:cam")
-		return h != nil && l != nil && h.layerCount(2) > 50 && l.layerCount(2) > 50
-	})
-	h, l := hi.track("pub:cam"), slow.track("pub:cam")
+	reg, _, _, slow, h, l := bandwidthCall(t, "ns/simulcast-loss")
 	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
 	ssrc := uint32(l.track.Remote.SSRC())
-	lossy, lossDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(lossDone)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-lossy:
-				return
-			case <-tick.C:
-			}
-			_ = slow.c.SubPC().WriteRTCP([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: ssrc, FractionLost: 128}}}})
-		}
-	}()
-	defer func() { close(lossy); <-lossDone }()
+	sendRTCP(t, slow, func() []rtcp.Packet {
+		return []rtcp.Packet{&rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: ssrc, FractionLost: 128}}}}
+	})
 
 	eventually(t, "slow moved off high", 20*time.Second, func() bool {
 		ly, ok := slow.lastLayer("pub:cam")

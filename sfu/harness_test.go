@@ -35,7 +35,7 @@ func newSFU(t *testing.T, cfg sfu.Config) (*sfu.SFU, *prometheus.Registry) {
 	return s, reg
 }
 
-// counter reads a switchboard_sfu_* series.
+// counter reads a switchboard_sfu_* series (a histogram: its count).
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -48,7 +48,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 		}
 	}
 	return sum

@@ -104,38 +104,31 @@ func (d *DownTrack) SetLayer(rid string) {
 	}
 }
 
-// RIDs returns the RIDs of the track's layers, in order of arrival.
-func (d *DownTrack) RIDs() []string {
+// perLayer returns f of each of d's layers, in order of arrival.
+func perLayer[T any](d *DownTrack, f func(conn.UpTrack) T) []T {
 	ls := *d.layers.Load()
-	out := make([]string, len(ls))
+	out := make([]T, len(ls))
 	for i, l := range ls {
-		out[i] = l.RID()
+		out[i] = f(l)
 	}
 	return out
 }
+
+// RIDs returns the RIDs of the track's layers, in order of arrival.
+func (d *DownTrack) RIDs() []string { return perLayer(d, conn.UpTrack.RID) }
 
 // Live reports, for each layer in the order of RIDs, whether a packet of
 // it arrived less than idle before now.
 func (d *DownTrack) Live(now time.Time, idle time.Duration) []bool {
-	ls := *d.layers.Load()
-	out := make([]bool, len(ls))
-	for i, l := range ls {
+	return perLayer(d, func(l conn.UpTrack) bool {
 		last := l.LastPacket()
-		out[i] = !last.IsZero() && now.Sub(last) < idle
-	}
-	return out
+		return !last.IsZero() && now.Sub(last) < idle
+	})
 }
 
 // Bitrates returns, for each layer in the order of RIDs, its bitrate
 // (conn.UpTrack.Bitrate).
-func (d *DownTrack) Bitrates() []uint64 {
-	ls := *d.layers.Load()
-	out := make([]uint64, len(ls))
-	for i, l := range ls {
-		out[i] = l.Bitrate()
-	}
-	return out
-}
+func (d *DownTrack) Bitrates() []uint64 { return perLayer(d, conn.UpTrack.Bitrate) }
 
 // Bitrate is the bitrate of the layer forwarded now.
 func (d *DownTrack) Bitrate() uint64 {
