@@ -37,13 +37,14 @@ func sendRTCP(t *testing.T, p *peer, pkts func() []rtcp.Packet) {
 // bandwidthCall has "hi" and "slow" subscribe to "pub"'s simulcast track
 // "cam", its layers about 130, 290 and 450 kbit/s with headers (50
 // packets a second), until both get the high layer; the layers flow until
-// the test ends.
-func bandwidthCall(t *testing.T, room string) (reg *prometheus.Registry, sc simulcast, hi, slow *peer, h, l *recv) {
+// the test ends. o are the peers' options: hi's, slow's, pub's.
+func bandwidthCall(t *testing.T, room string, cfg sfu.Config, o ...peerOpts) (reg *prometheus.Registry, sc simulcast, hi, slow *peer, h, l *recv) {
 	t.Helper()
-	s, reg := newSFU(t, sfu.Config{})
-	hi = newPeer(t, s, room, "hi", peerOpts{})
-	slow = newPeer(t, s, room, "slow", peerOpts{})
-	pub := newPeer(t, s, room, "pub", peerOpts{})
+	o = append(o, make([]peerOpts, 3)...)
+	s, reg := newSFU(t, cfg)
+	hi = newPeer(t, s, room, "hi", o[0])
+	slow = newPeer(t, s, room, "slow", o[1])
+	pub := newPeer(t, s, room, "pub", o[2])
 	sc = publishSimulcast(t, pub)
 	sc.sizes = []int{300, 700, 1100}
 	stop := make(chan struct{})
@@ -61,7 +62,7 @@ func bandwidthCall(t *testing.T, room string) (reg *prometheus.Registry, sc simu
 // REMB rises, with no gap in its sequence numbers; another subscriber of
 // the same publisher stays on the high layer and gets every packet.
 func TestSimulcastBandwidth(t *testing.T) {
-	reg, sc, _, slow, h, l := bandwidthCall(t, "ns/simulcast-bwe")
+	reg, sc, _, slow, h, l := bandwidthCall(t, "ns/simulcast-bwe", sfu.Config{})
 	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
 	n0 := sc.sent.Load()
 	var remb atomic.Uint64
@@ -143,7 +144,7 @@ func TestSimulcastBandwidth(t *testing.T) {
 // moved down, then paused (the loss-based estimate, started from what it
 // is sent, is cut at each report); the other subscriber stays on high.
 func TestSimulcastBandwidthLoss(t *testing.T) {
-	reg, _, _, slow, h, l := bandwidthCall(t, "ns/simulcast-loss")
+	reg, _, _, slow, h, l := bandwidthCall(t, "ns/simulcast-loss", sfu.Config{})
 	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
 	ssrc := uint32(l.track.Remote.SSRC())
 	sendRTCP(t, slow, func() []rtcp.Packet {

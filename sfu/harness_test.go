@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,15 +19,19 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
 )
 
-// newSFU starts an SFU on a loopback UDP port with its own registry.
+// newSFU starts an SFU with its own registry, on a loopback UDP port
+// unless cfg.UDP is set.
 func newSFU(t *testing.T, cfg sfu.Config) (*sfu.SFU, *prometheus.Registry) {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if cfg.UDP == nil {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.UDP = conn
 	}
 	reg := prometheus.NewRegistry()
-	cfg.UDP, cfg.Metrics = conn, reg
+	cfg.Metrics = reg
 	s, err := sfu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +142,9 @@ type peerOpts struct {
 	before []interceptor.Factory
 	noJoin bool
 	tcp    bool // gather TCP candidates only
+	// net: gather and listen there (UDP), not on loopback (a namespace,
+	// netns_test.go).
+	net transport.Net
 }
 
 func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
@@ -144,6 +152,9 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 	ac := sfuclient.APIConfig{Loopback: true, Before: o.before, NoReplayProtection: o.before != nil}
 	if o.tcp {
 		ac.NetworkTypes = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
+	}
+	if o.net != nil {
+		ac.Loopback, ac.Net, ac.NetworkTypes = false, o.net, []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
 	}
 	api, err := sfuclient.NewAPI(ac)
 	if err != nil {
