@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,15 +19,19 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
 )
 
-// newSFU starts an SFU on a loopback UDP port with its own registry.
+// newSFU starts an SFU with its own registry, on a loopback UDP port
+// unless cfg.UDP is set.
 func newSFU(t *testing.T, cfg sfu.Config) (*sfu.SFU, *prometheus.Registry) {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if cfg.UDP == nil {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.UDP = conn
 	}
 	reg := prometheus.NewRegistry()
-	cfg.UDP, cfg.Metrics = conn, reg
+	cfg.Metrics = reg
 	s, err := sfu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +40,7 @@ func newSFU(t *testing.T, cfg sfu.Config) (*sfu.SFU, *prometheus.Registry) {
 	return s, reg
 }
 
-// counter reads a switchboard_sfu_* series.
+// counter reads a switchboard_sfu_* series (a histogram: its count).
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -48,7 +53,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 		}
 	}
 	return sum
@@ -130,12 +135,16 @@ type recv struct {
 	// Simulcast test packets (payload 0x10, keyframe bit, layer, ...):
 	layers map[byte]int    // packets by layer
 	seqs   map[uint16]bool // outgoing sequence numbers seen
+	frames map[uint32]bool // layer<<24 | packet number n (simulcast.write)
 }
 
 type peerOpts struct {
 	before []interceptor.Factory
 	noJoin bool
 	tcp    bool // gather TCP candidates only
+	// net: gather and listen there (UDP), not on loopback (a namespace,
+	// netns_test.go).
+	net transport.Net
 }
 
 func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
@@ -143,6 +152,9 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 	ac := sfuclient.APIConfig{Loopback: true, Before: o.before, NoReplayProtection: o.before != nil}
 	if o.tcp {
 		ac.NetworkTypes = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
+	}
+	if o.net != nil {
+		ac.Loopback, ac.Net, ac.NetworkTypes = false, o.net, []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
 	}
 	api, err := sfuclient.NewAPI(ac)
 	if err != nil {
@@ -154,7 +166,7 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 		Send: func(m []byte) error { return s.Message(room, id, m) },
 		API:  api,
 		OnTrack: func(tr *sfuclient.Track) {
-			r := &recv{track: tr, seqOff: map[uint32]uint16{}, layers: map[byte]int{}, seqs: map[uint16]bool{}}
+			r := &recv{track: tr, seqOff: map[uint32]uint16{}, layers: map[byte]int{}, seqs: map[uint16]bool{}, frames: map[uint32]bool{}}
 			p.mu.Lock()
 			p.tracks[tr.ID] = r
 			p.mu.Unlock()
@@ -245,6 +257,9 @@ func (r *recv) read() {
 		r.mu.Lock()
 		if pkt.Payload[0] == 0x10 && len(pkt.Payload) >= 3 {
 			r.layers[pkt.Payload[2]]++
+		}
+		if pkt.Payload[0] == 0x10 && len(pkt.Payload) >= 8 {
+			r.frames[uint32(pkt.Payload[2])<<24|binary.BigEndian.Uint32(pkt.Payload[4:])&0xffffff] = true
 		}
 		r.seqs[pkt.SequenceNumber] = true
 		if _, dup := r.seqOff[idx]; !dup {

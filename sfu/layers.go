@@ -63,10 +63,22 @@ const LayerIdle = time.Second
 // publisher and the size it is shown at, among the layers that flow: the
 // best one at or under the one wanted, else the lowest one over it (under
 // p.mu). With no layer flowing (the start, or a stalled publisher) it
-// picks among all of them.
-func (p *participant) chooseLayer(d *down) {
+// picks among all of them. Under a bandwidth budget (bandwidth.go) it
+// takes the best of those at or under that one that fits, and pauses a
+// video track of which none fits, simulcast or not.
+func (p *participant) chooseLayer(d *down) { p.chooseLayerAt(d, time.Now()) }
+
+func (p *participant) chooseLayerAt(d *down, now time.Time) {
 	rids := d.track.RIDs()
+	if d.from.up.Kind() != "video" {
+		return
+	}
 	if len(rids) < 2 {
+		cur := 0
+		if d.bwPaused {
+			cur = -1
+		}
+		p.setBandwidthPaused(d, d.fitLayer(d.track.Bitrates(), 0, cur, now) < 0)
 		return
 	}
 	want := 2 // high
@@ -82,27 +94,40 @@ func (p *participant) chooseLayer(d *down) {
 			want = 1
 		}
 	}
-	live := d.track.Live(time.Now(), LayerIdle)
+	live := d.track.Live(now, LayerIdle)
 	if !slices.Contains(live, true) {
 		live = nil // nothing flows: judge by rank alone
 	}
-	best, bestRank, over, overRank := "", -1, "", 99
+	// The candidates, by rank; target is the one wanted among them.
+	type cand struct{ i, rank int }
+	var cands []cand
 	for i, rid := range rids {
-		if live != nil && !live[i] {
-			continue
-		}
-		r := layerRank(rid, i)
-		if r <= want && r > bestRank {
-			best, bestRank = rid, r
-		}
-		if r > want && r < overRank {
-			over, overRank = rid, r
+		if live == nil || live[i] {
+			cands = append(cands, cand{i, layerRank(rid, i)})
 		}
 	}
-	if bestRank < 0 {
-		best = over
+	slices.SortStableFunc(cands, func(a, b cand) int { return a.rank - b.rank })
+	target := 0 // the lowest one over want, if none is at or under it
+	for k, c := range cands {
+		if c.rank <= want && (cands[target].rank > want || c.rank > cands[target].rank) {
+			target = k
+		}
 	}
-	d.track.SetLayer(best)
+	bitrates := d.track.Bitrates()
+	rates := make([]uint64, len(cands))
+	cur := -1
+	for k, c := range cands {
+		rates[k] = bitrates[c.i]
+		if rids[c.i] == d.rid && !d.bwPaused {
+			cur = k
+		}
+	}
+	pick := d.fitLayer(rates, target, cur, now)
+	if pick >= 0 {
+		d.rid = rids[cands[pick].i]
+		d.track.SetLayer(d.rid)
+	}
+	p.setBandwidthPaused(d, pick < 0)
 }
 
 // liveLayers returns a mask of t's layers that flow (under room.mu).
@@ -148,27 +173,17 @@ func layerName(rid string) string {
 }
 
 // setSize pauses a video track the subscriber does not show (0x0) and
-// resumes it when it is shown again.
+// resumes it when it is shown again, unless it is paused for bandwidth.
 func (p *participant) setSize(track string, w, h int) error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	d := p.downs[track]
-	if d != nil {
-		d.w, d.h = w, h
-		p.chooseLayer(d)
-	}
-	p.mu.Unlock()
 	if d == nil {
 		return fmt.Errorf("%w: track %s", ErrNotFound, quoted(track))
 	}
-	hidden := w == 0 && h == 0
-	if d.track.Paused() == hidden {
-		return nil
-	}
-	d.track.SetPaused(hidden)
-	layer := layerName(d.track.Layer())
-	if hidden {
-		layer = "none"
-	}
-	p.send(encode(layerMessage{Kind: "layer", Track: track, Peer: d.from.owner.id, Layer: layer, Paused: hidden}))
+	d.w, d.h = w, h
+	d.hidden = w == 0 && h == 0
+	p.chooseLayer(d)
+	p.applyPause(d)
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 // metrics are the switchboard_sfu_* series.
 type metrics struct {
 	rooms, participants, tracks, paused prometheus.Gauge
+	bwPaused                            prometheus.Gauge     // bandwidth.go
+	estimate                            prometheus.Histogram // bandwidth.go
 	packets, bytes                      prometheus.Counter
 	nackRecv, nackAnswered, nackFwd     prometheus.Counter
 	pliRecv, pliFwd, badRTP, badRTCP    prometheus.Counter
@@ -33,6 +35,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		participants: g("participants", "Participants in SFU rooms."),
 		tracks:       g("tracks", "Incoming (published) tracks being forwarded."),
 		paused:       g("subscribers_paused", "Forwarded tracks (per subscriber) paused because the publisher stopped sending."),
+		bwPaused:     g("subscribers_paused_bandwidth", "Forwarded video tracks (per subscriber) paused because not even their lowest layer fits the subscriber's bandwidth estimate."),
+		estimate: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "switchboard_sfu_estimated_bandwidth_bps",
+			Help:    "Subscribers' bandwidth estimates (bits/s), observed per subscriber with an estimate at each housekeeping tick.",
+			Buckets: prometheus.ExponentialBucketsRange(64_000, 20_000_000, 10),
+		}),
 		packets:      c("forwarded_packets_total", "RTP packets written to subscribers."),
 		bytes:        c("forwarded_bytes_total", "RTP bytes written to subscribers (before SRTP)."),
 		nackRecv:     c("nacks_received_total", "Packets asked for by subscribers' NACKs."),
@@ -54,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.packets, m.bytes,
+	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.bwPaused, m.estimate, m.packets, m.bytes,
 		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.badRTCP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.fanout} {
 		if err := reg.Register(col); err != nil {
 			return nil, errors.Join(ErrBadConfig, err)

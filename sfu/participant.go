@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -17,9 +18,17 @@ const maxEarlyCandidates = rtc.MaxRemoteCandidates
 
 // down is a track forwarded to a participant.
 type down struct {
-	track *rtc.DownTrack
-	from  *published
-	w, h  int // the size the subscriber shows it at, -1: not told
+	track  *rtc.DownTrack
+	from   *published
+	w, h   int    // the size the subscriber shows it at, -1: not told
+	hidden bool   // shown at 0x0: paused (setSize)
+	rid    string // the layer chosen last ("" none yet)
+
+	// Bandwidth (bandwidth.go), under participant.mu:
+	budget   uint64    // the track's share of the subscriber's estimate, bits/s; 0: no limit
+	limited  bool      // the layer chosen is under the one wanted for lack of bandwidth
+	fitSince time.Time // since when a higher layer fits with headroom (while limited)
+	bwPaused bool      // paused: not even the lowest flowing layer fits
 }
 
 // participant is one peer in a room: its subscriber PC (made at Join),
@@ -158,6 +167,7 @@ func (p *participant) removeDown(id string) bool {
 	}
 	delete(p.downs, id)
 	d.from.removeDown(d.track)
+	p.dropped(d)
 	if p.closed {
 		return false
 	}
@@ -173,6 +183,7 @@ func (p *participant) detach() {
 	defer p.mu.Unlock()
 	for id, d := range p.downs {
 		d.from.removeDown(d.track)
+		p.dropped(d)
 		delete(p.downs, id)
 	}
 	p.closed = true

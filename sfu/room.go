@@ -27,7 +27,9 @@ func (t *published) removeDown(d conn.DownTrack) {
 }
 
 // room is one SFU room. Lock order: SFU.mu, then room.mu, then
-// participant.mu; the network is never waited on under room.mu.
+// participant.mu; the network is never waited on under room.mu. The
+// bandwidth estimate's mutex (rtc.Peer) and an UpTrack's bitrate meter's
+// are leaves, taken under any of these and holding nothing else.
 type room struct {
 	s  *SFU
 	id string

@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"encoding/binary"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -43,13 +44,15 @@ type simulcast struct {
 	midID, ridID uint8
 	mid          string
 	off          *atomic.Uint32 // layers not sent, a bit per layer
+	sizes        []int          // payload bytes by layer (at least 8), if set
+	sent         *atomic.Uint32 // packets written per layer so far (pump)
 }
 
 // publishSimulcast publishes track "cam" as three layers, low, medium and
 // high, and waits for the answer.
 func publishSimulcast(t *testing.T, pub *peer) simulcast {
 	t.Helper()
-	sc := simulcast{rids: []string{"low", "medium", "high"}, off: new(atomic.Uint32)}
+	sc := simulcast{rids: []string{"low", "medium", "high"}, off: new(atomic.Uint32), sent: new(atomic.Uint32)}
 	var tl []webrtc.TrackLocal
 	for _, rid := range sc.rids {
 		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", pub.id, webrtc.WithRTPStreamID(rid))
@@ -82,7 +85,7 @@ func publishSimulcast(t *testing.T, pub *peer) simulcast {
 }
 
 // write sends packet n of every layer (payload 0x10, keyframe flag,
-// layer), a keyframe every 10.
+// layer, 0, n), a keyframe every 10.
 func (sc simulcast) write(n uint32) {
 	for i, tr := range sc.layers {
 		if sc.off.Load()&(1<<i) != 0 {
@@ -95,7 +98,14 @@ func (sc simulcast) write(n uint32) {
 		h := rtp.Header{Version: 2, SequenceNumber: uint16(1000*i) + uint16(n), Timestamp: 3000 * n, Marker: true}
 		_ = h.SetExtension(sc.midID, []byte(sc.mid))
 		_ = h.SetExtension(sc.ridID, []byte(sc.rids[i]))
-		_ = tr.WriteRTP(&rtp.Packet{Header: h, Payload: []byte{0x10, kf, byte(i), 0, 0, 0, 0, 0}})
+		size := 8
+		if i < len(sc.sizes) {
+			size = max(size, sc.sizes[i])
+		}
+		payload := make([]byte, size)
+		payload[0], payload[1], payload[2] = 0x10, kf, byte(i)
+		binary.BigEndian.PutUint32(payload[4:], n)
+		_ = tr.WriteRTP(&rtp.Packet{Header: h, Payload: payload})
 	}
 }
 
@@ -113,6 +123,7 @@ func (sc simulcast) pump(stop <-chan struct{}) <-chan struct{} {
 			case <-tick.C:
 			}
 			sc.write(n)
+			sc.sent.Store(n + 1)
 		}
 	}()
 	return done

@@ -17,8 +17,9 @@ const (
 	speakerHold = 500 * time.Millisecond
 )
 
-// tick is the room's periodic work: stalled publishers, active speakers,
-// and (remb) the publishers' bitrate limits.
+// tick is the room's periodic work: the tracks' bitrates, stalled
+// publishers, layers by bandwidth, active speakers, and (remb) the
+// publishers' bitrate limits.
 func (r *room) tick(now time.Time, remb bool) {
 	type change struct {
 		t      *published
@@ -35,6 +36,7 @@ func (r *room) tick(now time.Time, remb bool) {
 
 	r.mu.RLock()
 	for up, t := range r.tracks {
+		up.Sample(now) // every layer
 		if up != t.up {
 			continue // a simulcast layer: the track is seen through its first
 		}
@@ -73,6 +75,9 @@ func (r *room) tick(now time.Time, remb bool) {
 	}
 	for _, t := range relayered {
 		relayer(t, parts)
+	}
+	for _, q := range parts {
+		q.rebudget(now)
 	}
 
 	slices.SortFunc(speaking, func(a, b speaker) int {
@@ -114,13 +119,20 @@ func (r *room) notifyStall(t *published, paused bool, parts []*participant) {
 		layer = "none"
 	}
 	msg := encode(layerMessage{Kind: "layer", Track: t.downID, Peer: t.owner.id, Layer: layer, Paused: paused})
-	var subs []*participant
+	var subs, tell []*participant
 	for _, q := range parts {
 		q.mu.Lock()
-		has := q.downs[t.downID] != nil
+		d := q.downs[t.downID]
+		// A subscriber that has the track paused of its own (hidden, or
+		// short of bandwidth) stays paused as it was told: "resumed"
+		// would be false.
+		quiet := d != nil && !paused && (d.hidden || d.bwPaused)
 		q.mu.Unlock()
-		if has {
+		if d != nil {
 			subs = append(subs, q)
+			if !quiet {
+				tell = append(tell, q)
+			}
 		}
 	}
 	// The gauge first, so that whoever reads the message sees it counted.
@@ -133,7 +145,7 @@ func (r *room) notifyStall(t *published, paused bool, parts []*participant) {
 		t.paused = 0
 	}
 	r.mu.Unlock()
-	for _, q := range subs {
+	for _, q := range tell {
 		q.send(msg)
 	}
 }

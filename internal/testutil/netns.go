@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // A network-namespace lab: namespaces joined by veth pairs, with addresses
@@ -157,6 +160,30 @@ func (l *NetnsLab) TryIP(ns string, args ...string) (string, error) {
 // (ip netns exec, which execs it: the process's PID is the program's).
 func (l *NetnsLab) Command(ns, name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", l.Name(ns), name}, args...)...)
+}
+
+// Do runs f on an OS thread of its own moved into namespace ns, and
+// returns its error: a socket f opens belongs to ns for good, whichever
+// thread uses it later, so one test process can hold sockets in several
+// namespaces. The thread is never moved back: it ends with f (a goroutine
+// that exits locked takes its thread with it).
+func (l *NetnsLab) Do(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+l.Name(ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("open namespace %s: %w", ns, err)
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
 }
 
 // Sysctl reads (value "") or writes a /proc/sys file inside ns, such as

@@ -3,6 +3,7 @@ package sfuclient
 import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
@@ -25,6 +26,9 @@ type APIConfig struct {
 	// NetworkTypes, when set, restricts the candidates gathered (e.g.
 	// TCP4 alone to test ICE-TCP).
 	NetworkTypes []webrtc.NetworkType
+	// Net, when set, is the network pion gathers and listens on (a test
+	// puts a client in a network namespace with it).
+	Net transport.Net
 }
 
 // NewAPI returns a pion API with the codecs and header extensions the SFU
@@ -56,6 +60,9 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	}
 	if len(cfg.NetworkTypes) > 0 {
 		se.SetNetworkTypes(cfg.NetworkTypes)
+	}
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }

@@ -45,6 +45,10 @@ type UpTrack interface {
 	// LimitBitrate tells the publisher to send at most bps bits/s on this
 	// track (REMB); a no-op for audio.
 	LimitBitrate(bps uint64)
+	// Bitrate is the bits per second received over about the last second:
+	// what forwarding this track (this layer) costs a subscriber, which
+	// the room weighs against the subscriber's bandwidth estimate.
+	Bitrate() uint64
 	// AudioLevel is the last audio level (0 loudest .. 127 silence, as in
 	// RFC 6464) and when it was read; ok is false without one.
 	AudioLevel() (level uint8, at time.Time, ok bool)

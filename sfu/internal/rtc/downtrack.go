@@ -33,6 +33,7 @@ type DownTrack struct {
 	kind       webrtc.RTPCodecType
 	mime       string
 	c          *Counters
+	bw         *bandwidth // the subscriber PC's, fed by readRTCP
 	sender     *webrtc.RTPSender
 	// OnSwitch, when set before the first packet, is told the RID of the
 	// layer forwarded after each switch.
@@ -63,12 +64,12 @@ var (
 	_ webrtc.TrackLocal = (*DownTrack)(nil)
 )
 
-func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters) (*DownTrack, error) {
+func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters, bw *bandwidth) (*DownTrack, error) {
 	m := rtpmunge.New(0)
 	if err := m.Switch(ssrc, up.ClockRate()); err != nil {
 		return nil, err
 	}
-	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), munger: m}
+	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), bw: bw, munger: m}
 	if strings.EqualFold(d.mime, "video/VP8") {
 		d.vp8 = &vp8Munger{}
 	}
@@ -103,26 +104,38 @@ func (d *DownTrack) SetLayer(rid string) {
 	}
 }
 
-// RIDs returns the RIDs of the track's layers, in order of arrival.
-func (d *DownTrack) RIDs() []string {
+// perLayer returns f of each of d's layers, in order of arrival.
+func perLayer[T any](d *DownTrack, f func(conn.UpTrack) T) []T {
 	ls := *d.layers.Load()
-	out := make([]string, len(ls))
+	out := make([]T, len(ls))
 	for i, l := range ls {
-		out[i] = l.RID()
+		out[i] = f(l)
 	}
 	return out
 }
 
+// RIDs returns the RIDs of the track's layers, in order of arrival.
+func (d *DownTrack) RIDs() []string { return perLayer(d, conn.UpTrack.RID) }
+
 // Live reports, for each layer in the order of RIDs, whether a packet of
 // it arrived less than idle before now.
 func (d *DownTrack) Live(now time.Time, idle time.Duration) []bool {
-	ls := *d.layers.Load()
-	out := make([]bool, len(ls))
-	for i, l := range ls {
+	return perLayer(d, func(l conn.UpTrack) bool {
 		last := l.LastPacket()
-		out[i] = !last.IsZero() && now.Sub(last) < idle
+		return !last.IsZero() && now.Sub(last) < idle
+	})
+}
+
+// Bitrates returns, for each layer in the order of RIDs, its bitrate
+// (conn.UpTrack.Bitrate).
+func (d *DownTrack) Bitrates() []uint64 { return perLayer(d, conn.UpTrack.Bitrate) }
+
+// Bitrate is the bitrate of the layer forwarded now.
+func (d *DownTrack) Bitrate() uint64 {
+	if l := d.layer(d.cur.Load()); l != nil {
+		return l.Bitrate()
 	}
-	return out
+	return 0
 }
 
 // Layer returns the RID of the layer forwarded now.
@@ -291,7 +304,29 @@ func (d *DownTrack) readRTCP() {
 				if l := d.layer(cur); l != nil {
 					l.NACK(misses)
 				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				// Sent for the whole PC (its SSRCs list every track), so
+				// every down track's reader sees it: recording it again is
+				// harmless.
+				d.bw.remb(time.Now(), p.Bitrate)
+			case *rtcp.ReceiverReport:
+				d.receiverReport(p)
 			}
+		}
+	}
+}
+
+// receiverReport feeds the estimator the loss the subscriber reports for
+// this track: a compound reaches the reader of each SSRC it reports on,
+// which takes its own block only.
+func (d *DownTrack) receiverReport(p *rtcp.ReceiverReport) {
+	b := d.bound.Load()
+	if b == nil {
+		return
+	}
+	for _, r := range p.Reports {
+		if r.SSRC == b.ssrc {
+			d.bw.loss(time.Now(), r.FractionLost)
 		}
 	}
 }

@@ -32,6 +32,7 @@ func (f *fakeUp) Packet(seq uint16, b []byte) int      { return f.cache.Get(seq,
 func (f *fakeUp) NACK(s []uint16)                      { f.nacked = append(f.nacked, s...) }
 func (f *fakeUp) RequestKeyframe() bool                { f.keyframes++; return true }
 func (f *fakeUp) LimitBitrate(uint64)                  {}
+func (f *fakeUp) Bitrate() uint64                      { return 0 }
 func (f *fakeUp) LastPacket() time.Time                { return time.Time{} }
 func (f *fakeUp) AudioLevel() (uint8, time.Time, bool) { return 0, time.Time{}, false }
 
@@ -70,7 +71,7 @@ func newTestDown(t testing.TB, w webrtc.TrackLocalWriter) (*DownTrack, *fakeUp) 
 		t.Fatal(err)
 	}
 	up := &fakeUp{cache: cache}
-	d, err := newDownTrack(up, up.SSRC(), "pub:cam", "pub", &Counters{})
+	d, err := newDownTrack(up, up.SSRC(), "pub:cam", "pub", &Counters{}, &bandwidth{})
 	if err != nil {
 		t.Fatal(err)
 	}

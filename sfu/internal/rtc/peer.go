@@ -76,6 +76,7 @@ type Peer struct {
 	remote map[string]bool           // distinct remote candidates of this ICE generation
 	ufrag  string                    // the remote description's ICE ufrag
 	fail   sync.Once
+	bw     bandwidth // a subscriber PC's estimate (bandwidth.go)
 
 	iceStarted     chan struct{} // closed when ICE leaves "new": the remote credentials are set
 	iceStartedOnce sync.Once
@@ -346,7 +347,7 @@ func (p *Peer) flushCandidates() {
 // AddDown adds a track forwarding up to this (subscriber) PC, with track
 // id id and stream id stream. It takes effect at the next offer.
 func (p *Peer) AddDown(up conn.UpTrack, id, stream string) (*DownTrack, error) {
-	d, err := newDownTrack(up, up.SSRC(), id, stream, p.c)
+	d, err := newDownTrack(up, up.SSRC(), id, stream, p.c, &p.bw)
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,9 @@ type UpTrack struct {
 	audio      atomic.Uint32 // level | 1<<8 when set
 	audioAt    atomic.Int64
 	done       chan struct{}
+
+	bytes atomic.Uint64 // received since the last Sample
+	rate  meter         // bitrate.go
 }
 
 var _ conn.UpTrack = (*UpTrack)(nil)
@@ -182,6 +185,7 @@ func (u *UpTrack) Run() {
 		}
 		now := time.Now()
 		u.last.Store(now.UnixNano())
+		u.bytes.Add(uint64(n))
 		u.deferredPLI(now)
 		_ = u.cache.Store(p.SequenceNumber, buf[:n]) // too old or too large: forwarded all the same
 		if u.level != 0 {

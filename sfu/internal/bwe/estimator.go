@@ -1,0 +1,109 @@
+// Package bwe estimates how many bits per second a subscriber can take,
+// from the feedback its receiver sends: REMB and the loss in receiver
+// reports. It is pure: the caller feeds it (time, signal) and reads the
+// estimate; it takes no lock and starts no goroutine.
+//
+// The loss-based part is GCC's (draft-ietf-rmcat-gcc, section 6): over 10%
+// lost, the estimate is cut by half the loss; under 2%, it grows by 8%, at
+// most once per IncreaseInterval; in between it holds. A fresh REMB caps
+// it. The delay-based part (TWCC) is not here: see docs/sfu.md.
+package bwe
+
+import "time"
+
+const (
+	// IncreaseInterval is the least time between two increases of the
+	// loss-based estimate (GCC grows it once per report; receivers report
+	// about once a second, but one report reaches each down track).
+	IncreaseInterval = 500 * time.Millisecond
+	// DecreaseInterval is the least time between two cuts: one compound
+	// report reaches every down track of the subscriber, and a loss seen
+	// on several tracks is one loss, not several.
+	DecreaseInterval = 300 * time.Millisecond
+	// REMBFresh: a REMB older than this no longer caps the estimate (a
+	// receiver that uses REMB sends one at least every second or so).
+	REMBFresh = 5 * time.Second
+	// Min is the floor of the loss-based estimate: multiplicative cuts
+	// never reach zero, and growth from it stays possible.
+	Min = 16_000
+)
+
+// Estimator is one subscriber's bandwidth estimate. The zero value knows
+// nothing: Estimate reports no limit until a first signal sets one.
+type Estimator struct {
+	loss     float64 // loss-based estimate, bits/s; 0: unknown
+	lastUp   time.Time
+	lastDown time.Time
+	remb     float64 // the latest REMB, bits/s
+	rembAt   time.Time
+	sending  float64 // the rate sent to the subscriber, bits/s; 0: unknown
+}
+
+// REMB records a receiver's estimated maximum bitrate.
+func (e *Estimator) REMB(now time.Time, bps float64) {
+	if bps <= 0 {
+		return
+	}
+	e.remb, e.rembAt = bps, now
+}
+
+// Sending records the rate the subscriber is sent now: the base the
+// loss-based estimate starts from when loss is first seen with nothing
+// else known.
+func (e *Estimator) Sending(bps float64) {
+	e.sending = bps
+}
+
+// Loss records the fraction of packets lost (0..1) that a receiver report
+// gives.
+func (e *Estimator) Loss(now time.Time, fraction float64) {
+	if e.loss == 0 {
+		// Nothing to grow or cut from yet: start from the REMB, else from
+		// what is sent, but only once loss matters; low loss with nothing
+		// known leaves the estimate unknown (no limit).
+		if fraction <= 0.10 {
+			return
+		}
+		switch {
+		case e.rembFresh(now):
+			e.loss = e.remb
+		case e.sending > 0:
+			e.loss = e.sending
+		default:
+			return
+		}
+	}
+	switch {
+	case fraction > 0.10:
+		if now.Sub(e.lastDown) < DecreaseInterval {
+			return
+		}
+		e.loss = max(e.loss*(1-0.5*fraction), Min)
+		e.lastDown = now
+	case fraction < 0.02:
+		if now.Sub(e.lastUp) < IncreaseInterval {
+			return
+		}
+		e.loss *= 1.08
+		e.lastUp = now
+	}
+	// Growth above a fresh REMB means nothing and would jump at once when
+	// the REMB goes stale: it goes on from the cap.
+	if e.rembFresh(now) && e.loss > e.remb {
+		e.loss = e.remb
+	}
+}
+
+// Estimate returns the estimate at now, in bits/s; ok is false while
+// nothing limits it.
+func (e *Estimator) Estimate(now time.Time) (bps float64, ok bool) {
+	bps, ok = e.loss, e.loss > 0
+	if e.rembFresh(now) && (!ok || e.remb < bps) {
+		bps, ok = e.remb, true
+	}
+	return bps, ok
+}
+
+func (e *Estimator) rembFresh(now time.Time) bool {
+	return e.remb > 0 && now.Sub(e.rembAt) < REMBFresh
+}

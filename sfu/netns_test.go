@@ -1,0 +1,111 @@
+package sfu_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
+
+	"github.com/switchboard-rtc/switchboard/internal/testutil"
+	"github.com/switchboard-rtc/switchboard/sfu"
+)
+
+// nsNet is pion's network inside a namespace of lab: interfaces listed
+// there, sockets opened there (testutil.NetnsLab.Do).
+type nsNet struct {
+	*stdnet.Net
+	lab *testutil.NetnsLab
+	ns  string
+}
+
+func newNSNet(t *testing.T, lab *testutil.NetnsLab, ns string) *nsNet {
+	t.Helper()
+	n := &nsNet{lab: lab, ns: ns}
+	if err := lab.Do(ns, func() (err error) { n.Net, err = stdnet.NewNet(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n *nsNet) ListenPacket(network, address string) (c net.PacketConn, err error) {
+	err = n.lab.Do(n.ns, func() (err error) { c, err = n.Net.ListenPacket(network, address); return err })
+	return c, err
+}
+
+func (n *nsNet) ListenUDP(network string, laddr *net.UDPAddr) (c transport.UDPConn, err error) {
+	err = n.lab.Do(n.ns, func() (err error) { c, err = n.Net.ListenUDP(network, laddr); return err })
+	return c, err
+}
+
+func (n *nsNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (c transport.UDPConn, err error) {
+	err = n.lab.Do(n.ns, func() (err error) { c, err = n.Net.DialUDP(network, laddr, raddr); return err })
+	return c, err
+}
+
+func (n *nsNet) Dial(network, address string) (c net.Conn, err error) {
+	err = n.lab.Do(n.ns, func() (err error) { c, err = n.Net.Dial(network, address); return err })
+	return c, err
+}
+
+// A subscriber behind a really shaped link (a token bucket of 250 kbit/s
+// on the server's side of its veth: the high layer, about 450 kbit/s,
+// does not fit, and its pion client's receiver reports say so) is moved
+// off the high layer, while a subscriber beside the server keeps every
+// high packet; once the shaping is gone it is back on high. The SFU, the
+// publisher and hi are in namespace srv, slow in cli, one veth between.
+func TestSimulcastShapedLink(t *testing.T) {
+	lab := testutil.NewNetnsLab(t) // skips without root
+	lab.Namespace("srv")
+	lab.Namespace("cli")
+	lab.Link("srv", "s0", "10.213.77.1/30", "cli", "c0", "10.213.77.2/30")
+	var conn net.PacketConn
+	if err := lab.Do("srv", func() (err error) { conn, err = net.ListenPacket("udp4", "10.213.77.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv, cli := peerOpts{net: newNSNet(t, lab, "srv")}, peerOpts{net: newNSNet(t, lab, "cli")}
+	_, sc, _, slow, h, l := bandwidthCall(t, "ns/simulcast-shaped", sfu.Config{UDP: conn}, srv, cli, srv)
+	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
+	n0 := sc.sent.Load()
+
+	shape := func(args ...string) {
+		t.Helper()
+		if out, err := lab.Command("srv", "tc", append([]string{"qdisc"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("tc qdisc %v: %v: %s", args, err, out)
+		}
+	}
+	shape("add", "dev", "s0", "root", "tbf", "rate", "250kbit", "burst", "16kb", "latency", "50ms")
+	shaped := time.Now()
+	eventually(t, "slow moved off high", 30*time.Second, func() bool {
+		ly, ok := slow.lastLayer("pub:cam")
+		return ok && ly.Layer != "high"
+	})
+	t.Logf("off high %v after the shaping", time.Since(shaped).Round(100*time.Millisecond))
+	m0, m1 := l.layerCount(0), l.layerCount(1)
+	eventually(t, "slow gets a lower layer", 20*time.Second, func() bool { return l.layerCount(0)+l.layerCount(1) > m0+m1+20 })
+
+	shape("del", "dev", "s0", "root")
+	freed := time.Now()
+	m2 := l.layerCount(2)
+	eventually(t, "slow back on high", 60*time.Second, func() bool { return l.layerCount(2) > m2+50 })
+	t.Logf("back on high %v after the shaping went (low, medium packets since it left high: %d, %d)",
+		time.Since(freed).Round(100*time.Millisecond), l.layerCount(0)-m0, l.layerCount(1)-m1)
+
+	n1 := sc.sent.Load()
+	time.Sleep(500 * time.Millisecond)
+	if h.layerCount(0) != hiLow || h.layerCount(1) != hiMedium {
+		t.Fatalf("hi got other layers: %v", h.layers)
+	}
+	h.mu.Lock()
+	var missing int
+	for n := n0; n < n1; n++ {
+		if !h.frames[2<<24|n] {
+			missing++
+		}
+	}
+	h.mu.Unlock()
+	if missing > 0 {
+		t.Fatalf("hi missed %d of %d high packets", missing, n1-n0)
+	}
+}
