@@ -62,7 +62,7 @@ func bandwidthCall(t *testing.T, room string, cfg sfu.Config, o ...peerOpts) (re
 // REMB rises, with no gap in its sequence numbers; another subscriber of
 // the same publisher stays on the high layer and gets every packet.
 func TestSimulcastBandwidth(t *testing.T) {
-	reg, sc, _, slow, h, l := bandwidthCall(t, "ns/simulcast-bwe", sfu.Config{})
+	reg, sc, _, slow, h, l := bandwidthCall(t, "ns/simulcast-bwe", sfu.Config{UseREMB: true})
 	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
 	n0 := sc.sent.Load()
 	var remb atomic.Uint64

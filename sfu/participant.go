@@ -69,6 +69,7 @@ func (p *participant) sendError(code, msg string) {
 func (p *participant) peerConfig(pc string) rtc.PeerConfig {
 	return rtc.PeerConfig{
 		Counters: p.r.s.m.counters(),
+		UseREMB:  p.r.s.cfg.UseREMB,
 		// pion may call this inside SetLocalDescription (at the end of
 		// gathering, again on every renegotiation), so it takes no lock: a
 		// candidate can reach the client before the description it belongs

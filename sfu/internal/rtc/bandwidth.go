@@ -12,11 +12,15 @@ import (
 // housekeeping. Its mutex is a leaf, taken only off the forwarding path:
 // once per RTCP compound, once per housekeeping tick.
 type bandwidth struct {
-	mu  sync.Mutex
-	est bwe.Estimator
+	useREMB bool // set before the PC exists (PeerConfig.UseREMB)
+	mu      sync.Mutex
+	est     bwe.Estimator
 }
 
 func (b *bandwidth) remb(now time.Time, bps float32) {
+	if !b.useREMB {
+		return
+	}
 	b.mu.Lock()
 	b.est.REMB(now, float64(bps))
 	b.mu.Unlock()

@@ -44,6 +44,11 @@ func TestReceiverReportFeedsEstimate(t *testing.T) {
 		t.Fatalf("estimate %v %v after 50%% loss from 1 Mbit/s, want 750000", bps, ok)
 	}
 	d.bw.remb(time.Now(), 200_000)
+	if bps, _ := d.bw.est.Estimate(time.Now()); bps != 750_000 {
+		t.Fatalf("estimate %v after a REMB with REMB off, want 750000 still", bps)
+	}
+	d.bw.useREMB = true
+	d.bw.remb(time.Now(), 200_000)
 	if bps, _ := d.bw.est.Estimate(time.Now()); bps != 200_000 {
 		t.Fatalf("estimate %v after a REMB of 200000", bps)
 	}

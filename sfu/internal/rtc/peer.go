@@ -61,6 +61,8 @@ type PeerConfig struct {
 	// from the other side.
 	OnFailed func()
 	Counters *Counters
+	// UseREMB: the subscriber's REMB caps its estimate (sfu.Config.UseREMB).
+	UseREMB bool
 }
 
 // Peer is one PeerConnection of a participant: its publisher PC (the client
@@ -155,6 +157,7 @@ func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
 		cfg.Counters = &Counters{}
 	}
 	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}, iceStarted: make(chan struct{})}
+	p.bw.useREMB = cfg.UseREMB
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if s != webrtc.ICEConnectionStateNew {
 			p.iceStartedOnce.Do(func() { close(p.iceStarted) })
