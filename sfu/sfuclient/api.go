@@ -3,6 +3,7 @@ package sfuclient
 import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
@@ -42,7 +43,12 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	for _, f := range cfg.Before {
 		reg.Add(f)
 	}
-	if err := webrtc.ConfigureNack(m, reg); err != nil {
+	// NACK each lost packet at most 10 times, as Chromium does: pion's
+	// default asks again every 100 ms for as long as the packet is in its
+	// window, and hundreds of clients asking for packets the server can no
+	// longer resend (older than a layer switch) flooded it in the
+	// benchmark (docs/benchmarks-log-2026-12.md, "SFU beside LiveKit").
+	if err := webrtc.ConfigureNackWithOptions(m, reg, []nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(10)}); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
