@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,21 +120,30 @@ func TestSimulcastBandwidth(t *testing.T) {
 	}
 
 	// hi: untouched, every high packet from before the first REMB to now.
+	keptHigh(t, sc, h, n0, hiLow, hiMedium)
+}
+
+// keptHigh checks that h, a subscriber no limit applied to, gets every
+// high-layer packet sc wrote from number n0 up to now, with no gap in its
+// sequence numbers, and no packet of another layer beyond the lo and mid
+// it had at n0.
+func keptHigh(t *testing.T, sc simulcast, h *recv, n0 uint32, lo, mid int) {
+	t.Helper()
 	n1 := sc.sent.Load()
-	time.Sleep(500 * time.Millisecond)
-	if h.layerCount(0) != hiLow || h.layerCount(1) != hiMedium {
-		t.Fatalf("hi got other layers: %v", h.layers)
-	}
-	h.mu.Lock()
-	var missing []uint32
-	for n := n0; n < n1; n++ {
-		if !h.frames[2<<24|n] {
-			missing = append(missing, n)
+	missing := func() int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		m := 0
+		for n := n0; n < n1; n++ {
+			if !h.frames[2<<24|n] {
+				m++
+			}
 		}
+		return m
 	}
-	h.mu.Unlock()
-	if len(missing) > 0 {
-		t.Fatalf("hi missed %d of %d high packets: %v", len(missing), n1-n0, missing)
+	eventually(t, fmt.Sprintf("hi to get all %d high packets written", n1-n0), 10*time.Second, func() bool { return missing() == 0 })
+	if h.layerCount(0) != lo || h.layerCount(1) != mid {
+		t.Fatalf("hi got other layers: %v", h.layers)
 	}
 	if seq, gap := h.seqGap(); gap {
 		t.Fatalf("hi: sequence gap after %d", seq)

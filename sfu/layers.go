@@ -134,7 +134,7 @@ func (p *participant) chooseLayerAt(d *down, now time.Time) {
 func (t *published) liveLayers(now time.Time) uint32 {
 	var mask uint32
 	for i, l := range t.layers {
-		if last := l.LastPacket(); !last.IsZero() && now.Sub(last) < LayerIdle {
+		if rtc.Flows(l, now, LayerIdle) {
 			mask |= 1 << i
 		}
 	}

@@ -92,20 +92,5 @@ func TestSimulcastShapedLink(t *testing.T) {
 	t.Logf("back on high %v after the shaping went (low, medium packets since it left high: %d, %d)",
 		time.Since(freed).Round(100*time.Millisecond), l.layerCount(0)-m0, l.layerCount(1)-m1)
 
-	n1 := sc.sent.Load()
-	time.Sleep(500 * time.Millisecond)
-	if h.layerCount(0) != hiLow || h.layerCount(1) != hiMedium {
-		t.Fatalf("hi got other layers: %v", h.layers)
-	}
-	h.mu.Lock()
-	var missing int
-	for n := n0; n < n1; n++ {
-		if !h.frames[2<<24|n] {
-			missing++
-		}
-	}
-	h.mu.Unlock()
-	if missing > 0 {
-		t.Fatalf("hi missed %d of %d high packets", missing, n1-n0)
-	}
+	keptHigh(t, sc, h, n0, hiLow, hiMedium)
 }

@@ -120,10 +120,13 @@ func (d *DownTrack) RIDs() []string { return perLayer(d, conn.UpTrack.RID) }
 // Live reports, for each layer in the order of RIDs, whether a packet of
 // it arrived less than idle before now.
 func (d *DownTrack) Live(now time.Time, idle time.Duration) []bool {
-	return perLayer(d, func(l conn.UpTrack) bool {
-		last := l.LastPacket()
-		return !last.IsZero() && now.Sub(last) < idle
-	})
+	return perLayer(d, func(l conn.UpTrack) bool { return Flows(l, now, idle) })
+}
+
+// Flows reports whether a packet of up arrived less than idle before now.
+func Flows(up conn.UpTrack, now time.Time, idle time.Duration) bool {
+	last := up.LastPacket()
+	return !last.IsZero() && now.Sub(last) < idle
 }
 
 // Bitrates returns, for each layer in the order of RIDs, its bitrate
