@@ -10,13 +10,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-rtc/switchboard/internal/mmsg"
 )
 
 // relayPoller runs the poller loops, one per UDP listener socket (see
@@ -53,13 +54,6 @@ const (
 	tokWake     = 2
 )
 
-// mmsghdr is struct mmsghdr on 64-bit Linux.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
-	_   [4]byte
-}
-
 type pollLoop struct {
 	p    *relayPoller
 	epfd int
@@ -80,13 +74,13 @@ type pollLoop struct {
 	// bufs[i][relayHead:] and queued for clients in place, at [0, queued).
 	events       []unix.EpollEvent
 	bufs         [][]byte
-	rhdr, shdr   []mmsghdr
+	rhdr, shdr   []mmsg.Hdr
 	riov, siov   []unix.Iovec
 	raddr, saddr []unix.RawSockaddrInet6
 	sout         []*udpListener // the listener each queued datagram leaves from
 	queued       int
 	lbufs        [][]byte // listener datagrams
-	lhdr         []mmsghdr
+	lhdr         []mmsg.Hdr
 	liov         []unix.Iovec
 	laddr        []unix.RawSockaddrInet6
 	rng          *rand.PCG // transaction IDs of Data indications
@@ -146,9 +140,7 @@ func (p *relayPoller) newLoop(u *udpListener) (*pollLoop, error) {
 	var cerr error
 	if err := controlFD(u.udp, func(fd int) {
 		u.fd = fd
-		var dom int
-		if dom, cerr = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); cerr == nil {
-			u.v6 = dom == unix.AF_INET6
+		if u.v6, cerr = mmsg.IsV6(fd); cerr == nil {
 			cerr = p.watch(epfd, fd, tokListener, 0)
 		}
 	}); err != nil || cerr != nil {
@@ -162,22 +154,22 @@ func (p *relayPoller) newLoop(u *udpListener) (*pollLoop, error) {
 		l.bufs[i] = make([]byte, relayHead+relayMaxPayload+4) // + DATA padding
 		l.lbufs[i] = make([]byte, maxDatagram)
 	}
-	l.rhdr, l.shdr, l.lhdr = make([]mmsghdr, pollBatch), make([]mmsghdr, pollBatch), make([]mmsghdr, pollBatch)
+	l.rhdr, l.shdr, l.lhdr = make([]mmsg.Hdr, pollBatch), make([]mmsg.Hdr, pollBatch), make([]mmsg.Hdr, pollBatch)
 	l.riov, l.siov, l.liov = make([]unix.Iovec, pollBatch), make([]unix.Iovec, pollBatch), make([]unix.Iovec, pollBatch)
 	l.raddr, l.saddr, l.laddr = make([]unix.RawSockaddrInet6, pollBatch), make([]unix.RawSockaddrInet6, pollBatch), make([]unix.RawSockaddrInet6, pollBatch)
 	l.sout = make([]*udpListener, pollBatch)
 	for i := range pollBatch {
 		l.liov[i].Base = &l.lbufs[i][0]
 		l.liov[i].SetLen(maxDatagram)
-		l.lhdr[i].hdr.Iov = &l.liov[i]
-		l.lhdr[i].hdr.SetIovlen(1)
-		l.lhdr[i].hdr.Name = (*byte)(unsafe.Pointer(&l.laddr[i]))
-		l.rhdr[i].hdr.Iov = &l.riov[i]
-		l.rhdr[i].hdr.SetIovlen(1)
-		l.rhdr[i].hdr.Name = (*byte)(unsafe.Pointer(&l.raddr[i]))
-		l.shdr[i].hdr.Iov = &l.siov[i]
-		l.shdr[i].hdr.SetIovlen(1)
-		l.shdr[i].hdr.Name = (*byte)(unsafe.Pointer(&l.saddr[i]))
+		l.lhdr[i].Hdr.Iov = &l.liov[i]
+		l.lhdr[i].Hdr.SetIovlen(1)
+		l.lhdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&l.laddr[i]))
+		l.rhdr[i].Hdr.Iov = &l.riov[i]
+		l.rhdr[i].Hdr.SetIovlen(1)
+		l.rhdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&l.raddr[i]))
+		l.shdr[i].Hdr.Iov = &l.siov[i]
+		l.shdr[i].Hdr.SetIovlen(1)
+		l.shdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&l.saddr[i]))
 	}
 	l.rng = rand.NewPCG(rand.Uint64(), rand.Uint64())
 	return l, nil
@@ -242,9 +234,7 @@ func (l *pollLoop) adopt(pc net.PacketConn, addr net.Addr, key relayKey, user st
 		if fd, derr = unix.FcntlInt(uintptr(orig), unix.F_DUPFD_CLOEXEC, 0); derr != nil { //nolint:gosec // descriptors are small
 			return
 		}
-		var dom int
-		dom, derr = unix.GetsockoptInt(orig, unix.SOL_SOCKET, unix.SO_DOMAIN)
-		v6 = dom == unix.AF_INET6
+		v6, derr = mmsg.IsV6(orig)
 	})
 	_ = uc.Close()
 	if err = errors.Join(err, derr); err != nil {
@@ -314,7 +304,7 @@ func (r *polledRelay) closeSocket() {
 // sendTo sends p to ap from the relay socket.
 func (r *polledRelay) sendTo(p []byte, ap netip.AddrPort) (int, error) {
 	var sa unix.RawSockaddrInet6
-	salen := putSockaddr(&sa, ap, r.v6, 0)
+	salen := mmsg.PutSockaddr(&sa, ap, r.v6, 0)
 	if salen == 0 {
 		return 0, fmt.Errorf("turn: peer %v: %w", ap, syscall.EAFNOSUPPORT)
 	}
@@ -424,16 +414,16 @@ func (l *pollLoop) addMetrics() {
 // rest to pion.
 func (l *pollLoop) readListener(u *udpListener) {
 	for i := range l.lhdr {
-		l.lhdr[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		l.lhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 	}
-	n, err := recvmmsg(u.fd, l.lhdr)
+	n, err := mmsg.Recv(u.fd, l.lhdr)
 	if err != nil {
 		l.readFailed("TURN UDP read failed; reading on", err)
 		return
 	}
 	for i := range n {
-		b := l.lbufs[i][:l.lhdr[i].n]
-		ap := sockaddrAddrPort(&l.laddr[i])
+		b := l.lbufs[i][:l.lhdr[i].N]
+		ap := mmsg.AddrPort(&l.laddr[i])
 		if !l.channelData(u, ap, b) {
 			u.toPion(b, ap)
 		}
@@ -492,22 +482,22 @@ func (l *pollLoop) readRelay(r *polledRelay) {
 	for i := q; i < pollBatch; i++ {
 		l.riov[i].Base = &l.bufs[i][relayHead]
 		l.riov[i].SetLen(relayMaxPayload)
-		l.rhdr[i].hdr.Namelen = unix.SizeofSockaddrInet6
-		l.rhdr[i].hdr.Flags = 0
+		l.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		l.rhdr[i].Hdr.Flags = 0
 	}
-	n, err := recvmmsg(r.fd, l.rhdr[q:])
+	n, err := mmsg.Recv(r.fd, l.rhdr[q:])
 	if err != nil {
 		l.readFailed("TURN relay read failed; reading on", err)
 		return
 	}
 	out := r.out.Load()
 	for i := q; i < q+n; i++ {
-		size := int(l.rhdr[i].n)
-		if l.rhdr[i].hdr.Flags&unix.MSG_TRUNC != 0 {
+		size := int(l.rhdr[i].N)
+		if l.rhdr[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
 			l.p.s.m.dropped.WithLabelValues("too_large").Inc()
 			continue
 		}
-		ap := sockaddrAddrPort(&l.raddr[i])
+		ap := mmsg.AddrPort(&l.raddr[i])
 		if out == nil {
 			l.p.s.m.dropped.WithLabelValues("no_permission").Inc()
 			continue
@@ -529,7 +519,7 @@ func (l *pollLoop) readRelay(r *polledRelay) {
 // frame puts the header in front of the n bytes at bufs[j][relayHead:] and
 // addresses them to the client.
 func (l *pollLoop) frame(j int, r *polledRelay, out *relayClient, peer netip.AddrPort, n int) bool {
-	salen := putSockaddr(&l.saddr[j], out.ap, out.lis.v6, out.scope)
+	salen := mmsg.PutSockaddr(&l.saddr[j], out.ap, out.lis.v6, out.scope)
 	if salen == 0 {
 		return false
 	}
@@ -544,7 +534,7 @@ func (l *pollLoop) frame(j int, r *polledRelay, out *relayClient, peer netip.Add
 	}
 	l.siov[j].Base = &b[start]
 	l.siov[j].SetLen(end - start)
-	l.shdr[j].hdr.Namelen = salen
+	l.shdr[j].Hdr.Namelen = salen
 	l.sout[j] = out.lis
 	return true
 }
@@ -609,7 +599,7 @@ func (l *pollLoop) flush() {
 
 func (l *pollLoop) send(fd, from, to int) {
 	for from < to {
-		n, err := sendmmsg(fd, l.shdr[from:to])
+		n, err := mmsg.Send(fd, l.shdr[from:to])
 		switch {
 		case err == nil:
 			from += n
@@ -622,56 +612,4 @@ func (l *pollLoop) send(fd, from, to int) {
 			from++
 		}
 	}
-}
-
-func recvmmsg(fd int, hs []mmsghdr) (int, error) {
-	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), 0, 0, 0) //nolint:gosec // fd is small
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func sendmmsg(fd int, hs []mmsghdr) (int, error) {
-	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), 0, 0, 0) //nolint:gosec // fd is small
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-// putSockaddr writes ap as the socket address for a socket of the given
-// family (IPv4-mapped on an AF_INET6 one) and returns its length, 0 when
-// an AF_INET socket cannot reach it.
-func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, v6 bool, scope uint32) uint32 {
-	if v6 {
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ap.Addr().As16(), Scope_id: scope}
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], ap.Port())
-		return unix.SizeofSockaddrInet6
-	}
-	ip := ap.Addr().Unmap()
-	if !ip.Is4() {
-		return 0
-	}
-	s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-	*s4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s4.Port))[:], ap.Port())
-	return unix.SizeofSockaddrInet4
-}
-
-// sockaddrAddrPort reads the address recvmmsg wrote.
-func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
-	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
-	switch sa.Family {
-	case unix.AF_INET:
-		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), port)
-	case unix.AF_INET6:
-		ip := netip.AddrFrom16(sa.Addr)
-		if sa.Scope_id != 0 { // a link-local client: replies need the interface
-			ip = ip.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
-		}
-		return netip.AddrPortFrom(ip, port)
-	}
-	return netip.AddrPort{}
 }

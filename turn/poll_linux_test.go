@@ -4,16 +4,13 @@ package turn
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/pion/stun/v4"
-	"golang.org/x/sys/unix"
 )
 
 var refreshRequest = stun.NewType(stun.MethodRefresh, stun.ClassRequest)
@@ -256,38 +253,6 @@ func fastEntries(s *Server) int {
 	return n
 }
 
-// The socket address helpers round-trip both families, IPv4 mapped on an
-// AF_INET6 socket.
-func TestSockaddr(t *testing.T) {
-	for _, tc := range []struct {
-		ap   string
-		v6   bool
-		want uint32
-	}{
-		{"192.0.2.1:1", false, 16},
-		{"192.0.2.1:65535", true, 28},
-		{"[2001:db8::1]:3478", true, 28},
-		{"[2001:db8::1]:3478", false, 0},
-	} {
-		ap := netip.MustParseAddrPort(tc.ap)
-		var rsa unix.RawSockaddrInet6
-		sa := (*[unix.SizeofSockaddrInet6]byte)(unsafe.Pointer(&rsa))
-		got := putSockaddr(&rsa, ap, tc.v6, 0)
-		if got != tc.want {
-			t.Fatalf("%v v6=%v: length %d, want %d", ap, tc.v6, got, tc.want)
-		}
-		if got == 0 {
-			continue
-		}
-		back := sockaddrAddrPort(&rsa)
-		if netip.AddrPortFrom(back.Addr().Unmap(), back.Port()) != ap {
-			t.Fatalf("%v came back as %v", ap, back)
-		}
-		if port := binary.BigEndian.Uint16(sa[2:]); port != ap.Port() {
-			t.Fatalf("port bytes %d, want %d (network order)", port, ap.Port())
-		}
-	}
-}
 
 // The fast path applies the peer policy to the full address: a channel to
 // one of the server's own ports (the permission is for an allowed IP) is
