@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
 )
 
 // fanoutSamples is switchboard_sfu_fanout_seconds's count and sum.
@@ -26,8 +27,8 @@ func fanoutSamples(t *testing.T, reg *prometheus.Registry) (uint64, float64) {
 	return 0, 0
 }
 
-// The fan-out histogram gets about one sample per 64 forwarded packets of
-// a track, each a short positive time.
+// The fan-out histogram gets about one sample per rtc.FanoutSampleEvery
+// forwarded packets of a track, each a short positive time.
 func TestFanoutHistogram(t *testing.T) {
 	s, reg := newSFU(t, sfu.Config{})
 	const room = "ns/fanout"
@@ -44,8 +45,8 @@ func TestFanoutHistogram(t *testing.T) {
 		return n >= 3
 	})
 	n, sum := fanoutSamples(t, reg)
-	if sent := video.sent(); uint64(sent) < n*64 {
-		t.Fatalf("%d samples for %d packets sent: more than one in 64", n, sent)
+	if sent := video.sent(); uint64(sent) < n*rtc.FanoutSampleEvery {
+		t.Fatalf("%d samples for %d packets sent: more than one in %d", n, sent, rtc.FanoutSampleEvery)
 	}
 	if sum <= 0 || sum/float64(n) > 1 {
 		t.Fatalf("%d samples summing to %v s", n, sum)

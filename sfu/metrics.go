@@ -71,6 +71,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// registerUDP adds the UDP socket's batched-write counters, read from
+// stats at each scrape.
+func registerUDP(reg prometheus.Registerer, stats func() (sent, batches, dropped uint64)) error {
+	if reg == nil {
+		return nil
+	}
+	for i, name := range []string{"udp_batched_datagrams_total", "udp_batches_total", "udp_send_dropped_total"} {
+		help := [...]string{
+			"Datagrams the SFU sent in batches (sendmmsg): a packet's copies for its subscribers.",
+			"sendmmsg calls that carried them (datagrams per call: the ratio of the two).",
+			"Batched datagrams the kernel refused (the error a single send would have returned).",
+		}[i]
+		f := func() float64 {
+			v := [3]uint64{}
+			v[0], v[1], v[2] = stats()
+			return float64(v[i])
+		}
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_sfu_" + name, Help: help}, f)); err != nil {
+			return errors.Join(ErrBadConfig, err)
+		}
+	}
+	return nil
+}
+
 func (m *metrics) counters() *rtc.Counters {
 	return &rtc.Counters{
 		ForwardedPackets: m.packets, ForwardedBytes: m.bytes,

@@ -46,6 +46,15 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
+	var engine atomic.Pointer[rtc.Engine] // for the UDP counters, read at a scrape
+	if err := registerUDP(cfg.Metrics, func() (uint64, uint64, uint64) {
+		if e := engine.Load(); e != nil {
+			return e.UDPStats()
+		}
+		return 0, 0, 0
+	}); err != nil {
+		return nil, err
+	}
 	own := cfg.UDP == nil
 	if own {
 		if cfg.UDP, err = net.ListenPacket("udp", fmt.Sprintf(":%d", cfg.UDPPort)); err != nil {
@@ -59,6 +68,7 @@ func New(cfg Config) (*SFU, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
+	engine.Store(e)
 	s := &SFU{cfg: cfg, log: cfg.Logger, m: m, engine: e, rooms: map[string]*room{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.housekeeping()
 	return s, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
 	"github.com/switchboard-rtc/switchboard/sfu/internal/packetcache"
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtpmunge"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/udpbatch"
 )
 
 // ErrNoCodec: the subscriber's PeerConnection cannot receive the codec.
@@ -35,6 +36,7 @@ type DownTrack struct {
 	c          *Counters
 	bw         *bandwidth // the subscriber PC's, fed by readRTCP
 	sender     *webrtc.RTPSender
+	batch      udpbatch.Batcher // the subscriber PC's socket (nil: none)
 	// OnSwitch, when set before the first packet, is told the RID of the
 	// layer forwarded after each switch.
 	OnSwitch func(rid string)
@@ -279,6 +281,10 @@ func (d *DownTrack) readRTCP() {
 	in := make([]byte, rtcpBufferSize)
 	var misses []uint16
 	var errs readErrors
+	batch := d.batch
+	if batch == nil {
+		batch = udpbatch.None
+	}
 	for {
 		n, a, err := d.sender.Read(in)
 		if err != nil {
@@ -294,6 +300,7 @@ func (d *DownTrack) readRTCP() {
 			continue
 		}
 		errs.n = 0
+		batch.Hold() // a NACK's retransmissions leave together
 		for _, pkt := range pkts {
 			switch p := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -316,6 +323,7 @@ func (d *DownTrack) readRTCP() {
 				d.receiverReport(p)
 			}
 		}
+		batch.Release()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/switchboard-rtc/switchboard/sfu/internal/udpbatch"
 	"github.com/switchboard-rtc/switchboard/turn"
 )
 
@@ -41,6 +42,7 @@ type Engine struct {
 	api    *webrtc.API
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
+	batch  udpbatch.Batcher // the UDP socket's: held across a packet's fan-out
 }
 
 // NewEngine sets up codecs, interceptors and the muxes.
@@ -88,7 +90,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	reg.Add(sr)
 
 	se := webrtc.SettingEngine{LoggerFactory: lf}
-	e := &Engine{udpMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), cfg.UDP)}
+	udp, batch, err := udpbatch.Wrap(cfg.UDP)
+	if err != nil {
+		return nil, fmt.Errorf("rtc: udp socket: %w", err)
+	}
+	e := &Engine{udpMux: webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), udp), batch: batch}
 	se.SetICEUDPMux(e.udpMux)
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCP != nil {
@@ -149,6 +155,16 @@ func remoteAddrAllowed(a netip.Addr, loopback bool) bool {
 // NewPeerConnection returns a PeerConnection on the shared muxes.
 func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
 	return e.api.NewPeerConnection(webrtc.Configuration{})
+}
+
+// UDPStats are the UDP socket's batched writes (udpbatch.Conn.Stats):
+// datagrams sent, the sendmmsg calls that carried them, and those the
+// kernel refused; zeros where writes are not batched.
+func (e *Engine) UDPStats() (sent, batches, dropped uint64) {
+	if c, ok := e.batch.(interface{ Stats() (uint64, uint64, uint64) }); ok {
+		return c.Stats()
+	}
+	return 0, 0, 0
 }
 
 // Close closes the muxes (and so the sockets handed to NewEngine).

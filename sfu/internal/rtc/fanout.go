@@ -10,7 +10,7 @@ import (
 // in this many (a power of two), from just after it was read and parsed to
 // the moment the write of its last copy (SRTP and system call included)
 // returned: the in-server "packet in to last copy out".
-const FanoutSampleEvery = 64
+const FanoutSampleEvery = 4
 
 // Observer takes samples (a prometheus.Histogram fits; its Observe does
 // not allocate).

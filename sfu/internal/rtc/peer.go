@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/udpbatch"
 )
 
 // Data channel labels of the subscriber PC (see the SFU spec).
@@ -79,6 +80,7 @@ type Peer struct {
 	ufrag  string                    // the remote description's ICE ufrag
 	fail   sync.Once
 	bw     bandwidth // a subscriber PC's estimate (bandwidth.go)
+	batch  udpbatch.Batcher
 
 	iceStarted     chan struct{} // closed when ICE leaves "new": the remote credentials are set
 	iceStartedOnce sync.Once
@@ -108,6 +110,9 @@ func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
 			return
 		}
 		up, err := NewUpTrack(p.pc, t, recv, p.c)
+		if err == nil {
+			up.batch = p.batch
+		}
 		if err != nil || p.cfg.OnTrack == nil || !p.cfg.OnTrack(up) || up.cache == nil {
 			go discardTrack(t)
 			return
@@ -156,7 +161,7 @@ func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
 	if cfg.Counters == nil {
 		cfg.Counters = &Counters{}
 	}
-	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}, iceStarted: make(chan struct{})}
+	p := &Peer{pc: pc, cfg: cfg, c: cfg.Counters.fill(), remote: map[string]bool{}, iceStarted: make(chan struct{}), batch: e.batch}
 	p.bw.useREMB = cfg.UseREMB
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if s != webrtc.ICEConnectionStateNew {
@@ -354,6 +359,7 @@ func (p *Peer) AddDown(up conn.UpTrack, id, stream string) (*DownTrack, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.batch = p.batch
 	if d.sender, err = p.pc.AddTrack(d); err != nil {
 		return nil, fmt.Errorf("rtc: add track: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
 	"github.com/switchboard-rtc/switchboard/sfu/internal/packetcache"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/udpbatch"
 )
 
 // KeyframeInterval is the least time between two keyframe requests sent to
@@ -63,7 +64,8 @@ type UpTrack struct {
 	kind  string
 	cache *packetcache.Cache
 	c     *Counters
-	level uint8 // audio level extension id, 0 = none
+	level uint8            // audio level extension id, 0 = none
+	batch udpbatch.Batcher // the publisher PC's socket (nil: none)
 
 	mu    sync.Mutex                       // serializes changes of downs
 	downs atomic.Pointer[[]conn.DownTrack] // copy-on-write
@@ -168,6 +170,10 @@ func (u *UpTrack) Run() {
 	buf := make([]byte, packetcache.DefaultMaxPacketSize)
 	var p rtp.Packet
 	fan := fanoutSampler{obs: u.c.Fanout}
+	batch := u.batch
+	if batch == nil {
+		batch = udpbatch.None
+	}
 	var errs readErrors
 	for {
 		n, _, err := u.track.Read(buf)
@@ -195,9 +201,11 @@ func (u *UpTrack) Run() {
 			}
 		}
 		downs := *u.downs.Load()
+		batch.Hold() // the copies leave together, in a few sendmmsg calls
 		for _, d := range downs {
 			_ = d.WriteRTP(&p, now) // a subscriber's error is its own
 		}
+		batch.Release()
 		fan.done(now, downs, u.ssrc)
 	}
 }
