@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
@@ -17,6 +18,12 @@ type published struct {
 	stalled bool   // owned by the housekeeping goroutine
 	live    uint32 // the simulcast layers that flow, a bit per layer; owned by the housekeeping goroutine
 	paused  int    // subscribers told it is paused (for the gauge)
+
+	// Layers paused at the publisher (dynacast.go):
+	sendOff uint32     // the layers it is asked not to send, a bit per layer; written by the housekeeping goroutine under room.mu
+	ended   bool       // unpublished (under room.mu)
+	send    layerSend  // housekeeping goroutine only
+	rates   layerRates // each layer's bitrate when it last flowed
 }
 
 // removeDown takes d out of the fan-out of every layer (under room.mu).
@@ -207,6 +214,8 @@ func (r *room) unpublishLocked(up *rtc.UpTrack) []*participant {
 	r.s.tracks.Add(-1)
 	r.s.m.tracks.Dec()
 	r.s.m.paused.Sub(float64(t.paused))
+	r.s.m.layersPaused.Sub(float64(bits.OnesCount32(t.sendOff)))
+	t.ended = true
 	var out []*participant
 	for _, q := range r.parts {
 		if q.removeDown(t.downID) {
