@@ -178,7 +178,8 @@ func TestSimulcastLayers(t *testing.T) {
 // A browser stops its top simulcast layer when its uplink estimate or its
 // CPU runs short: a subscriber on that layer moves to the best layer still
 // flowing, without a gap in its sequence numbers, and back up when the
-// layer flows again.
+// layer flows again; the lower layers, paused at the publisher while
+// nobody watched them, are resumed for it.
 func TestSimulcastLayerStops(t *testing.T) {
 	s, _ := newSFU(t, sfu.Config{})
 	const room = "ns/simulcast-stop"
@@ -194,6 +195,9 @@ func TestSimulcastLayerStops(t *testing.T) {
 		return h != nil && h.layerCount(2) > 20
 	})
 	h := hi.track("pub:cam")
+	// Nobody watches low and medium: the SFU pauses them at the publisher,
+	// and must resume them when the layer it wants stops.
+	eventually(t, "low and medium paused at the publisher", 20*time.Second, inactiveAre(pub, "low", "medium"))
 	sc.off.Store(1 << 2) // the high layer stops
 	m1 := h.layerCount(1)
 	eventually(t, "hi moved to medium", 20*time.Second, func() bool { return h.layerCount(1) > m1+20 })
