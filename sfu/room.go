@@ -35,8 +35,9 @@ func (t *published) removeDown(d conn.DownTrack) {
 
 // room is one SFU room. Lock order: SFU.mu, then room.mu, then
 // participant.mu; the network is never waited on under room.mu. The
-// bandwidth estimate's mutex (rtc.Peer) and an UpTrack's bitrate meter's
-// are leaves, taken under any of these and holding nothing else.
+// bandwidth estimate's mutex (rtc.Peer), an UpTrack's bitrate meter's and
+// a track's layerRates' are leaves, taken under any of these and holding
+// nothing else.
 type room struct {
 	s  *SFU
 	id string
