@@ -114,7 +114,7 @@ func (r *room) pauseLayers(now time.Time) {
 // when that changes (housekeeping goroutine only; parts: the room's
 // participants).
 func (r *room) pauseTrack(t *published, layers []*rtc.UpTrack, parts []*participant, now time.Time) {
-	st := &t.send
+	st := &t.pausing
 	for i, l := range layers {
 		if st.seen&(1<<i) == 0 {
 			st.seen |= 1 << i
@@ -196,8 +196,8 @@ func (t *published) lastSent() time.Time {
 		if lp := l.LastPacket(); lp.After(last) {
 			last = lp
 		}
-		if i < rtc.MaxLayers && t.sendOff&(1<<i) == 0 && t.send.resumed[i].After(last) {
-			last = t.send.resumed[i]
+		if i < rtc.MaxLayers && t.sendOff&(1<<i) == 0 && t.pausing.resumed[i].After(last) {
+			last = t.pausing.resumed[i]
 		}
 	}
 	return last

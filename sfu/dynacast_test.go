@@ -9,6 +9,17 @@ import (
 	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
 )
 
+// pumpSimulcast publishes pub's simulcast track "cam" and writes its
+// layers until the test ends.
+func pumpSimulcast(t *testing.T, pub *peer) simulcast {
+	t.Helper()
+	sc := publishSimulcast(t, pub)
+	stop := make(chan struct{})
+	done := sc.pump(stop)
+	t.Cleanup(func() { close(stop); <-done })
+	return sc
+}
+
 // lastSends is the last "layers" message p got for its track.
 func (p *peer) lastSends(track string) (sfuclient.Layers, bool) {
 	p.mu.Lock()
@@ -35,7 +46,7 @@ func inactiveAre(pub *peer, rids ...string) func() bool {
 }
 
 // notReceived: the SFU receives none of these layers of pub's "cam".
-func notReceived(t *testing.T, s *sfu.SFU, room string, rids ...string) func() bool {
+func notReceived(s *sfu.SFU, room string, rids ...string) func() bool {
 	return func() bool {
 		for _, rid := range rids {
 			if bps, ok := sfu.LayerBitrate(s, room, "pub", "cam", rid); !ok || bps > 0 {
@@ -58,10 +69,7 @@ func TestDynacastPausesUnwatchedLayers(t *testing.T) {
 	if err := lo.c.SetQuality("pub", "low"); err != nil {
 		t.Fatal(err)
 	}
-	sc := publishSimulcast(t, pub)
-	stop := make(chan struct{})
-	done := sc.pump(stop)
-	defer func() { close(stop); <-done }()
+	pumpSimulcast(t, pub)
 
 	var l *recv
 	eventually(t, "lo on the low layer", 30*time.Second, func() bool {
@@ -72,7 +80,7 @@ func TestDynacastPausesUnwatchedLayers(t *testing.T) {
 	if ls, _ := pub.lastSends("cam"); !slices.Equal(ls.Active, []string{"low"}) {
 		t.Fatalf("active = %v, want [low]", ls.Active)
 	}
-	eventually(t, "no medium or high packet reaching the server", 10*time.Second, notReceived(t, s, room, "medium", "high"))
+	eventually(t, "no medium or high packet reaching the server", 10*time.Second, notReceived(s, room, "medium", "high"))
 	if got := counter(t, reg, "switchboard_sfu_layers_paused"); got != 2 {
 		t.Fatalf("layers_paused = %v, want 2", got)
 	}
@@ -97,7 +105,7 @@ func TestDynacastPausesUnwatchedLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "every layer paused", 20*time.Second, inactiveAre(pub, "low", "medium", "high"))
-	eventually(t, "nothing reaching the server", 10*time.Second, notReceived(t, s, room, "low", "medium", "high"))
+	eventually(t, "nothing reaching the server", 10*time.Second, notReceived(s, room, "low", "medium", "high"))
 	if got := counter(t, reg, "switchboard_sfu_layers_paused"); got != 3 {
 		t.Fatalf("layers_paused = %v, want 3", got)
 	}
@@ -131,10 +139,7 @@ func TestDynacastNobodyWatching(t *testing.T) {
 	const room = "ns/dynacast-alone"
 	sub := newPeer(t, s, room, "sub", peerOpts{})
 	pub := newPeer(t, s, room, "pub", peerOpts{})
-	sc := publishSimulcast(t, pub)
-	stop := make(chan struct{})
-	done := sc.pump(stop)
-	defer func() { close(stop); <-done }()
+	pumpSimulcast(t, pub)
 	eventually(t, "sub on high", 30*time.Second, func() bool {
 		h := sub.track("pub:cam")
 		return h != nil && h.layerCount(2) > 20
@@ -142,7 +147,7 @@ func TestDynacastNobodyWatching(t *testing.T) {
 
 	sub.leave()
 	eventually(t, "every layer paused", 20*time.Second, inactiveAre(pub, "low", "medium", "high"))
-	eventually(t, "nothing reaching the server", 10*time.Second, notReceived(t, s, room, "low", "medium", "high"))
+	eventually(t, "nothing reaching the server", 10*time.Second, notReceived(s, room, "low", "medium", "high"))
 	if got := counter(t, reg, "switchboard_sfu_layers_paused"); got != 3 {
 		t.Fatalf("layers_paused = %v, want 3", got)
 	}
@@ -168,10 +173,7 @@ func TestDynacastTwoSubscribers(t *testing.T) {
 	if err := lo.c.SetQuality("pub", "low"); err != nil {
 		t.Fatal(err)
 	}
-	sc := publishSimulcast(t, pub)
-	stop := make(chan struct{})
-	done := sc.pump(stop)
-	defer func() { close(stop); <-done }()
+	sc := pumpSimulcast(t, pub)
 	var h, l *recv
 	eventually(t, "hi on high, lo on low", 30*time.Second, func() bool {
 		h, l = hi.track("pub:cam"), lo.track("pub:cam")
@@ -181,7 +183,7 @@ func TestDynacastTwoSubscribers(t *testing.T) {
 	n0 := sc.sent.Load()
 
 	eventually(t, "medium paused, alone", 20*time.Second, inactiveAre(pub, "medium"))
-	eventually(t, "no medium packet reaching the server", 10*time.Second, notReceived(t, s, room, "medium"))
+	eventually(t, "no medium packet reaching the server", 10*time.Second, notReceived(s, room, "medium"))
 	if got := counter(t, reg, "switchboard_sfu_layers_paused"); got != 1 {
 		t.Fatalf("layers_paused = %v, want 1", got)
 	}

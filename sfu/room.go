@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
@@ -22,7 +23,7 @@ type published struct {
 	// Layers paused at the publisher (dynacast.go):
 	sendOff uint32     // the layers it is asked not to send, a bit per layer; written by the housekeeping goroutine under room.mu
 	ended   bool       // unpublished (under room.mu)
-	send    layerSend  // housekeeping goroutine only
+	pausing layerSend  // housekeeping goroutine only
 	rates   layerRates // each layer's bitrate when it last flowed
 }
 
@@ -46,7 +47,8 @@ type room struct {
 	parts  map[string]*participant
 	tracks map[*rtc.UpTrack]*published
 
-	speakers []string // housekeeping goroutine only
+	speakers []string    // housekeeping goroutine only
+	poked    atomic.Bool // queued for the housekeeping goroutine (SFU.poke)
 }
 
 func newRoom(s *SFU, id string) *room {

@@ -215,6 +215,7 @@ func (s *SFU) housekeeping() {
 		case <-s.stop:
 			return
 		case r := <-s.pokes:
+			r.poked.Store(false)
 			r.pauseLayers(time.Now())
 		case now := <-t.C:
 			n++
@@ -235,8 +236,12 @@ func (s *SFU) housekeeping() {
 // rather than at its next tick (a subscriber asked for another layer);
 // never blocks: with the queue full, the tick does it.
 func (s *SFU) poke(r *room) {
+	if !r.poked.CompareAndSwap(false, true) {
+		return // queued already
+	}
 	select {
 	case s.pokes <- r:
 	default:
+		r.poked.Store(false)
 	}
 }
