@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
-	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
 )
 
 // pumpSimulcast publishes pub's simulcast track "cam" and writes its
@@ -20,23 +19,11 @@ func pumpSimulcast(t *testing.T, pub *peer) simulcast {
 	return sc
 }
 
-// lastSends is the last "layers" message p got for its track.
-func (p *peer) lastSends(track string) (sfuclient.Layers, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := len(p.sends) - 1; i >= 0; i-- {
-		if p.sends[i].Track == track {
-			return p.sends[i], true
-		}
-	}
-	return sfuclient.Layers{}, false
-}
-
 // inactiveAre: the last "layers" message pub got for "cam" pauses these
 // layers and no other.
 func inactiveAre(pub *peer, rids ...string) func() bool {
 	return func() bool {
-		l, ok := pub.lastSends("cam")
+		l, ok := pub.c.LastLayers("cam")
 		if !ok {
 			return false
 		}
@@ -77,7 +64,7 @@ func TestDynacastPausesUnwatchedLayers(t *testing.T) {
 		return l != nil && l.layerCount(0) > 20
 	})
 	eventually(t, "the publisher asked to pause medium and high", 20*time.Second, inactiveAre(pub, "medium", "high"))
-	if ls, _ := pub.lastSends("cam"); !slices.Equal(ls.Active, []string{"low"}) {
+	if ls, _ := pub.c.LastLayers("cam"); !slices.Equal(ls.Active, []string{"low"}) {
 		t.Fatalf("active = %v, want [low]", ls.Active)
 	}
 	eventually(t, "no medium or high packet reaching the server", 10*time.Second, notReceived(s, room, "medium", "high"))
@@ -119,7 +106,7 @@ func TestDynacastPausesUnwatchedLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "high resumed", 10*time.Second, func() bool {
-		ls, ok := pub.lastSends("cam")
+		ls, ok := pub.c.LastLayers("cam")
 		return ok && slices.Contains(ls.Active, "high")
 	})
 	eventually(t, "lo gets high again", 20*time.Second, func() bool { return l.layerCount(2) > m2+20 })

@@ -120,7 +120,6 @@ type peer struct {
 	ended    map[string]bool
 	data     []sfuclient.Data
 	layers   []sfuclient.Layer
-	sends    []sfuclient.Layers // "layers" messages received as a publisher
 	speakers [][]string
 	errors   []string
 	plis     int     // keyframe requests received as a publisher
@@ -186,11 +185,6 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 		OnLayer: func(l sfuclient.Layer) {
 			p.mu.Lock()
 			p.layers = append(p.layers, l)
-			p.mu.Unlock()
-		},
-		OnLayers: func(l sfuclient.Layers) {
-			p.mu.Lock()
-			p.sends = append(p.sends, l)
 			p.mu.Unlock()
 		},
 		OnSpeakers: func(peers []string) {

@@ -70,6 +70,7 @@ type Client struct {
 	known      map[string]TrackInfo        // every track id ever offered
 	live       map[string]*Track           // started and not ended
 	gates      map[string]map[string]*gate // simulcast layers published, by track id and RID (layers.go)
+	sends      map[string]Layers           // the last "layers" message by track id
 	pubOffer   bool                        // a pub offer is outstanding
 	pubAgain   bool
 	waitSub    []webrtc.ICECandidateInit
@@ -95,7 +96,7 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	return &Client{cfg: cfg, api: api, infos: map[string]TrackInfo{}, known: map[string]TrackInfo{},
-		live: map[string]*Track{}, gates: map[string]map[string]*gate{}, dataOpened: make(chan struct{})}, nil
+		live: map[string]*Track{}, gates: map[string]map[string]*gate{}, sends: map[string]Layers{}, dataOpened: make(chan struct{})}, nil
 }
 
 func (c *Client) send(v any) error {

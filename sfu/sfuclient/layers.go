@@ -1,6 +1,7 @@
 package sfuclient
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
@@ -107,14 +108,25 @@ func (c *Client) gateLayers(layers []webrtc.TrackLocal) []webrtc.TrackLocal {
 // handleLayers applies a "layers" message: the layers named inactive are
 // paused, every other one of the track sends.
 func (c *Client) handleLayers(m message) {
+	l := Layers{Track: m.Track, Active: append([]string{}, m.Active...), Inactive: append([]string{}, m.Inactive...)}
 	c.mu.Lock()
 	for rid, g := range c.gates[m.Track] {
 		g.set(slices.Contains(m.Inactive, rid))
 	}
+	c.sends[m.Track] = l
 	c.mu.Unlock()
 	if c.cfg.OnLayers != nil {
-		c.cfg.OnLayers(Layers{Track: m.Track, Active: append([]string{}, m.Active...), Inactive: append([]string{}, m.Inactive...)})
+		c.cfg.OnLayers(l)
 	}
+}
+
+// LastLayers returns the last "layers" message for a track this client
+// publishes (false: none came).
+func (c *Client) LastLayers(track string) (Layers, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.sends[track]
+	return Layers{Track: l.Track, Active: slices.Clone(l.Active), Inactive: slices.Clone(l.Inactive)}, ok
 }
 
 // Layers is a "layers" message: which layers of a simulcast track this
@@ -122,4 +134,43 @@ func (c *Client) handleLayers(m message) {
 type Layers struct {
 	Track            string // the published track's id
 	Active, Inactive []string
+}
+
+// SimulcastHeader is what the packets of a simulcast layer carry besides
+// their RID to be told apart by the SFU: the mid and rid header
+// extensions (TrackLocalStaticRTP leaves them to the writer).
+type SimulcastHeader struct {
+	Mid          string
+	MidID, RIDID uint8
+}
+
+// Set puts the mid and rid extensions of layer rid on h.
+func (s SimulcastHeader) Set(h *rtp.Header, rid string) {
+	_ = h.SetExtension(s.MidID, []byte(s.Mid))
+	_ = h.SetExtension(s.RIDID, []byte(rid))
+}
+
+// SimulcastHeader returns the extensions the layers of sender (from
+// PublishSimulcast) carry, once the SFU has answered the offer.
+func (c *Client) SimulcastHeader(sender *webrtc.RTPSender) (SimulcastHeader, error) {
+	var s SimulcastHeader
+	for _, x := range sender.GetParameters().HeaderExtensions {
+		switch x.URI {
+		case "urn:ietf:params:rtp-hdrext:sdes:mid":
+			s.MidID = uint8(x.ID) //nolint:gosec // ids < 15
+		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
+			s.RIDID = uint8(x.ID) //nolint:gosec // ids < 15
+		}
+	}
+	if pc := c.PubPC(); pc != nil {
+		for _, tr := range pc.GetTransceivers() {
+			if tr.Sender() == sender {
+				s.Mid = tr.Mid()
+			}
+		}
+	}
+	if s.MidID == 0 || s.RIDID == 0 || s.Mid == "" {
+		return s, fmt.Errorf("%w: mid and rid extensions not negotiated", ErrBadMessage)
+	}
+	return s, nil
 }
