@@ -429,7 +429,12 @@ export class SfuLink {
       plan.reuse.map(async ({ index, track }) => {
         const { t } = owned[index];
         if (t.sender.track !== track) await t.sender.replaceTrack(track);
-        if (t.direction !== 'sendonly') t.direction = 'sendonly';
+        if (t.direction !== 'sendonly') {
+          t.direction = 'sendonly';
+          // A new track for the server, which starts it with every layer
+          // sent: so does this side.
+          if (this.#layers.has(t.sender)) this.#wantLayers(t.sender, new Set());
+        }
       }),
     );
     if (this.#closed) return;
@@ -476,11 +481,18 @@ export class SfuLink {
   #setLayers(track, inactive) {
     if (typeof track !== 'string' || !Array.isArray(inactive)) return;
     const sender = this.#senderOf(track);
-    if (!sender) return;
+    if (sender) this.#wantLayers(sender, new Set(inactive.filter((r) => typeof r === 'string')));
+  }
+
+  /**
+   * @param {RTCRtpSender} sender
+   * @param {Set<string>} inactive
+   */
+  #wantLayers(sender, inactive) {
     let want = this.#layers.get(sender);
-    if (!want) this.#layers.set(sender, (want = { inactive: new Set(), busy: Promise.resolve() }));
+    if (!want) this.#layers.set(sender, (want = { inactive, busy: Promise.resolve() }));
     const w = want;
-    w.inactive = new Set(inactive.filter((r) => typeof r === 'string'));
+    w.inactive = inactive;
     w.busy = w.busy.then(() => this.#applyLayers(sender, w.inactive)).catch((err) => this.#fail(err));
   }
 

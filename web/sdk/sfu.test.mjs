@@ -226,6 +226,7 @@ test('layers pauses the simulcast encodings the server names and sends the other
   await until(() => h.sfu().some((m) => m.kind === 'offer'));
   const pub = sfus[0].pub;
   assert.equal(room.getPublishConnection(), pub);
+  const offered = pub.localDescription.sdp;
   const [a, v] = pub.getTransceivers();
   const active = () => v.sender.encodings.map((e) => `${e.rid}:${e.active ?? true}`).join(' ');
   const errors = [];
@@ -267,6 +268,18 @@ test('layers pauses the simulcast encodings the server names and sends the other
   assert.equal(active(), 'low:true medium:true high:false');
   assert.equal(v.sender.setParametersCalls.length, calls);
   assert.deepEqual(a.sender.setParametersCalls, []);
+  assert.deepEqual(errors, []);
+
+  // Published again after unpublish, on the same transceiver: a new track
+  // for the server, which starts it with every layer sent, and so does
+  // the sender.
+  room._handle({ type: 'sfu', room: 'r', data: { kind: 'answer', pc: 'pub', sdp: offered.replaceAll('sendonly', 'recvonly') } });
+  await until(() => pub.signalingState === 'stable');
+  room.unpublish();
+  await until(() => v.direction === 'inactive');
+  room.publish(new FakeMediaStream([mic, cam]));
+  await until(() => active() === 'low:true medium:true high:true');
+  assert.equal(pub.getTransceivers().length, 2, 'the transceivers are reused');
   assert.deepEqual(errors, []);
 });
 
