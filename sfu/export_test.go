@@ -28,3 +28,20 @@ func TrackEntries(s *SFU, room string) int {
 	defer r.mu.RUnlock()
 	return len(r.tracks)
 }
+
+// LayerBitrate is the bitrate the SFU receives of layer rid of peer's
+// track (false: no such layer).
+func LayerBitrate(s *SFU, room, peer, track, rid string) (uint64, bool) {
+	p, err := s.participant(room, peer)
+	if err != nil {
+		return 0, false
+	}
+	p.r.mu.RLock()
+	defer p.r.mu.RUnlock()
+	for up, t := range p.r.tracks {
+		if t.owner == p && up.ID() == track && up.RID() == rid {
+			return up.Bitrate(), true
+		}
+	}
+	return 0, false
+}

@@ -29,6 +29,7 @@ func (p *participant) setQuality(peer, quality string) error {
 			p.chooseLayer(d)
 		}
 	}
+	p.r.s.poke(p.r) // a layer paused at the publisher may be wanted now
 	return nil
 }
 
@@ -81,39 +82,20 @@ func (p *participant) chooseLayerAt(d *down, now time.Time) {
 		p.setBandwidthPaused(d, d.fitLayer(d.track.Bitrates(), 0, cur, now) < 0)
 		return
 	}
-	want := 2 // high
-	switch q := p.quality[d.from.owner.id]; q {
-	case "low":
-		want = 0
-	case "medium":
-		want = 1
-	case "", "auto":
-		if d.h >= 0 && d.h <= 240 {
-			want = 0
-		} else if d.h >= 0 && d.h <= 540 {
-			want = 1
-		}
-	}
 	live := d.track.Live(now, LayerIdle)
 	if !slices.Contains(live, true) {
 		live = nil // nothing flows: judge by rank alone
 	}
 	// The candidates, by rank; target is the one wanted among them.
-	type cand struct{ i, rank int }
-	var cands []cand
+	var cands []rankedLayer
 	for i, rid := range rids {
 		if live == nil || live[i] {
-			cands = append(cands, cand{i, layerRank(rid, i)})
+			cands = append(cands, rankedLayer{i, layerRank(rid, i)})
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b cand) int { return a.rank - b.rank })
-	target := 0 // the lowest one over want, if none is at or under it
-	for k, c := range cands {
-		if c.rank <= want && (cands[target].rank > want || c.rank > cands[target].rank) {
-			target = k
-		}
-	}
-	bitrates := d.track.Bitrates()
+	slices.SortStableFunc(cands, byRank)
+	target := nearestLayer(cands, p.wantRank(d))
+	bitrates := d.from.rates.of(rids, d.track.Bitrates())
 	rates := make([]uint64, len(cands))
 	cur := -1
 	for k, c := range cands {
@@ -128,6 +110,43 @@ func (p *participant) chooseLayerAt(d *down, now time.Time) {
 		d.track.SetLayer(d.rid)
 	}
 	p.setBandwidthPaused(d, pick < 0)
+}
+
+// rankedLayer is a layer of a track (i: its index in the order of
+// arrival) with its rank (layerRank).
+type rankedLayer struct{ i, rank int }
+
+func byRank(a, b rankedLayer) int { return a.rank - b.rank }
+
+// wantRank is the rank of the layer p wants of d's track, from the quality
+// asked for its publisher and, under auto, the size d is shown at (under
+// p.mu).
+func (p *participant) wantRank(d *down) int {
+	switch p.quality[d.from.owner.id] {
+	case "low":
+		return 0
+	case "medium":
+		return 1
+	case "", "auto":
+		if d.h >= 0 && d.h <= 240 {
+			return 0
+		} else if d.h >= 0 && d.h <= 540 {
+			return 1
+		}
+	}
+	return 2 // high
+}
+
+// nearestLayer returns the index in cands (sorted by rank, at least one)
+// of the best layer at or under rank want, else of the lowest one over it.
+func nearestLayer(cands []rankedLayer, want int) int {
+	target := 0
+	for k, c := range cands {
+		if c.rank <= want && (cands[target].rank > want || c.rank > cands[target].rank) {
+			target = k
+		}
+	}
+	return target
 }
 
 // liveLayers returns a mask of t's layers that flow (under room.mu).
@@ -185,5 +204,6 @@ func (p *participant) setSize(track string, w, h int) error {
 	d.hidden = w == 0 && h == 0
 	p.chooseLayer(d)
 	p.applyPause(d)
+	p.r.s.poke(p.r) // a layer paused at the publisher may be wanted now
 	return nil
 }

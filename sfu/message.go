@@ -135,6 +135,15 @@ type layerMessage struct {
 	Paused bool   `json:"paused"`
 }
 
+// layersMessage tells a publisher which layers of its simulcast track
+// to send (dynacast.go).
+type layersMessage struct {
+	Kind     string   `json:"kind"`
+	Track    string   `json:"track"`
+	Active   []string `json:"active"`
+	Inactive []string `json:"inactive"`
+}
+
 type speakersMessage struct {
 	Kind  string   `json:"kind"`
 	Peers []string `json:"peers"`

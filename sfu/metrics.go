@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	rooms, participants, tracks, paused prometheus.Gauge
 	bwPaused                            prometheus.Gauge     // bandwidth.go
+	layersPaused                        prometheus.Gauge     // dynacast.go
 	estimate                            prometheus.Histogram // bandwidth.go
 	packets, bytes                      prometheus.Counter
 	nackRecv, nackAnswered, nackFwd     prometheus.Counter
@@ -36,6 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		tracks:       g("tracks", "Incoming (published) tracks being forwarded."),
 		paused:       g("subscribers_paused", "Forwarded tracks (per subscriber) paused because the publisher stopped sending."),
 		bwPaused:     g("subscribers_paused_bandwidth", "Forwarded video tracks (per subscriber) paused because not even their lowest layer fits the subscriber's bandwidth estimate."),
+		layersPaused: g("layers_paused", "Simulcast layers their publishers are asked to pause because no subscriber wants them."),
 		estimate: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "switchboard_sfu_estimated_bandwidth_bps",
 			Help:    "Subscribers' bandwidth estimates (bits/s), observed per subscriber with an estimate at each housekeeping tick.",
@@ -62,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.bwPaused, m.estimate, m.packets, m.bytes,
+	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.bwPaused, m.layersPaused, m.estimate, m.packets, m.bytes,
 		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.badRTCP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.fanout} {
 		if err := reg.Register(col); err != nil {
 			return nil, errors.Join(ErrBadConfig, err)

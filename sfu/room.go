@@ -2,7 +2,9 @@ package sfu
 
 import (
 	"fmt"
+	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/conn"
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
@@ -17,6 +19,12 @@ type published struct {
 	stalled bool   // owned by the housekeeping goroutine
 	live    uint32 // the simulcast layers that flow, a bit per layer; owned by the housekeeping goroutine
 	paused  int    // subscribers told it is paused (for the gauge)
+
+	// Layers paused at the publisher (dynacast.go):
+	sendOff uint32     // the layers it is asked not to send, a bit per layer; written by the housekeeping goroutine under room.mu
+	ended   bool       // unpublished (under room.mu)
+	pausing layerSend  // housekeeping goroutine only
+	rates   layerRates // each layer's bitrate when it last flowed
 }
 
 // removeDown takes d out of the fan-out of every layer (under room.mu).
@@ -28,8 +36,9 @@ func (t *published) removeDown(d conn.DownTrack) {
 
 // room is one SFU room. Lock order: SFU.mu, then room.mu, then
 // participant.mu; the network is never waited on under room.mu. The
-// bandwidth estimate's mutex (rtc.Peer) and an UpTrack's bitrate meter's
-// are leaves, taken under any of these and holding nothing else.
+// bandwidth estimate's mutex (rtc.Peer), an UpTrack's bitrate meter's and
+// a track's layerRates' are leaves, taken under any of these and holding
+// nothing else.
 type room struct {
 	s  *SFU
 	id string
@@ -38,7 +47,8 @@ type room struct {
 	parts  map[string]*participant
 	tracks map[*rtc.UpTrack]*published
 
-	speakers []string // housekeeping goroutine only
+	speakers []string    // housekeeping goroutine only
+	poked    atomic.Bool // queued for the housekeeping goroutine (SFU.poke)
 }
 
 func newRoom(s *SFU, id string) *room {
@@ -207,6 +217,8 @@ func (r *room) unpublishLocked(up *rtc.UpTrack) []*participant {
 	r.s.tracks.Add(-1)
 	r.s.m.tracks.Dec()
 	r.s.m.paused.Sub(float64(t.paused))
+	r.s.m.layersPaused.Sub(float64(bits.OnesCount32(t.sendOff)))
+	t.ended = true
 	var out []*participant
 	for _, q := range r.parts {
 		if q.removeDown(t.downID) {

@@ -32,8 +32,9 @@ type SFU struct {
 	rooms  map[string]*room
 	closed bool
 
-	stop chan struct{}
-	done chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+	pokes chan *room // rooms whose layers to pause or resume now (dynacast.go)
 }
 
 // New starts an SFU on the sockets of cfg.
@@ -69,7 +70,8 @@ func New(cfg Config) (*SFU, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	engine.Store(e)
-	s := &SFU{cfg: cfg, log: cfg.Logger, m: m, engine: e, rooms: map[string]*room{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &SFU{cfg: cfg, log: cfg.Logger, m: m, engine: e, rooms: map[string]*room{}, stop: make(chan struct{}), done: make(chan struct{}),
+		pokes: make(chan *room, 64)}
 	go s.housekeeping()
 	return s, nil
 }
@@ -211,7 +213,8 @@ func (s *SFU) dropIfEmpty(r *room) {
 }
 
 // housekeeping runs the periodic work of every room: stalled publishers,
-// active speakers, bitrate limits.
+// active speakers, bitrate limits, layers paused at publishers; and, when
+// poked, a room's layers at once.
 func (s *SFU) housekeeping() {
 	defer close(s.done)
 	t := time.NewTicker(speakersInterval)
@@ -221,6 +224,9 @@ func (s *SFU) housekeeping() {
 		select {
 		case <-s.stop:
 			return
+		case r := <-s.pokes:
+			r.poked.Store(false)
+			r.pauseLayers(time.Now())
 		case now := <-t.C:
 			n++
 			s.mu.Lock()
@@ -233,5 +239,19 @@ func (s *SFU) housekeeping() {
 				r.tick(now, n%4 == 0)
 			}
 		}
+	}
+}
+
+// poke has the housekeeping goroutine pause and resume r's layers now
+// rather than at its next tick (a subscriber asked for another layer);
+// never blocks: with the queue full, the tick does it.
+func (s *SFU) poke(r *room) {
+	if !r.poked.CompareAndSwap(false, true) {
+		return // queued already
+	}
+	select {
+	case s.pokes <- r:
+	default:
+		r.poked.Store(false)
 	}
 }

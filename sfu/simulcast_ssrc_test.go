@@ -56,7 +56,7 @@ func TestSimulcastNewSSRCIgnored(t *testing.T) {
 		r := sub.track("pub:cam")
 		return r != nil && r.layerCount(2) > 5
 	})
-	changer.ridID.Store(uint32(sc.ridID))
+	changer.ridID.Store(uint32(sc.hdr.RIDID))
 	eventually(t, "the new SSRCs sent", 30*time.Second, func() bool { return changer.next.Load() >= 30 })
 	eventually(t, "packets of new SSRCs read", 20*time.Second, func() bool {
 		return counter(t, reg, "switchboard_sfu_bad_rtp_total") > 0

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
+	"github.com/switchboard-rtc/switchboard/sfu/sfuclient"
 )
 
 func (r *recv) layerCount(l byte) int {
@@ -36,16 +37,15 @@ func (r *recv) seqGap() (uint16, bool) {
 	return 0, false
 }
 
-// simulcast is a published simulcast track: its layers and the ids of the
-// mid and rid header extensions the test writes.
+// simulcast is a published simulcast track: its layers and the mid and
+// rid header extensions the test writes.
 type simulcast struct {
-	layers       []*webrtc.TrackLocalStaticRTP
-	rids         []string
-	midID, ridID uint8
-	mid          string
-	off          *atomic.Uint32 // layers not sent, a bit per layer
-	sizes        []int          // payload bytes by layer (at least 8), if set
-	sent         *atomic.Uint32 // packets written per layer so far (pump)
+	layers []*webrtc.TrackLocalStaticRTP
+	rids   []string
+	hdr    sfuclient.SimulcastHeader
+	off    *atomic.Uint32 // layers not sent, a bit per layer
+	sizes  []int          // payload bytes by layer (at least 8), if set
+	sent   *atomic.Uint32 // packets written per layer so far (pump)
 }
 
 // publishSimulcast publishes track "cam" as three layers, low, medium and
@@ -69,17 +69,8 @@ func publishSimulcast(t *testing.T, pub *peer) simulcast {
 	eventually(t, "the publisher's offer answered", 20*time.Second, func() bool {
 		return pub.c.PubPC().SignalingState() == webrtc.SignalingStateStable
 	})
-	for _, x := range sender.GetParameters().HeaderExtensions {
-		switch x.URI {
-		case "urn:ietf:params:rtp-hdrext:sdes:mid":
-			sc.midID = uint8(x.ID)
-		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
-			sc.ridID = uint8(x.ID)
-		}
-	}
-	sc.mid = pub.c.PubPC().GetTransceivers()[0].Mid()
-	if sc.midID == 0 || sc.ridID == 0 || sc.mid == "" {
-		t.Fatalf("mid/rid extensions not negotiated: %d %d %q", sc.midID, sc.ridID, sc.mid)
+	if sc.hdr, err = pub.c.SimulcastHeader(sender); err != nil {
+		t.Fatal(err)
 	}
 	return sc
 }
@@ -96,8 +87,7 @@ func (sc simulcast) write(n uint32) {
 			kf = 0
 		}
 		h := rtp.Header{Version: 2, SequenceNumber: uint16(1000*i) + uint16(n), Timestamp: 3000 * n, Marker: true}
-		_ = h.SetExtension(sc.midID, []byte(sc.mid))
-		_ = h.SetExtension(sc.ridID, []byte(sc.rids[i]))
+		sc.hdr.Set(&h, sc.rids[i])
 		size := 8
 		if i < len(sc.sizes) {
 			size = max(size, sc.sizes[i])
@@ -178,7 +168,8 @@ func TestSimulcastLayers(t *testing.T) {
 // A browser stops its top simulcast layer when its uplink estimate or its
 // CPU runs short: a subscriber on that layer moves to the best layer still
 // flowing, without a gap in its sequence numbers, and back up when the
-// layer flows again.
+// layer flows again; the lower layers, paused at the publisher while
+// nobody watched them, are resumed for it.
 func TestSimulcastLayerStops(t *testing.T) {
 	s, _ := newSFU(t, sfu.Config{})
 	const room = "ns/simulcast-stop"
@@ -194,6 +185,9 @@ func TestSimulcastLayerStops(t *testing.T) {
 		return h != nil && h.layerCount(2) > 20
 	})
 	h := hi.track("pub:cam")
+	// Nobody watches low and medium: the SFU pauses them at the publisher,
+	// and must resume them when the layer it wants stops.
+	eventually(t, "low and medium paused at the publisher", 20*time.Second, inactiveAre(pub, "low", "medium"))
 	sc.off.Store(1 << 2) // the high layer stops
 	m1 := h.layerCount(1)
 	eventually(t, "hi moved to medium", 20*time.Second, func() bool { return h.layerCount(1) > m1+20 })

@@ -40,12 +40,7 @@ func (r *room) tick(now time.Time, remb bool) {
 		if up != t.up {
 			continue // a simulcast layer: the track is seen through its first
 		}
-		var last time.Time
-		for _, l := range t.layers {
-			if lp := l.LastPacket(); lp.After(last) {
-				last = lp
-			}
-		}
+		last := t.lastSent()
 		if len(t.layers) > 1 {
 			if live := t.liveLayers(now); live != t.live {
 				t.live = live
@@ -53,6 +48,9 @@ func (r *room) tick(now time.Time, remb bool) {
 			}
 		}
 		stalled := !last.IsZero() && now.Sub(last) > r.s.cfg.StallTimeout
+		if t.allOff() {
+			stalled = t.stalled // every layer paused because nobody watches: no news of the publisher
+		}
 		if stalled != t.stalled {
 			t.stalled = stalled
 			changes = append(changes, change{t, stalled})
@@ -79,6 +77,7 @@ func (r *room) tick(now time.Time, remb bool) {
 	for _, q := range parts {
 		q.rebudget(now)
 	}
+	r.pauseLayers(now)
 
 	slices.SortFunc(speaking, func(a, b speaker) int {
 		if a.level != b.level {

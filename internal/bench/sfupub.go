@@ -160,26 +160,12 @@ func layerShare(rid string) float64 {
 // setLayerExtensions gives each simulcast layer's packets the mid and rid
 // header extensions (TrackLocalStaticRTP leaves them to the writer).
 func setLayerExtensions(p *sfuPeer, sender *webrtc.RTPSender, layers []*sfuOut) error {
-	var midID, ridID int
-	for _, x := range sender.GetParameters().HeaderExtensions {
-		switch x.URI {
-		case "urn:ietf:params:rtp-hdrext:sdes:mid":
-			midID = x.ID
-		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
-			ridID = x.ID
-		}
-	}
-	var mid string
-	for _, tr := range p.c.PubPC().GetTransceivers() {
-		if tr.Sender() == sender {
-			mid = tr.Mid()
-		}
-	}
-	if midID == 0 || ridID == 0 || mid == "" {
-		return fmt.Errorf("participant %d: mid/rid extensions not negotiated", p.idx)
+	h, err := p.c.SimulcastHeader(sender)
+	if err != nil {
+		return fmt.Errorf("participant %d: %w", p.idx, err)
 	}
 	for _, o := range layers {
-		o.midID, o.ridID, o.mid = uint8(midID), uint8(ridID), []byte(mid) //nolint:gosec // ids < 15
+		o.midID, o.ridID, o.mid = h.MidID, h.RIDID, []byte(h.Mid)
 	}
 	return nil
 }

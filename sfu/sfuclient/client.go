@@ -41,6 +41,9 @@ type Config struct {
 	OnLayer    func(l Layer)
 	OnSpeakers func(peers []string)
 	OnError    func(code, message string)
+	// OnLayers: the SFU asks for some layers of a simulcast track this
+	// client publishes to be paused, or sent again (applied already).
+	OnLayers func(l Layers)
 	// OnPublisherRTCP gets the RTCP the SFU sends about a published track
 	// (PLIs, NACKs, REMB, reports), by the local track's id.
 	OnPublisherRTCP func(trackID string, pkts []rtcp.Packet)
@@ -63,10 +66,12 @@ type Client struct {
 	mu         sync.Mutex // PC state; also orders what is sent
 	sub, pub   *webrtc.PeerConnection
 	rel, unr   *webrtc.DataChannel
-	infos      map[string]TrackInfo // the last offer's tracks
-	known      map[string]TrackInfo // every track id ever offered
-	live       map[string]*Track    // started and not ended
-	pubOffer   bool                 // a pub offer is outstanding
+	infos      map[string]TrackInfo        // the last offer's tracks
+	known      map[string]TrackInfo        // every track id ever offered
+	live       map[string]*Track           // started and not ended
+	gates      map[string]map[string]*gate // simulcast layers published, by track id and RID (layers.go)
+	sends      map[string]Layers           // the last "layers" message by track id
+	pubOffer   bool                        // a pub offer is outstanding
 	pubAgain   bool
 	waitSub    []webrtc.ICECandidateInit
 	waitPub    []webrtc.ICECandidateInit
@@ -91,7 +96,7 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	return &Client{cfg: cfg, api: api, infos: map[string]TrackInfo{}, known: map[string]TrackInfo{},
-		live: map[string]*Track{}, dataOpened: make(chan struct{})}, nil
+		live: map[string]*Track{}, gates: map[string]map[string]*gate{}, sends: map[string]Layers{}, dataOpened: make(chan struct{})}, nil
 }
 
 func (c *Client) send(v any) error {
@@ -119,6 +124,8 @@ func (c *Client) Handle(msg []byte) error {
 		if c.cfg.OnLayer != nil {
 			c.cfg.OnLayer(Layer{Track: m.Track, Peer: m.Peer, Layer: m.Layer, Paused: m.Paused})
 		}
+	case "layers":
+		c.handleLayers(m)
 	case "speakers":
 		if c.cfg.OnSpeakers != nil {
 			c.cfg.OnSpeakers(append([]string{}, m.Peers...))

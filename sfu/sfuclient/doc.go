@@ -22,6 +22,10 @@
 // channels the server created) and is the only offerer on the publisher PC
 // (made at the first Publish), one offer outstanding at a time.
 //
+// The SFU may ask a publisher to pause the simulcast layers nobody
+// watches (a "layers" message): the layers of PublishSimulcast then drop
+// what is written to them until they are asked to send again (layers.go).
+//
 // Callbacks run on pion's goroutines or inside Handle: they must not block
 // and must not call Handle.
 package sfuclient

@@ -24,6 +24,8 @@ type message struct {
 	Quality   string               `json:"quality,omitempty"`
 	Width     *int                 `json:"width,omitempty"`
 	Height    *int                 `json:"height,omitempty"`
+	Active    []string             `json:"active,omitempty"`
+	Inactive  []string             `json:"inactive,omitempty"`
 	Code      string               `json:"code,omitempty"`
 	Message   string               `json:"message,omitempty"`
 }

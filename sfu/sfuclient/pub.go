@@ -88,6 +88,7 @@ func (c *Client) handleAnswer(m message) error {
 // stream ids, each with its own RID: "low", "medium", "high") on one
 // transceiver. With TrackLocalStaticRTP the caller writes the mid and rid
 // header extensions itself (their ids are in the sender's parameters).
+// What is written to a layer the SFU asked to pause is dropped (layers.go).
 func (c *Client) PublishSimulcast(layers ...webrtc.TrackLocal) (*webrtc.RTPSender, error) {
 	if len(layers) == 0 {
 		return nil, errors.New("sfuclient: no layers")
@@ -97,6 +98,8 @@ func (c *Client) PublishSimulcast(layers ...webrtc.TrackLocal) (*webrtc.RTPSende
 	if err := c.ensurePub(); err != nil {
 		return nil, err
 	}
+	id := layers[0].ID()
+	layers = c.gateLayers(layers) // the SFU may pause some (layers.go)
 	tr, err := c.pub.AddTransceiverFromTrack(layers[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		return nil, fmt.Errorf("sfuclient: publish: %w", err)
@@ -107,7 +110,7 @@ func (c *Client) PublishSimulcast(layers ...webrtc.TrackLocal) (*webrtc.RTPSende
 			return nil, fmt.Errorf("sfuclient: simulcast layer %s: %w", l.RID(), err)
 		}
 	}
-	go c.readSenderRTCP(sender, layers[0].ID())
+	go c.readSenderRTCP(sender, id)
 	return sender, c.offerPub()
 }
 

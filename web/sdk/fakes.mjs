@@ -106,6 +106,14 @@ let mids = 0;
 class FakeSender {
   /** @type {FakeMediaStream[]} */
   streams = [];
+  /** @type {object[]} the encodings (sendEncodings) as set now */
+  encodings = [{}];
+  /** @type {object[][]} the encodings of each setParameters, in order */
+  setParametersCalls = [];
+  /** @type {string|null} the transaction of the last getParameters, until a setParameters ends it */
+  #transaction = null;
+  #transactions = 0;
+  #setting = false;
   /** @param {FakePeerConnection} pc @param {FakeTrack|null} track */
   constructor(pc, track) {
     this.pc = pc;
@@ -115,6 +123,24 @@ class FakeSender {
   async replaceTrack(track) {
     if (track && this.pc.getTransceivers().find((t) => t.sender === this)?.kind !== track.kind) throw new TypeError('kind mismatch');
     this.track = track;
+  }
+  getParameters() {
+    this.#transaction = String(++this.#transactions);
+    return { transactionId: this.#transaction, encodings: this.encodings.map((e) => ({ ...e })) };
+  }
+  /**
+   * As browsers: the parameters of the last getParameters only, and not
+   * while another setParameters is under way; it settles a task later.
+   * @param {{transactionId: string, encodings: object[]}} params
+   */
+  async setParameters(params) {
+    if (this.#setting || params.transactionId !== this.#transaction) throw new Error('InvalidStateError: stale parameters');
+    this.#setting = true;
+    await new Promise((r) => setTimeout(r, 1));
+    this.#setting = false;
+    this.#transaction = null;
+    this.encodings = params.encodings.map((e) => ({ ...e }));
+    this.setParametersCalls.push(this.encodings);
   }
   /** @param {...FakeMediaStream} streams */
   setStreams(...streams) {

@@ -352,6 +352,16 @@ export class Room extends Emitter {
     return this.#links.get(peer)?.pc;
   }
 
+  /**
+   * In an sfu room, the RTCPeerConnection this side publishes on (the
+   * server's "pub" connection), for its senders and their stats; undefined
+   * before the first publish and in a mesh room.
+   * @returns {RTCPeerConnection|undefined}
+   */
+  getPublishConnection() {
+    return this.#sfu?.pub ?? undefined;
+  }
+
   /** Leaves the room and closes every link of it. */
   async leave() {
     if (this.#left) return;

@@ -100,6 +100,8 @@ export class SfuLink {
   /** @type {Map<string, StatsSample>} the last stats sample of each peer */
   #samples = new Map();
   #reporter;
+  /** @type {Map<RTCRtpSender, {inactive: Set<string>, busy: Promise<void>}>} the layers the server wants paused, per simulcast sender */
+  #layers = new Map();
   /** @type {{pub: RTCIceCandidateInit[], sub: RTCIceCandidateInit[]}} server candidates that came before their description */
   #early = { pub: [], sub: [] };
 
@@ -322,6 +324,9 @@ export class SfuLink {
         if (peer) this.#opts.onLayer?.(peer, msg.track, String(msg.layer ?? ''), msg.paused === true, r?.track);
         return;
       }
+      case 'layers':
+        this.#setLayers(msg.track, msg.inactive);
+        return;
       case 'speakers':
         if (Array.isArray(msg.peers)) this.#opts.onSpeakers?.(msg.peers.filter((p) => typeof p === 'string'));
         return;
@@ -424,7 +429,12 @@ export class SfuLink {
       plan.reuse.map(async ({ index, track }) => {
         const { t } = owned[index];
         if (t.sender.track !== track) await t.sender.replaceTrack(track);
-        if (t.direction !== 'sendonly') t.direction = 'sendonly';
+        if (t.direction !== 'sendonly') {
+          t.direction = 'sendonly';
+          // A new track for the server, which starts it with every layer
+          // sent: so does this side.
+          if (this.#layers.has(t.sender)) this.#wantLayers(t.sender, new Set());
+        }
       }),
     );
     if (this.#closed) return;
@@ -457,6 +467,67 @@ export class SfuLink {
     }
     if (this.#closed) return;
     this.#send({ kind: 'offer', pc: 'pub', sdp: pc.localDescription?.sdp ?? '' });
+  }
+
+  /**
+   * The server asks this side to pause the simulcast layers of a published
+   * track that nobody watches and to send the others (a "layers" message):
+   * encodings[i].active by RID, every other parameter kept. setParameters
+   * calls on one sender go one after another (a call made while another
+   * is under way would fail), each applying the last wish then.
+   * @param {unknown} track the track id, as this side's offer names it (its msid)
+   * @param {unknown} inactive the RIDs to pause
+   */
+  #setLayers(track, inactive) {
+    if (typeof track !== 'string' || !Array.isArray(inactive)) return;
+    const sender = this.#senderOf(track);
+    if (sender) this.#wantLayers(sender, new Set(inactive.filter((r) => typeof r === 'string')));
+  }
+
+  /**
+   * @param {RTCRtpSender} sender
+   * @param {Set<string>} inactive
+   */
+  #wantLayers(sender, inactive) {
+    let want = this.#layers.get(sender);
+    if (!want) this.#layers.set(sender, (want = { inactive, busy: Promise.resolve() }));
+    const w = want;
+    w.inactive = inactive;
+    w.busy = w.busy.then(() => this.#applyLayers(sender, w.inactive)).catch((err) => this.#fail(err));
+  }
+
+  /**
+   * The sender of a published track, by the track id the server knows it
+   * by: the msid of its section in this side's description (browsers need
+   * not use the MediaStreamTrack's id there), else the id of the track it
+   * sends.
+   * @param {string} track
+   * @returns {RTCRtpSender|undefined}
+   */
+  #senderOf(track) {
+    if (!this.pub) return undefined;
+    const mid = mediaSections(this.pub.localDescription?.sdp ?? '').find((s) => s.track === track)?.mid;
+    const owned = this.#owned.map((o) => o.t);
+    const t = (mid != null ? owned.find((x) => x.mid === mid) : undefined) ?? owned.find((x) => x.sender.track?.id === track);
+    return t?.sender;
+  }
+
+  /**
+   * @param {RTCRtpSender} sender
+   * @param {Set<string>} inactive
+   */
+  async #applyLayers(sender, inactive) {
+    if (this.#closed) return;
+    const params = sender.getParameters();
+    let changed = false;
+    for (const e of params.encodings ?? []) {
+      const active = !inactive.has(e.rid ?? '');
+      if (e.rid && (e.active ?? true) !== active) {
+        e.active = active;
+        changed = true;
+      }
+    }
+    if (changed) await sender.setParameters(params);
   }
 
   /**

@@ -217,6 +217,72 @@ test('publish makes the pub PeerConnection and offers sendonly, with simulcast f
   assert.equal(room.peers.get('a').state, 'connecting');
 });
 
+test('layers pauses the simulcast encodings the server names and sends the others, one setParameters at a time', async () => {
+  const { h, room, sfus } = await sfuRoom();
+  const cam = new FakeTrack('video');
+  cam.settings = { width: 1280, height: 720 };
+  const mic = new FakeTrack('audio');
+  room.publish(new FakeMediaStream([mic, cam]));
+  await until(() => h.sfu().some((m) => m.kind === 'offer'));
+  const pub = sfus[0].pub;
+  assert.equal(room.getPublishConnection(), pub);
+  const offered = pub.localDescription.sdp;
+  const [a, v] = pub.getTransceivers();
+  const active = () => v.sender.encodings.map((e) => `${e.rid}:${e.active ?? true}`).join(' ');
+  const errors = [];
+  room.on('error', (e) => errors.push(e.message));
+  const layers = (/** @type {unknown} */ track, /** @type {unknown} */ inactive) =>
+    room._handle({ type: 'sfu', room: 'r', data: { kind: 'layers', track, active: [], inactive } });
+
+  layers(cam.id, ['medium', 'high']);
+  await until(() => v.sender.setParametersCalls.length === 1);
+  assert.equal(active(), 'low:true medium:false high:false');
+  assert.deepEqual(v.sender.encodings[0], { rid: 'low', scaleResolutionDownBy: 4, maxBitrate: 150_000 }, 'other parameters kept');
+
+  // Three wishes at once: one setParameters at a time (the fake refuses
+  // overlapping ones, as browsers do), and the last wish wins.
+  layers(cam.id, ['low']);
+  layers(cam.id, []);
+  layers(cam.id, ['low', 'medium']);
+  await until(() => active() === 'low:false medium:false high:true');
+  await tick(20);
+  assert.equal(active(), 'low:false medium:false high:true');
+  assert.deepEqual(errors, []);
+
+  // The track as this side's description names it (its msid), which need
+  // not be the MediaStreamTrack's id.
+  pub.localDescription = {
+    type: 'offer',
+    sdp: sdpOffer([{ mid: String(a.mid), kind: 'audio', stream: 's', track: 'x-mic' }, { mid: String(v.mid), kind: 'video', stream: 's', track: 'x-cam' }]),
+  };
+  layers('x-cam', ['high']);
+  await until(() => active() === 'low:true medium:true high:false');
+
+  // Unknown tracks, a sender without simulcast and malformed messages change nothing.
+  const calls = v.sender.setParametersCalls.length;
+  layers('nope', ['low']);
+  layers('x-mic', ['low']);
+  layers(cam.id, 'low');
+  layers(7, ['low']);
+  await tick(20);
+  assert.equal(active(), 'low:true medium:true high:false');
+  assert.equal(v.sender.setParametersCalls.length, calls);
+  assert.deepEqual(a.sender.setParametersCalls, []);
+  assert.deepEqual(errors, []);
+
+  // Published again after unpublish, on the same transceiver: a new track
+  // for the server, which starts it with every layer sent, and so does
+  // the sender.
+  room._handle({ type: 'sfu', room: 'r', data: { kind: 'answer', pc: 'pub', sdp: offered.replaceAll('sendonly', 'recvonly') } });
+  await until(() => pub.signalingState === 'stable');
+  room.unpublish();
+  await until(() => v.direction === 'inactive');
+  room.publish(new FakeMediaStream([mic, cam]));
+  await until(() => active() === 'low:true medium:true high:true');
+  assert.equal(pub.getTransceivers().length, 2, 'the transceivers are reused');
+  assert.deepEqual(errors, []);
+});
+
 test('small video is one encoding; nothing published means no pub PeerConnection', async () => {
   const { h, room, sfus } = await sfuRoom();
   room.unpublish();

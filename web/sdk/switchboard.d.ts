@@ -415,6 +415,13 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   /** The RTCPeerConnection to a peer; in an sfu room the server's "sub" connection every peer comes through. */
   getConnection(peer: string): RTCPeerConnection | undefined;
   /**
+   * sfu rooms: the RTCPeerConnection this side publishes on (the server's
+   * "pub" connection); undefined before the first publish and in a mesh.
+   * The server pauses the simulcast layers nobody watches through its
+   * senders' encodings (`active`).
+   */
+  getPublishConnection(): RTCPeerConnection | undefined;
+  /**
    * sfu rooms: the layer of a peer's video, or "auto" (the server's choice
    * from bandwidth and the size shown). Kept while the peer is in the room,
    * sent again after a reconnection. No-op in mesh rooms. Throws
