@@ -36,9 +36,23 @@ type step struct {
 	est float64
 }
 
+type arriver interface {
+	arrival(sent time.Duration, size int) time.Duration
+}
+
+// stall is a path whose receiver reads every packet extra late.
+type stall struct {
+	*path
+	extra time.Duration
+}
+
+func (s *stall) arrival(sent time.Duration, size int) time.Duration {
+	return s.path.arrival(sent, size) + s.extra
+}
+
 // sim sends 1,000-byte packets at rate bits/s over p from sender time
 // *clock for dur, with a feedback every 100 ms; it returns the steps.
-func sim(d *Delay, p *path, clock *time.Duration, rate float64, dur time.Duration) []step {
+func sim(d *Delay, p arriver, clock *time.Duration, rate float64, dur time.Duration) []step {
 	const size = 1000
 	gap := time.Duration(float64(size*8) / rate * float64(time.Second))
 	end := *clock + dur
@@ -96,6 +110,23 @@ func TestDelayJitterIsNotOveruse(t *testing.T) {
 	seen := sim(&d, &path{bps: 2e6, jitter: 10 * time.Millisecond, rng: rand.New(rand.NewPCG(1, 2))}, &clock, 500e3, 20*time.Second)
 	if _, ok := d.Estimate(); ok || d.Decreases > 0 {
 		t.Fatalf("jitter cut the estimate (%d overuse signals)", count(seen, Overuse))
+	}
+}
+
+// A stall of the receiving host (every packet late by 20 ms for a
+// moment, then back), or a slow drift of 20 ms, is not a queue: no cut.
+func TestDelayStallIsNotOveruse(t *testing.T) {
+	var d Delay
+	var clock time.Duration
+	p := &path{bps: 2e6}
+	sim(&d, p, &clock, 1e6, 3*time.Second)
+	for range 5 {
+		late := &stall{path: p, extra: 20 * time.Millisecond}
+		sim(&d, late, &clock, 1e6, 300*time.Millisecond)
+		sim(&d, p, &clock, 1e6, 2*time.Second)
+	}
+	if _, ok := d.Estimate(); ok || d.Decreases > 0 {
+		t.Fatalf("stalls of 20 ms cut the estimate %d times", d.Decreases)
 	}
 }
 

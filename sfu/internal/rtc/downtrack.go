@@ -276,7 +276,10 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
 		payload = d.vp8.rewrite(payload, true)
 	}
 	if b.twcc != 0 && d.bw.hist != nil {
-		d.bw.hist.stamp(hdr, b.twcc, &d.fwdExt, &d.fwdSeq, payload, now)
+		// The time of this write, not the packet's arrival (now): the
+		// fan-out's own duration, which grows with the subscribers and
+		// the load, is not the subscriber's queue.
+		d.bw.hist.stamp(hdr, b.twcc, &d.fwdExt, &d.fwdSeq, payload, time.Now())
 	}
 	n, err := b.w.WriteRTP(hdr, payload)
 	if err == nil {
