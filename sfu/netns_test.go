@@ -74,6 +74,33 @@ func shapedCall(t *testing.T, room string) (reg *prometheus.Registry, sc simulca
 	return reg, sc, slow, h, l, shape
 }
 
+// shapeAndFree shapes slow's link with "tc qdisc add dev s0 root ARGS",
+// waits until slow is moved off high and gets a lower layer (calling
+// check in between, when set), removes the shaping and waits until slow
+// is back on high, logging how long each took.
+func shapeAndFree(t *testing.T, slow *peer, l *recv, shape func(args ...string), check func(), args ...string) {
+	t.Helper()
+	shape(append([]string{"add", "dev", "s0", "root"}, args...)...)
+	shaped := time.Now()
+	eventually(t, "slow moved off high", 30*time.Second, func() bool {
+		ly, ok := slow.lastLayer("pub:cam")
+		return ok && ly.Layer != "high"
+	})
+	t.Logf("off high %v after the shaping", time.Since(shaped).Round(100*time.Millisecond))
+	m0, m1 := l.layerCount(0), l.layerCount(1)
+	eventually(t, "slow gets a lower layer", 20*time.Second, func() bool { return l.layerCount(0)+l.layerCount(1) > m0+m1+20 })
+	if check != nil {
+		check()
+	}
+
+	shape("del", "dev", "s0", "root")
+	freed := time.Now()
+	m2 := l.layerCount(2)
+	eventually(t, "slow back on high", 60*time.Second, func() bool { return l.layerCount(2) > m2+50 })
+	t.Logf("back on high %v after the shaping went (low, medium packets since it left high: %d, %d)",
+		time.Since(freed).Round(100*time.Millisecond), l.layerCount(0)-m0, l.layerCount(1)-m1)
+}
+
 // A subscriber behind a really shaped link (a token bucket of 250 kbit/s
 // on the server's side of its veth: the high layer, about 450 kbit/s,
 // does not fit, and its pion client's feedback says so) is moved off the
@@ -83,24 +110,7 @@ func TestSimulcastShapedLink(t *testing.T) {
 	_, sc, slow, h, l, shape := shapedCall(t, "ns/simulcast-shaped")
 	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
 	n0 := sc.sent.Load()
-
-	shape("add", "dev", "s0", "root", "tbf", "rate", "250kbit", "burst", "16kb", "latency", "50ms")
-	shaped := time.Now()
-	eventually(t, "slow moved off high", 30*time.Second, func() bool {
-		ly, ok := slow.lastLayer("pub:cam")
-		return ok && ly.Layer != "high"
-	})
-	t.Logf("off high %v after the shaping", time.Since(shaped).Round(100*time.Millisecond))
-	m0, m1 := l.layerCount(0), l.layerCount(1)
-	eventually(t, "slow gets a lower layer", 20*time.Second, func() bool { return l.layerCount(0)+l.layerCount(1) > m0+m1+20 })
-
-	shape("del", "dev", "s0", "root")
-	freed := time.Now()
-	m2 := l.layerCount(2)
-	eventually(t, "slow back on high", 60*time.Second, func() bool { return l.layerCount(2) > m2+50 })
-	t.Logf("back on high %v after the shaping went (low, medium packets since it left high: %d, %d)",
-		time.Since(freed).Round(100*time.Millisecond), l.layerCount(0)-m0, l.layerCount(1)-m1)
-
+	shapeAndFree(t, slow, l, shape, nil, "tbf", "rate", "250kbit", "burst", "16kb", "latency", "50ms")
 	keptHigh(t, sc, h, n0, hiLow, hiMedium)
 }
 
@@ -114,28 +124,13 @@ func TestSimulcastDeepQueue(t *testing.T) {
 	reg, sc, slow, h, l, shape := shapedCall(t, "ns/simulcast-deep")
 	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
 	n0 := sc.sent.Load()
-
-	shape("add", "dev", "s0", "root", "tbf", "rate", "300kbit", "burst", "16kb", "latency", "4s")
-	shaped := time.Now()
-	eventually(t, "slow moved off high", 20*time.Second, func() bool {
-		ly, ok := slow.lastLayer("pub:cam")
-		return ok && ly.Layer != "high"
-	})
-	t.Logf("off high %v after the shaping", time.Since(shaped).Round(100*time.Millisecond))
-	if got := counter(t, reg, "switchboard_sfu_delay_decreases_total"); got == 0 {
-		t.Fatal("moved off high with no cut of the delay-based estimate")
-	}
-	m0, m1 := l.layerCount(0), l.layerCount(1)
-	eventually(t, "slow gets a lower layer", 20*time.Second, func() bool { return l.layerCount(0)+l.layerCount(1) > m0+m1+20 })
-	if seq, gap := l.seqGap(); gap {
-		t.Fatalf("slow: sequence gap after %d: a packet was lost", seq)
-	}
-
-	shape("del", "dev", "s0", "root")
-	freed := time.Now()
-	m2 := l.layerCount(2)
-	eventually(t, "slow back on high", 60*time.Second, func() bool { return l.layerCount(2) > m2+50 })
-	t.Logf("back on high %v after the shaping went", time.Since(freed).Round(100*time.Millisecond))
-
+	shapeAndFree(t, slow, l, shape, func() {
+		if got := counter(t, reg, "switchboard_sfu_delay_decreases_total"); got == 0 {
+			t.Fatal("moved off high with no cut of the delay-based estimate")
+		}
+		if seq, gap := l.seqGap(); gap {
+			t.Fatalf("slow: sequence gap after %d: a packet was lost", seq)
+		}
+	}, "tbf", "rate", "300kbit", "burst", "16kb", "latency", "4s")
 	keptHigh(t, sc, h, n0, hiLow, hiMedium)
 }

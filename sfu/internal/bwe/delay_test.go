@@ -152,18 +152,24 @@ func TestDelayGrowthIsOveruse(t *testing.T) {
 	}
 }
 
-// After a cut, while the queue drains the delay falls (underuse): the
-// estimate holds while it does; then, the delay stable again, it grows.
-func TestDelayDrainHoldsThenGrows(t *testing.T) {
-	var d Delay
-	var clock time.Duration
-	p := &path{bps: 300e3}
-	sim(&d, p, &clock, 450e3, 3*time.Second)
+// overused returns a Delay that has seen 3 s of 450 kbit/s through a
+// 300 kbit/s bottleneck (a cut), with the path and the sender's clock.
+func overused(t *testing.T) (*Delay, *path, *time.Duration) {
+	t.Helper()
+	d, p, clock := &Delay{}, &path{bps: 300e3}, new(time.Duration)
+	sim(d, p, clock, 450e3, 3*time.Second)
 	if _, ok := d.Estimate(); !ok {
 		t.Fatal("no cut")
 	}
+	return d, p, clock
+}
+
+// After a cut, while the queue drains the delay falls (underuse): the
+// estimate holds while it does; then, the delay stable again, it grows.
+func TestDelayDrainHoldsThenGrows(t *testing.T) {
+	d, p, clock := overused(t)
 	// Far under the capacity, the queue drains quickly.
-	seen := sim(&d, p, &clock, 100e3, 1500*time.Millisecond)
+	seen := sim(d, p, clock, 100e3, 1500*time.Millisecond)
 	if count(seen, Underuse) == 0 {
 		t.Fatalf("no underuse while the queue drains: %v", seen)
 	}
@@ -176,7 +182,7 @@ func TestDelayDrainHoldsThenGrows(t *testing.T) {
 	// The trend of a slow stream (12.5 packets a second) takes a few
 	// seconds to come back to normal; near the capacity measured at the
 	// cut growth is additive, some 48 kbit/s a second.
-	sim(&d, p, &clock, 100e3, 10*time.Second)
+	sim(d, p, clock, 100e3, 10*time.Second)
 	after, _ := d.Estimate()
 	if after <= before+150e3 || after > before+480e3 {
 		t.Fatalf("estimate %v -> %v in 10 s of stable delay, want 150k to 480k more", before, after)
@@ -186,15 +192,12 @@ func TestDelayDrainHoldsThenGrows(t *testing.T) {
 // Far from any capacity measured (the acknowledged rate went past it),
 // growth is multiplicative: 8% a second.
 func TestDelayGrowsMultiplicativelyPastCapacity(t *testing.T) {
-	var d Delay
-	var clock time.Duration
-	p := &path{bps: 300e3}
-	sim(&d, p, &clock, 450e3, 3*time.Second)
-	sim(&d, p, &clock, 100e3, 2*time.Second) // drain
-	p.bps = 5e6                              // the bottleneck is gone
-	sim(&d, p, &clock, 1e6, 2*time.Second)   // acknowledged far above the capacity
+	d, p, clock := overused(t)
+	sim(d, p, clock, 100e3, 2*time.Second) // drain
+	p.bps = 5e6                            // the bottleneck is gone
+	sim(d, p, clock, 1e6, 2*time.Second)   // acknowledged far above the capacity
 	before, _ := d.Estimate()
-	sim(&d, p, &clock, 1e6, 5*time.Second)
+	sim(d, p, clock, 1e6, 5*time.Second)
 	after, _ := d.Estimate()
 	if r := after / before; r < 1.35 || r > 1.55 {
 		t.Fatalf("estimate x%.2f in 5 s, want about 1.08^5 = 1.47", r)
