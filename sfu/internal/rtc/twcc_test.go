@@ -133,3 +133,34 @@ func TestTransportFeedback(t *testing.T) {
 		t.Fatalf("%d feedbacks counted, want 3", bw.feedbacks)
 	}
 }
+
+// BenchmarkTransportFeedback is one feedback of 20 packets (100 ms of a
+// 1.5 Mbit/s layer) from the wire: unmarshalled as pion's RTCP path does,
+// then taken by the estimator.
+func BenchmarkTransportFeedback(b *testing.B) {
+	base := time.Now()
+	bw := &bandwidth{hist: newSendHistory(base)}
+	rec := twcc.NewRecorder(1)
+	for i := range 20 {
+		bw.hist.record(base.Add(time.Duration(i)*5*time.Millisecond), 1200)
+		rec.Record(0x5555, uint16(i), int64(i*5_000+20_000))
+	}
+	raw, err := rtcp.Marshal(rec.BuildFeedbackPacket())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := base
+	b.ReportAllocs()
+	var n uint8
+	for b.Loop() {
+		pkts, err := rtcp.Unmarshal(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fb := pkts[0].(*rtcp.TransportLayerCC)
+		fb.FbPktCount = n // each a new feedback
+		n++
+		now = now.Add(100 * time.Millisecond)
+		bw.feedback(now, fb)
+	}
+}
