@@ -20,7 +20,7 @@ type metrics struct {
 	dataRelayed                         prometheus.Counter
 	dataDropped                         *prometheus.CounterVec
 	badMessages                         prometheus.Counter
-	layerSwitches                       prometheus.Counter
+	layerSwitches, delayDecreases       prometheus.Counter
 	fanout                              prometheus.Histogram // fanout.go
 }
 
@@ -57,15 +57,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "switchboard_sfu_data_messages_dropped_total",
 			Help: "Data channel messages dropped, by reason (bad, size, rate, bytes, target, full).",
 		}, []string{"reason"}),
-		badMessages:   c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
-		layerSwitches: c("layer_switches_total", "Simulcast layer switches made for subscribers."),
-		fanout:        newFanoutHistogram(),
+		badMessages:    c("bad_messages_total", "SFU messages from clients refused (bad JSON, kind, SDP, candidate)."),
+		layerSwitches:  c("layer_switches_total", "Simulcast layer switches made for subscribers."),
+		delayDecreases: c("delay_decreases_total", "Cuts of subscribers' delay-based bandwidth estimates: transport-cc feedback showed their queue growing."),
+		fanout:         newFanoutHistogram(),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.bwPaused, m.layersPaused, m.estimate, m.packets, m.bytes,
-		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.badRTCP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.fanout} {
+		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.badRTCP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.delayDecreases, m.fanout} {
 		if err := reg.Register(col); err != nil {
 			return nil, errors.Join(ErrBadConfig, err)
 		}
@@ -102,5 +103,6 @@ func (m *metrics) counters() *rtc.Counters {
 		ForwardedPackets: m.packets, ForwardedBytes: m.bytes,
 		NACKsReceived: m.nackRecv, NACKsAnswered: m.nackAnswered, NACKsForwarded: m.nackFwd,
 		PLIsReceived: m.pliRecv, PLIsForwarded: m.pliFwd, BadPackets: m.badRTP, BadRTCP: m.badRTCP, Fanout: m.fanout,
+		DelayDecreases: m.delayDecreases,
 	}
 }

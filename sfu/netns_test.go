@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-rtc/switchboard/internal/testutil"
 	"github.com/switchboard-rtc/switchboard/sfu"
@@ -49,13 +50,11 @@ func (n *nsNet) Dial(network, address string) (c net.Conn, err error) {
 	return c, err
 }
 
-// A subscriber behind a really shaped link (a token bucket of 250 kbit/s
-// on the server's side of its veth: the high layer, about 450 kbit/s,
-// does not fit, and its pion client's receiver reports say so) is moved
-// off the high layer, while a subscriber beside the server keeps every
-// high packet; once the shaping is gone it is back on high. The SFU, the
-// publisher and hi are in namespace srv, slow in cli, one veth between.
-func TestSimulcastShapedLink(t *testing.T) {
+// shapedCall is bandwidthCall with the SFU, the publisher and hi in
+// namespace srv, slow in cli, one veth between; shape runs "tc qdisc
+// ARGS" on the server's side of the veth (s0).
+func shapedCall(t *testing.T, room string) (reg *prometheus.Registry, sc simulcast, slow *peer, h, l *recv, shape func(args ...string)) {
+	t.Helper()
 	lab := testutil.NewNetnsLab(t) // skips without root
 	lab.Namespace("srv")
 	lab.Namespace("cli")
@@ -65,17 +64,23 @@ func TestSimulcastShapedLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, cli := peerOpts{net: newNSNet(t, lab, "srv")}, peerOpts{net: newNSNet(t, lab, "cli")}
-	_, sc, _, slow, h, l := bandwidthCall(t, "ns/simulcast-shaped", sfu.Config{UDP: conn}, srv, cli, srv)
-	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
-	n0 := sc.sent.Load()
-
-	shape := func(args ...string) {
+	reg, sc, _, slow, h, l = bandwidthCall(t, room, sfu.Config{UDP: conn}, srv, cli, srv)
+	shape = func(args ...string) {
 		t.Helper()
 		if out, err := lab.Command("srv", "tc", append([]string{"qdisc"}, args...)...).CombinedOutput(); err != nil {
 			t.Fatalf("tc qdisc %v: %v: %s", args, err, out)
 		}
 	}
-	shape("add", "dev", "s0", "root", "tbf", "rate", "250kbit", "burst", "16kb", "latency", "50ms")
+	return reg, sc, slow, h, l, shape
+}
+
+// shapeAndFree shapes slow's link with "tc qdisc add dev s0 root ARGS",
+// waits until slow is moved off high and gets a lower layer (calling
+// check in between, when set), removes the shaping and waits until slow
+// is back on high, logging how long each took.
+func shapeAndFree(t *testing.T, slow *peer, l *recv, shape func(args ...string), check func(), args ...string) {
+	t.Helper()
+	shape(append([]string{"add", "dev", "s0", "root"}, args...)...)
 	shaped := time.Now()
 	eventually(t, "slow moved off high", 30*time.Second, func() bool {
 		ly, ok := slow.lastLayer("pub:cam")
@@ -84,6 +89,9 @@ func TestSimulcastShapedLink(t *testing.T) {
 	t.Logf("off high %v after the shaping", time.Since(shaped).Round(100*time.Millisecond))
 	m0, m1 := l.layerCount(0), l.layerCount(1)
 	eventually(t, "slow gets a lower layer", 20*time.Second, func() bool { return l.layerCount(0)+l.layerCount(1) > m0+m1+20 })
+	if check != nil {
+		check()
+	}
 
 	shape("del", "dev", "s0", "root")
 	freed := time.Now()
@@ -91,6 +99,38 @@ func TestSimulcastShapedLink(t *testing.T) {
 	eventually(t, "slow back on high", 60*time.Second, func() bool { return l.layerCount(2) > m2+50 })
 	t.Logf("back on high %v after the shaping went (low, medium packets since it left high: %d, %d)",
 		time.Since(freed).Round(100*time.Millisecond), l.layerCount(0)-m0, l.layerCount(1)-m1)
+}
 
+// A subscriber behind a really shaped link (a token bucket of 250 kbit/s
+// on the server's side of its veth: the high layer, about 450 kbit/s,
+// does not fit, and its pion client's feedback says so) is moved off the
+// high layer, while a subscriber beside the server keeps every high
+// packet; once the shaping is gone it is back on high.
+func TestSimulcastShapedLink(t *testing.T) {
+	_, sc, slow, h, l, shape := shapedCall(t, "ns/simulcast-shaped")
+	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
+	n0 := sc.sent.Load()
+	shapeAndFree(t, slow, l, shape, nil, "tbf", "rate", "250kbit", "burst", "16kb", "latency", "50ms")
+	keptHigh(t, sc, h, n0, hiLow, hiMedium)
+}
+
+// A subscriber behind a link too slow for the high layer but with a deep
+// queue (a token bucket of 300 kbit/s that holds 4 s of packets: nothing
+// is lost for several seconds, the delay grows) is moved off high by the
+// delay its transport-cc feedback shows, before any loss: the
+// delay-based estimate is cut (delay_decreases_total) and its stream has
+// no gap. The subscriber beside the server keeps every high packet.
+func TestSimulcastDeepQueue(t *testing.T) {
+	reg, sc, slow, h, l, shape := shapedCall(t, "ns/simulcast-deep")
+	hiLow, hiMedium := h.layerCount(0), h.layerCount(1)
+	n0 := sc.sent.Load()
+	shapeAndFree(t, slow, l, shape, func() {
+		if got := counter(t, reg, "switchboard_sfu_delay_decreases_total"); got == 0 {
+			t.Fatal("moved off high with no cut of the delay-based estimate")
+		}
+		if seq, gap := l.seqGap(); gap {
+			t.Fatalf("slow: sequence gap after %d: a packet was lost", seq)
+		}
+	}, "tbf", "rate", "300kbit", "burst", "16kb", "latency", "4s")
 	keptHigh(t, sc, h, n0, hiLow, hiMedium)
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
@@ -33,7 +34,10 @@ type APIConfig struct {
 }
 
 // NewAPI returns a pion API with the codecs and header extensions the SFU
-// forwards (Opus, VP8, H.264, audio level), NACK and RTCP reports.
+// forwards (Opus, VP8, H.264, audio level), NACK, RTCP reports and
+// transport-wide congestion control as Chromium does it: what it sends
+// carries transport-wide sequence numbers, and it sends transport-cc
+// feedback for what it receives (every 100 ms).
 func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := rtc.RegisterCodecs(m); err != nil {
@@ -54,6 +58,16 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, err
 	}
+	stamp, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	feedback, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	reg.Add(stamp)
+	reg.Add(feedback)
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if cfg.NoReplayProtection {

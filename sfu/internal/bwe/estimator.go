@@ -1,12 +1,13 @@
 // Package bwe estimates how many bits per second a subscriber can take,
-// from the feedback its receiver sends: REMB and the loss in receiver
-// reports. It is pure: the caller feeds it (time, signal) and reads the
-// estimate; it takes no lock and starts no goroutine.
+// from the feedback its receiver sends: transport-cc feedback, the loss in
+// receiver reports, REMB. It is pure: the caller feeds it (time, signal)
+// and reads the estimate; it takes no lock and starts no goroutine.
 //
-// The loss-based part is GCC's (draft-ietf-rmcat-gcc, section 6): over 10%
-// lost, the estimate is cut by half the loss; under 2%, it grows by 8%, at
-// most once per IncreaseInterval; in between it holds. A fresh REMB caps
-// it. The delay-based part (TWCC) is not here: see docs/sfu.md.
+// The estimate is the least of three (draft-ietf-rmcat-gcc): the
+// delay-based one (section 5, Delay: the trend of the delay transport-cc
+// feedback shows), the loss-based one (section 6: over 10% lost, cut by
+// half the loss; under 2%, grown by 8%, at most once per
+// IncreaseInterval; in between held) and a fresh REMB.
 package bwe
 
 import "time"
@@ -37,6 +38,24 @@ type Estimator struct {
 	remb     float64 // the latest REMB, bits/s
 	rembAt   time.Time
 	sending  float64 // the rate sent to the subscriber, bits/s; 0: unknown
+	delay    Delay
+}
+
+// Feedback records the packets one transport-cc feedback acknowledges
+// (Delay.Feedback).
+func (e *Estimator) Feedback(now time.Time, acks []Ack) {
+	e.delay.Feedback(now, acks)
+}
+
+// Delay is the delay-based part, for its state (read only).
+func (e *Estimator) Delay() *Delay { return &e.delay }
+
+// delayEstimate is the delay-based estimate while its feedback is fresh.
+func (e *Estimator) delayEstimate(now time.Time) (float64, bool) {
+	if !e.delay.Fresh(now) {
+		return 0, false
+	}
+	return e.delay.Estimate()
 }
 
 // REMB records a receiver's estimated maximum bitrate.
@@ -58,13 +77,16 @@ func (e *Estimator) Sending(bps float64) {
 // gives.
 func (e *Estimator) Loss(now time.Time, fraction float64) {
 	if e.loss == 0 {
-		// Nothing to grow or cut from yet: start from the REMB, else from
-		// what is sent, but only once loss matters; low loss with nothing
+		// Nothing to grow or cut from yet: start from the rate the
+		// subscriber acknowledges (transport-cc), else the REMB, else what
+		// is sent, but only once loss matters; low loss with nothing
 		// known leaves the estimate unknown (no limit).
 		if fraction <= 0.10 {
 			return
 		}
 		switch {
+		case e.delay.Fresh(now) && e.delay.Acked() > 0:
+			e.loss = e.delay.Acked()
 		case e.rembFresh(now):
 			e.loss = e.remb
 		case e.sending > 0:
@@ -87,10 +109,13 @@ func (e *Estimator) Loss(now time.Time, fraction float64) {
 		e.loss *= 1.08
 		e.lastUp = now
 	}
-	// Growth above a fresh REMB means nothing and would jump at once when
-	// the REMB goes stale: it goes on from the cap.
+	// Growth above a fresh REMB or the delay-based estimate means nothing
+	// and would jump at once when that goes: it goes on from the cap.
 	if e.rembFresh(now) && e.loss > e.remb {
 		e.loss = e.remb
+	}
+	if d, ok := e.delayEstimate(now); ok && e.loss > d {
+		e.loss = max(d, Min)
 	}
 }
 
@@ -98,6 +123,9 @@ func (e *Estimator) Loss(now time.Time, fraction float64) {
 // nothing limits it.
 func (e *Estimator) Estimate(now time.Time) (bps float64, ok bool) {
 	bps, ok = e.loss, e.loss > 0
+	if d, dok := e.delayEstimate(now); dok && (!ok || d < bps) {
+		bps, ok = d, true
+	}
 	if e.rembFresh(now) && (!ok || e.remb < bps) {
 		bps, ok = e.remb, true
 	}

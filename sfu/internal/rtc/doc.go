@@ -9,5 +9,9 @@
 // DownTrack in turn (the subscriber list is copy-on-write, read without a
 // lock); each DownTrack has one RTCP reader goroutine. A DownTrack's munger
 // is shared by both under a mutex that the forwarding path holds only for
-// the header rewrite.
+// the header rewrite. A subscriber PC's transport-wide sequence numbers
+// and send history (twcc.go) are shared by all its down tracks' writers
+// and readers: one atomic counter and one atomic word per packet, no
+// lock; its estimate has a leaf mutex of its own, taken off the
+// forwarding path only (bandwidth.go).
 package rtc

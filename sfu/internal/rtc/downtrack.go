@@ -24,6 +24,7 @@ type binding struct {
 	w    webrtc.TrackLocalWriter
 	ssrc uint32
 	pt   uint8
+	twcc uint8 // the transport-wide sequence number's extension id; 0: not negotiated
 }
 
 // DownTrack forwards one UpTrack to one subscriber. It is the
@@ -57,8 +58,11 @@ type DownTrack struct {
 
 	// Scratch headers, so that nothing is allocated per packet (a header
 	// handed to the writer interface would escape): one for forwarding,
-	// one for the RTCP goroutine.
-	fwd, resend rtp.Header
+	// one for the RTCP goroutine; with each, the storage of its one
+	// header extension, the transport-wide sequence number.
+	fwd, resend       rtp.Header
+	fwdExt, resendExt [1]rtp.Extension
+	fwdSeq, resendSeq [2]byte
 }
 
 var (
@@ -162,9 +166,15 @@ func (d *DownTrack) layer(ssrc uint32) conn.UpTrack {
 
 // Bind is called by pion when the subscriber's answer is applied.
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var twcc uint8
+	for _, x := range ctx.HeaderExtensions() {
+		if x.URI == TransportCCURI && x.ID > 0 && x.ID < 15 {
+			twcc = uint8(x.ID)
+		}
+	}
 	for _, p := range ctx.CodecParameters() {
 		if strings.EqualFold(p.MimeType, d.mime) {
-			d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(p.PayloadType)})
+			d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(p.PayloadType), twcc: twcc})
 			return p, nil
 		}
 	}
@@ -247,8 +257,9 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
 	defer d.mu.Unlock()
 	hdr := &d.fwd
 	*hdr = p.Header
-	// The publisher's extension ids mean nothing on this PC; padding-only
-	// packets carry nothing worth sending.
+	// The publisher's extension ids mean nothing on this PC (the only
+	// extension sent is the transport-wide sequence number, below);
+	// padding-only packets carry nothing worth sending.
 	hdr.Extension, hdr.Extensions, hdr.ExtensionProfile, hdr.Padding = false, nil, 0, false
 	var ok bool
 	if d.paused.Load() || len(p.Payload) == 0 {
@@ -263,6 +274,12 @@ func (d *DownTrack) WriteRTP(p *rtp.Packet, now time.Time) error {
 	payload := p.Payload
 	if d.vp8 != nil {
 		payload = d.vp8.rewrite(payload, true)
+	}
+	if b.twcc != 0 && d.bw.hist != nil {
+		// The time of this write, not the packet's arrival (now): the
+		// fan-out's own duration, which grows with the subscribers and
+		// the load, is not the subscriber's queue.
+		d.bw.hist.stamp(hdr, b.twcc, &d.fwdExt, &d.fwdSeq, payload, time.Now())
 	}
 	n, err := b.w.WriteRTP(hdr, payload)
 	if err == nil {
@@ -321,6 +338,12 @@ func (d *DownTrack) readRTCP() {
 				d.bw.remb(time.Now(), p.Bitrate)
 			case *rtcp.ReceiverReport:
 				d.receiverReport(p)
+			case *rtcp.TransportLayerCC:
+				// A feedback reaches the reader of its media SSRC, or
+				// every reader its compound reaches: counted once.
+				if d.bw.feedback(time.Now(), p) {
+					d.c.DelayDecreases.Add(1)
+				}
 			}
 		}
 		batch.Release()
@@ -380,6 +403,9 @@ func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16
 			d.mu.Unlock()
 			if ok {
 				hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
+				if b.twcc != 0 && d.bw.hist != nil {
+					d.bw.hist.stamp(hdr, b.twcc, &d.resendExt, &d.resendSeq, payload, time.Now())
+				}
 				if _, err := b.w.WriteRTP(hdr, payload); err == nil {
 					d.c.NACKsAnswered.Add(1)
 				}

@@ -45,12 +45,15 @@ func (w *fakeWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
 }
 func (w *fakeWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-type fakeCtx struct{ w webrtc.TrackLocalWriter }
+type fakeCtx struct {
+	w    webrtc.TrackLocalWriter
+	exts []webrtc.RTPHeaderExtensionParameter
+}
 
 func (c fakeCtx) CodecParameters() []webrtc.RTPCodecParameters {
 	return []webrtc.RTPCodecParameters{{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "video/vp8", ClockRate: 90000}, PayloadType: 98}}
 }
-func (c fakeCtx) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
+func (c fakeCtx) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return c.exts }
 func (c fakeCtx) SSRC() webrtc.SSRC                                      { return 0x5555 }
 func (c fakeCtx) SSRCRetransmission() webrtc.SSRC                        { return 0 }
 func (c fakeCtx) SSRCForwardErrorCorrection() webrtc.SSRC                { return 0 }
@@ -66,16 +69,28 @@ func (discard) Write(b []byte) (int, error)                   { return len(b), n
 
 func newTestDown(t testing.TB, w webrtc.TrackLocalWriter) (*DownTrack, *fakeUp) {
 	t.Helper()
+	return newTestDownTWCC(t, w, &bandwidth{}, 0)
+}
+
+// newTestDownTWCC is newTestDown on the subscriber PC bw with the
+// transport-wide sequence number negotiated as extension id twcc (0:
+// not negotiated).
+func newTestDownTWCC(t testing.TB, w webrtc.TrackLocalWriter, bw *bandwidth, twcc int) (*DownTrack, *fakeUp) {
+	t.Helper()
 	cache, err := packetcache.New(packetcache.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	up := &fakeUp{cache: cache}
-	d, err := newDownTrack(up, up.SSRC(), "pub:cam", "pub", &Counters{}, &bandwidth{})
+	d, err := newDownTrack(up, up.SSRC(), "pub:cam", "pub", &Counters{}, bw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.Bind(fakeCtx{w})
+	ctx := fakeCtx{w: w}
+	if twcc != 0 {
+		ctx.exts = []webrtc.RTPHeaderExtensionParameter{{URI: AudioLevelURI, ID: 1}, {URI: TransportCCURI, ID: twcc}}
+	}
+	c, err := d.Bind(ctx)
 	if err != nil || c.PayloadType != 98 {
 		t.Fatalf("bind: %v %v", c, err)
 	}
@@ -153,9 +168,10 @@ func TestDownTrackNACK(t *testing.T) {
 	}
 }
 
-// The forwarding path allocates nothing per packet.
+// The forwarding path allocates nothing per packet, transport-wide
+// sequence number included.
 func TestWriteRTPAllocations(t *testing.T) {
-	d, _ := newTestDown(t, discard{})
+	d, _ := newTestDownTWCC(t, discard{}, &bandwidth{hist: newSendHistory(time.Now())}, 3)
 	p := packet(1, 0)
 	now := time.Now()
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -169,7 +185,7 @@ func TestWriteRTPAllocations(t *testing.T) {
 }
 
 func BenchmarkDownTrackWriteRTP(b *testing.B) {
-	d, _ := newTestDown(b, discard{})
+	d, _ := newTestDownTWCC(b, discard{}, &bandwidth{hist: newSendHistory(time.Now())}, 3)
 	p := packet(1, 0)
 	p.Payload = make([]byte, 1200)
 	now := time.Now()

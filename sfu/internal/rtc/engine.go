@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
@@ -39,7 +40,8 @@ type EngineConfig struct {
 
 // Engine builds the SFU's PeerConnections.
 type Engine struct {
-	api    *webrtc.API
+	api    *webrtc.API // subscriber PCs
+	pubAPI *webrtc.API // publisher PCs: api's, and transport-cc feedback
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	batch  udpbatch.Batcher // the UDP socket's: held across a packet's fan-out
@@ -88,6 +90,21 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	reg.Add(rr)
 	reg.Add(sr)
+	// Publishers get transport-cc feedback for what they send, as
+	// Chromium expects once transport-cc is negotiated (its send-side
+	// estimate stalls without it). pion's generator costs per packet
+	// received (a channel send to its goroutine), not per copy sent, and
+	// starts a goroutine per PC: publisher PCs only, so that an idle one
+	// waits in no subscriber PC.
+	gen, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: transport-cc feedback: %w", err)
+	}
+	pubReg := &interceptor.Registry{}
+	pubReg.Add(nacks)
+	pubReg.Add(rr)
+	pubReg.Add(sr)
+	pubReg.Add(gen)
 
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	udp, batch, err := udpbatch.Wrap(cfg.UDP)
@@ -120,6 +137,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetLite(false)
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	e.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(pubReg), webrtc.WithSettingEngine(se))
 	return e, nil
 }
 
@@ -152,8 +170,12 @@ func remoteAddrAllowed(a netip.Addr, loopback bool) bool {
 	return true
 }
 
-// NewPeerConnection returns a PeerConnection on the shared muxes.
-func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
+// NewPeerConnection returns a PeerConnection on the shared muxes: a
+// publisher's (it sends transport-cc feedback) or a subscriber's.
+func (e *Engine) NewPeerConnection(publisher bool) (*webrtc.PeerConnection, error) {
+	if publisher {
+		return e.pubAPI.NewPeerConnection(webrtc.Configuration{})
+	}
 	return e.api.NewPeerConnection(webrtc.Configuration{})
 }
 
@@ -161,7 +183,10 @@ func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
 // datagrams sent, the sendmmsg calls that carried them, and those the
 // kernel refused; zeros where writes are not batched.
 func (e *Engine) UDPStats() (sent, batches, dropped uint64) {
-	if c, ok := e.batch.(interface{ Stats() (uint64, uint64, uint64) }); ok {
+	type stats interface {
+		Stats() (uint64, uint64, uint64)
+	}
+	if c, ok := e.batch.(stats); ok {
 		return c.Stats()
 	}
 	return 0, 0, 0
@@ -177,16 +202,20 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// RegisterCodecs registers what the SFU forwards: Opus, VP8 and H.264 with
-// NACK, PLI, FIR and REMB feedback, and the audio level, mid and rid header
-// extensions. Clients (sfuclient) use the same set.
+// RegisterCodecs registers what the SFU forwards: Opus (with transport-cc
+// feedback), VP8 and H.264 with transport-cc, NACK, PLI, FIR and REMB
+// feedback, and the audio level, mid, rid and transport-wide sequence
+// number header extensions (the last on audio and video: the estimate is
+// of everything sent to a subscriber). Clients (sfuclient) use the same
+// set.
 func RegisterCodecs(m *webrtc.MediaEngine) error {
-	videoFB := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	videoFB := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: webrtc.TypeRTCPFBTransportCC}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	audioFB := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
 	codecs := []struct {
 		p webrtc.RTPCodecParameters
 		t webrtc.RTPCodecType
 	}{
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFB}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
 	}
@@ -204,6 +233,8 @@ func RegisterCodecs(m *webrtc.MediaEngine) error {
 		{"urn:ietf:params:rtp-hdrext:sdes:mid", webrtc.RTPCodecTypeVideo},
 		{"urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", webrtc.RTPCodecTypeVideo},
 		{"urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id", webrtc.RTPCodecTypeVideo},
+		{TransportCCURI, webrtc.RTPCodecTypeAudio},
+		{TransportCCURI, webrtc.RTPCodecTypeVideo},
 	}
 	for _, x := range exts {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, x.t); err != nil {

@@ -93,7 +93,7 @@ const ICEStartWait = 2 * time.Second
 // NewPublisher returns a publisher PC: it answers the client's offers and
 // reports incoming tracks.
 func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
-	p, err := e.newPeer(cfg)
+	p, err := e.newPeer(cfg, true)
 	if err != nil {
 		return nil, err
 	}
@@ -130,10 +130,11 @@ func (e *Engine) NewPublisher(cfg PeerConfig) (*Peer, error) {
 
 // NewSubscriber returns a subscriber PC with the two data channels.
 func (e *Engine) NewSubscriber(cfg PeerConfig) (*Peer, error) {
-	p, err := e.newPeer(cfg)
+	p, err := e.newPeer(cfg, false)
 	if err != nil {
 		return nil, err
 	}
+	p.bw.hist = newSendHistory(time.Now())
 	ordered, zero := false, uint16(0)
 	if p.rel, err = p.pc.CreateDataChannel(LabelReliable, nil); err == nil {
 		p.unr, err = p.pc.CreateDataChannel(LabelUnreliable, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &zero})
@@ -153,8 +154,8 @@ func (e *Engine) NewSubscriber(cfg PeerConfig) (*Peer, error) {
 	return p, nil
 }
 
-func (e *Engine) newPeer(cfg PeerConfig) (*Peer, error) {
-	pc, err := e.NewPeerConnection()
+func (e *Engine) newPeer(cfg PeerConfig, publisher bool) (*Peer, error) {
+	pc, err := e.NewPeerConnection(publisher)
 	if err != nil {
 		return nil, fmt.Errorf("rtc: peer connection: %w", err)
 	}

@@ -36,6 +36,9 @@ type Counters struct {
 	NACKsForwarded                   Counter
 	PLIsReceived, PLIsForwarded      Counter
 	BadPackets, BadRTCP              Counter
+	// DelayDecreases counts the cuts of subscribers' delay-based
+	// estimates (overuse seen in transport-cc feedback).
+	DelayDecreases Counter
 	// Fanout gets the time from a packet's arrival to its last copy's
 	// write, for one packet in FanoutSampleEvery (fanout.go).
 	Fanout Observer
@@ -44,7 +47,7 @@ type Counters struct {
 func (c *Counters) fill() *Counters {
 	out := *c
 	for _, f := range []*Counter{&out.ForwardedPackets, &out.ForwardedBytes, &out.NACKsReceived, &out.NACKsAnswered,
-		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets, &out.BadRTCP} {
+		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets, &out.BadRTCP, &out.DelayDecreases} {
 		if *f == nil {
 			*f = nopCounter{}
 		}
