@@ -253,7 +253,6 @@ func fastEntries(s *Server) int {
 	return n
 }
 
-
 // The fast path applies the peer policy to the full address: a channel to
 // one of the server's own ports (the permission is for an allowed IP) is
 // bound, but what the client sends on it is dropped.
