@@ -317,7 +317,6 @@ func (d *DownTrack) readRTCP() {
 			continue
 		}
 		errs.n = 0
-		batch.Hold() // a NACK's retransmissions leave together
 		for _, pkt := range pkts {
 			switch p := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -327,7 +326,9 @@ func (d *DownTrack) readRTCP() {
 				}
 			case *rtcp.TransportLayerNack:
 				cur := d.cur.Load()
+				batch.Hold() // the retransmissions leave together
 				misses = d.nack(p, buf, misses[:0], cur)
+				batch.Release()
 				if l := d.layer(cur); l != nil {
 					l.NACK(misses)
 				}
@@ -346,7 +347,6 @@ func (d *DownTrack) readRTCP() {
 				}
 			}
 		}
-		batch.Release()
 	}
 }
 
