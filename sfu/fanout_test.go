@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/sfu"
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/udpbatch"
 )
 
 // fanoutSamples is switchboard_sfu_fanout_seconds's count and sum.
@@ -50,5 +51,10 @@ func TestFanoutHistogram(t *testing.T) {
 	}
 	if sum <= 0 || sum/float64(n) > 1 {
 		t.Fatalf("%d samples summing to %v s", n, sum)
+	}
+	// The copies left through the batched socket, at most MaxBatch per call.
+	sent, batches := counter(t, reg, "switchboard_sfu_udp_batched_datagrams_total"), counter(t, reg, "switchboard_sfu_udp_batches_total")
+	if sent == 0 || batches == 0 || sent > batches*udpbatch.MaxBatch {
+		t.Fatalf("%v datagrams in %v batches", sent, batches)
 	}
 }

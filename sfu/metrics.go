@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/udpbatch"
 )
 
 // metrics are the switchboard_sfu_* series.
@@ -76,22 +77,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // registerUDP adds the UDP socket's batched-write counters, read from
 // stats at each scrape.
-func registerUDP(reg prometheus.Registerer, stats func() (sent, batches, dropped uint64)) error {
+func registerUDP(reg prometheus.Registerer, stats func() udpbatch.Stats) error {
 	if reg == nil {
 		return nil
 	}
-	for i, name := range []string{"udp_batched_datagrams_total", "udp_batches_total", "udp_send_dropped_total"} {
-		help := [...]string{
-			"Datagrams the SFU sent in batches (sendmmsg): a packet's copies for its subscribers.",
-			"sendmmsg calls that carried them (datagrams per call: the ratio of the two).",
-			"Batched datagrams the kernel refused (the error a single send would have returned).",
-		}[i]
-		f := func() float64 {
-			v := [3]uint64{}
-			v[0], v[1], v[2] = stats()
-			return float64(v[i])
-		}
-		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_sfu_" + name, Help: help}, f)); err != nil {
+	for _, c := range []struct {
+		name, help string
+		get        func(udpbatch.Stats) uint64
+	}{
+		{"udp_batched_datagrams_total", "Datagrams the SFU sent in batches (sendmmsg): a packet's copies for its subscribers.", func(s udpbatch.Stats) uint64 { return s.Sent }},
+		{"udp_batches_total", "sendmmsg calls that carried them (datagrams per call: the ratio of the two).", func(s udpbatch.Stats) uint64 { return s.Batches }},
+		{"udp_send_dropped_total", "Batched datagrams the kernel refused (the error a single send would have returned).", func(s udpbatch.Stats) uint64 { return s.Dropped }},
+	} {
+		f := func() float64 { return float64(c.get(stats())) }
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "switchboard_sfu_" + c.name, Help: c.help}, f)); err != nil {
 			return errors.Join(ErrBadConfig, err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rtc/switchboard/sfu/internal/rtc"
+	"github.com/switchboard-rtc/switchboard/sfu/internal/udpbatch"
 )
 
 // SFU is the media server. Its methods are safe for concurrent use; a call
@@ -48,11 +49,11 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	var engine atomic.Pointer[rtc.Engine] // for the UDP counters, read at a scrape
-	if err := registerUDP(cfg.Metrics, func() (uint64, uint64, uint64) {
+	if err := registerUDP(cfg.Metrics, func() udpbatch.Stats {
 		if e := engine.Load(); e != nil {
 			return e.UDPStats()
 		}
-		return 0, 0, 0
+		return udpbatch.Stats{}
 	}); err != nil {
 		return nil, err
 	}

@@ -179,18 +179,9 @@ func (e *Engine) NewPeerConnection(publisher bool) (*webrtc.PeerConnection, erro
 	return e.api.NewPeerConnection(webrtc.Configuration{})
 }
 
-// UDPStats are the UDP socket's batched writes (udpbatch.Conn.Stats):
-// datagrams sent, the sendmmsg calls that carried them, and those the
-// kernel refused; zeros where writes are not batched.
-func (e *Engine) UDPStats() (sent, batches, dropped uint64) {
-	type stats interface {
-		Stats() (uint64, uint64, uint64)
-	}
-	if c, ok := e.batch.(stats); ok {
-		return c.Stats()
-	}
-	return 0, 0, 0
-}
+// UDPStats counts the UDP socket's batched writes (zero where writes are
+// not batched).
+func (e *Engine) UDPStats() udpbatch.Stats { return e.batch.Stats() }
 
 // Close closes the muxes (and so the sockets handed to NewEngine).
 func (e *Engine) Close() error {

@@ -29,7 +29,7 @@ type Conn struct {
 	q     *queue // filled under mu
 
 	sendMu sync.Mutex // held while a queue or a single datagram is sent: keeps them in order
-	spare  *queue     // the queue being sent, under sendMu
+	spare  *queue     // the queue being sent, under sendMu (swapped with q under both)
 
 	sent, batches, dropped atomic.Uint64
 }
@@ -97,20 +97,22 @@ func (c *Conn) Hold() {
 
 // Release ends a Hold and sends what is queued.
 func (c *Conn) Release() {
-	c.sendMu.Lock()
-	c.mu.Lock()
-	c.holds--
-	c.flushLocked()
+	c.flush(-1)
+	c.sendMu.Unlock()
 }
 
-// flushLocked sends the queue; called with sendMu and mu held, it
-// releases both.
-func (c *Conn) flushLocked() {
+// flush adds delta to the holds and sends what is queued, in one step
+// under mu, so that nothing queued is left behind by the last Release; it
+// returns with sendMu held, so that a write sent at once follows what was
+// queued before it.
+func (c *Conn) flush(delta int) {
+	c.sendMu.Lock()
+	c.mu.Lock()
+	c.holds += delta
 	q := c.q
 	c.q, c.spare = c.spare, q
 	c.mu.Unlock()
 	c.send(q)
-	c.sendMu.Unlock()
 }
 
 func (c *Conn) send(q *queue) {
@@ -142,25 +144,13 @@ func (c *Conn) send(q *queue) {
 	q.n = 0
 }
 
-// WriteToAddrPort queues b while the socket is held, else sends it.
+// WriteToAddrPort queues b while the socket is held, else sends it, after
+// anything queued.
 func (c *Conn) WriteToAddrPort(b []byte, ap netip.AddrPort) (int, error) {
 	for {
 		c.mu.Lock()
-		if c.holds == 0 || len(b) > maxDatagram {
-			c.mu.Unlock()
-			c.sendMu.Lock()
-			c.mu.Lock()
-			if c.q.n > 0 { // queued by a holder: those go first
-				c.flushLocked()
-				c.sendMu.Lock()
-			} else {
-				c.mu.Unlock()
-			}
-			n, err := c.WriteToUDPAddrPort(b, ap)
-			c.sendMu.Unlock()
-			return n, err
-		}
-		if c.q.n < MaxBatch {
+		queue := c.holds > 0 && len(b) <= maxDatagram
+		if queue && c.q.n < MaxBatch {
 			ok := c.q.add(b, ap, c.v6)
 			c.mu.Unlock()
 			if !ok {
@@ -168,11 +158,14 @@ func (c *Conn) WriteToAddrPort(b []byte, ap netip.AddrPort) (int, error) {
 			}
 			return len(b), nil
 		}
-		// Full: send it now and queue again.
 		c.mu.Unlock()
-		c.sendMu.Lock()
-		c.mu.Lock()
-		c.flushLocked()
+		c.flush(0) // the queue is full, or b goes at once after it
+		if !queue {
+			n, err := c.WriteToUDPAddrPort(b, ap)
+			c.sendMu.Unlock()
+			return n, err
+		}
+		c.sendMu.Unlock()
 	}
 }
 
@@ -190,8 +183,7 @@ func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return c.ReadFromUDPAddrPort(b)
 }
 
-// Stats are the datagrams sent through the queue, the sendmmsg batches
-// that carried them, and the queued datagrams the kernel refused.
-func (c *Conn) Stats() (sent, batches, dropped uint64) {
-	return c.sent.Load(), c.batches.Load(), c.dropped.Load()
+// Stats counts the batched writes so far.
+func (c *Conn) Stats() Stats {
+	return Stats{Sent: c.sent.Load(), Batches: c.batches.Load(), Dropped: c.dropped.Load()}
 }

@@ -119,8 +119,8 @@ func TestHoldRelease(t *testing.T) {
 				}
 			}
 			// Only full batches went while held.
-			if sent, _, _ := c.Stats(); sent != 3*MaxBatch {
-				t.Fatalf("%d sent while held, want %d (the full batches)", sent, 3*MaxBatch)
+			if st := c.Stats(); st.Sent != 3*MaxBatch {
+				t.Fatalf("%d sent while held, want %d (the full batches)", st.Sent, 3*MaxBatch)
 			}
 			c.Release()
 			a.waitFor(t, n-(n+2)/3)
@@ -138,8 +138,8 @@ func TestHoldRelease(t *testing.T) {
 					}
 				}
 			}
-			if sent, batches, dropped := c.Stats(); sent != n || batches != 4 || dropped != 0 {
-				t.Fatalf("stats: %d sent in %d batches, %d dropped; want %d in 4, 0", sent, batches, dropped, n)
+			if st := c.Stats(); st != (Stats{Sent: n, Batches: 4}) {
+				t.Fatalf("stats %+v, want %d sent in 4 batches, none dropped", st, n)
 			}
 		})
 	}
@@ -221,8 +221,8 @@ func TestErrors(t *testing.T) {
 	_, _ = c.WriteToAddrPort([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9"))
 	_ = c.Close()
 	c.Release()
-	if _, _, dropped := c.Stats(); dropped != 1 {
-		t.Fatalf("%d dropped after Close, want 1", dropped)
+	if st := c.Stats(); st.Dropped != 1 {
+		t.Fatalf("%d dropped after Close, want 1", st.Dropped)
 	}
 	if _, err := c.WriteToAddrPort([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write after Close: %v", err)

@@ -34,12 +34,21 @@ const maxDatagram = 2048
 type Batcher interface {
 	Hold()
 	Release()
+	Stats() Stats
+}
+
+// Stats count a Conn's batched writes.
+type Stats struct {
+	Sent    uint64 // datagrams sent through the queue
+	Batches uint64 // the sendmmsg calls that carried them
+	Dropped uint64 // queued datagrams the kernel refused (or the socket was closed)
 }
 
 type nop struct{}
 
-func (nop) Hold()    {}
-func (nop) Release() {}
+func (nop) Hold()        {}
+func (nop) Release()     {}
+func (nop) Stats() Stats { return Stats{} }
 
 // None is a Batcher that does nothing.
 var None Batcher = nop{}
