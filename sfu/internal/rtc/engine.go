@@ -11,7 +11,6 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
@@ -65,8 +64,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		f.DefaultLogLevel = logging.LogLevelError
 		lf = f
 	}
-	m := &webrtc.MediaEngine{}
-	if err := RegisterCodecs(m); err != nil {
+	m, pm := &webrtc.MediaEngine{}, &webrtc.MediaEngine{}
+	if err := registerCodecs(m, true); err != nil {
+		return nil, err
+	}
+	if err := registerCodecs(pm, false); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
@@ -90,22 +92,6 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	reg.Add(rr)
 	reg.Add(sr)
-	// Publishers get transport-cc feedback for what they send, as
-	// Chromium expects once transport-cc is negotiated (its send-side
-	// estimate stalls without it). pion's generator costs per packet
-	// received (a channel send to its goroutine), not per copy sent, and
-	// starts a goroutine per PC: publisher PCs only, so that an idle one
-	// waits in no subscriber PC.
-	gen, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("rtc: transport-cc feedback: %w", err)
-	}
-	pubReg := &interceptor.Registry{}
-	pubReg.Add(nacks)
-	pubReg.Add(rr)
-	pubReg.Add(sr)
-	pubReg.Add(gen)
-
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	udp, batch, err := udpbatch.Wrap(cfg.UDP)
 	if err != nil {
@@ -137,7 +123,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetLite(false)
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
-	e.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(pubReg), webrtc.WithSettingEngine(se))
+	e.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(pm), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	return e, nil
 }
 
@@ -199,9 +185,17 @@ func (e *Engine) Close() error {
 // number header extensions (the last on audio and video: the estimate is
 // of everything sent to a subscriber). Clients (sfuclient) use the same
 // set.
-func RegisterCodecs(m *webrtc.MediaEngine) error {
-	videoFB := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: webrtc.TypeRTCPFBTransportCC}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
-	audioFB := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
+func RegisterCodecs(m *webrtc.MediaEngine) error { return registerCodecs(m, true) }
+
+// registerCodecs is RegisterCodecs, without transport-cc when
+// transportCC is false (the server's publisher PCs: see NewEngine).
+func registerCodecs(m *webrtc.MediaEngine, transportCC bool) error {
+	videoFB := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	var audioFB []webrtc.RTCPFeedback
+	if transportCC {
+		videoFB = append(videoFB, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+		audioFB = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
+	}
 	codecs := []struct {
 		p webrtc.RTPCodecParameters
 		t webrtc.RTPCodecType
@@ -224,8 +218,12 @@ func RegisterCodecs(m *webrtc.MediaEngine) error {
 		{"urn:ietf:params:rtp-hdrext:sdes:mid", webrtc.RTPCodecTypeVideo},
 		{"urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", webrtc.RTPCodecTypeVideo},
 		{"urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id", webrtc.RTPCodecTypeVideo},
-		{TransportCCURI, webrtc.RTPCodecTypeAudio},
-		{TransportCCURI, webrtc.RTPCodecTypeVideo},
+	}
+	if transportCC {
+		exts = append(exts, []struct {
+			uri string
+			t   webrtc.RTPCodecType
+		}{{TransportCCURI, webrtc.RTPCodecTypeAudio}, {TransportCCURI, webrtc.RTPCodecTypeVideo}}...)
 	}
 	for _, x := range exts {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, x.t); err != nil {
