@@ -183,6 +183,13 @@ func (c *Client) SetSize(track string, width, height int) error {
 // SendData sends payload to peer to ("" = everyone else in the room) on
 // the reliable or unreliable channel; text marks it as UTF-8 text.
 func (c *Client) SendData(to string, payload []byte, text, reliable bool) error {
+	return c.SendEnvelope(encodeEnvelope(to, payload, text), reliable)
+}
+
+// SendEnvelope sends an envelope the caller built (flags, target, payload:
+// see docs/protocol.md, "Data channels"), for flags this package does not
+// set itself, such as an auto room's SEQ and FENCE.
+func (c *Client) SendEnvelope(envelope []byte, reliable bool) error {
 	c.mu.Lock()
 	dc := c.unr
 	if reliable {
@@ -192,7 +199,7 @@ func (c *Client) SendData(to string, payload []byte, text, reliable bool) error 
 	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
 		return ErrNoChannel
 	}
-	return dc.Send(encodeEnvelope(to, payload, text))
+	return dc.Send(envelope)
 }
 
 // Close closes both PeerConnections.

@@ -43,6 +43,9 @@ type Data struct {
 	Text     bool // sent as text (UTF-8)
 	Directed bool // sent to this client only (sendTo), not broadcast
 	Reliable bool // arrived on the reliable channel
+	// Flags is the envelope's flags byte as it came, with the bits this
+	// package does not read (an auto room's SEQ and FENCE).
+	Flags byte
 }
 
 // Envelope flags.
@@ -72,5 +75,5 @@ func decodeEnvelope(b []byte, reliable bool) (Data, bool) {
 	}
 	n := int(b[1])
 	return Data{From: string(b[2 : 2+n]), Payload: append([]byte(nil), b[2+n:]...),
-		Text: b[0]&flagText != 0, Directed: b[0]&flagDirected != 0, Reliable: reliable}, true
+		Text: b[0]&flagText != 0, Directed: b[0]&flagDirected != 0, Reliable: reliable, Flags: b[0]}, true
 }
