@@ -1,0 +1,9 @@
+package roomclient_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-rtc/switchboard/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }

@@ -1,0 +1,211 @@
+package roomclient
+
+import (
+	"slices"
+	"time"
+)
+
+// This file is the per-peer make-before-break switch (docs/protocol.md,
+// "Auto rooms"). It is level-triggered: after every batch of work the
+// loop looks at each peer and takes whatever step its state allows, so a
+// superseding switch, a join or a leave mid-switch needs no special path.
+
+// target is the path the pair with r should use now: the room's mode,
+// unless either side gave up moving the pair in this switch.
+func (c *Client) target(r *remote) Path {
+	if r.failed || (r.ack != nil && r.ack.failsMe) {
+		return c.st.mode.other()
+	}
+	return c.st.mode
+}
+
+// publishes reports whether r sends media, as far as any path tells.
+func (c *Client) publishes(r *remote) bool {
+	if r.mediaOn[PathMesh] || r.mediaOn[PathSFU] || (r.mesh != nil && r.mesh.sends) {
+		return true
+	}
+	return c.st.sfu != nil && c.st.sfu.publishes(r.id)
+}
+
+// movedTo reports whether r's data and media are on path p.
+func (c *Client) movedTo(r *remote, p Path) bool {
+	return r.send == p && (r.media.shownPath() == p || !c.publishes(r))
+}
+
+func (c *Client) evaluate() {
+	st := c.st
+	if st.sfu == nil && c.wantSFU() && st.refused != st.switchID {
+		s, err := c.newSFULink(true)
+		if err != nil {
+			c.fail(err)
+		} else {
+			st.sfu = s
+		}
+	}
+	for _, id := range st.order {
+		r := st.remotes[id]
+		switch c.target(r) {
+		case PathSFU:
+			c.stepToSFU(r)
+		case PathMesh:
+			c.stepToMesh(r)
+		}
+		if !r.moved && r.inSwitch && !st.acked && c.movedTo(r, st.mode) {
+			r.moved = true
+			c.emit(Event{Kind: EventPeerMoved, Peer: r.id})
+		}
+	}
+	c.maybeAck()
+	c.maybeLeaveSFU()
+}
+
+// wantSFU: some pair should use the SFU.
+func (c *Client) wantSFU() bool {
+	if c.st.mode == PathSFU {
+		return true
+	}
+	for _, r := range c.st.remotes {
+		if c.target(r) == PathSFU || r.send == PathSFU {
+			return true
+		}
+	}
+	return false
+}
+
+// stepToSFU: once r's media comes through the SFU (or it publishes
+// nothing) and the SFU's data channel is open, r's data moves there and
+// its SFU media is shown; the mesh link closes once r has acked the
+// switch without naming this client.
+func (c *Client) stepToSFU(r *remote) {
+	s := c.st.sfu
+	if s == nil {
+		return
+	}
+	media := r.mediaOn[PathSFU] || !c.publishes(r)
+	if r.send != PathSFU && s.open && media {
+		c.moveData(r, PathSFU)
+	}
+	if r.mediaOn[PathSFU] {
+		r.media.show(PathSFU)
+	}
+	if r.mesh != nil && c.st.mode == PathSFU && c.movedTo(r, PathSFU) &&
+		r.ack != nil && r.ack.mode == PathSFU && !r.ack.failsMe {
+		c.closeMesh(r)
+	}
+}
+
+// stepToMesh: a mesh link to r; once it carries r's media (or r
+// publishes nothing) and its data channel is open, r's data moves there
+// and its mesh media is shown.
+func (c *Client) stepToMesh(r *remote) {
+	if r.mesh == nil {
+		if c.id < r.id {
+			return // polite: the other side opens the link (meshSignal makes ours)
+		}
+		l, err := c.newMeshLink(r)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.setMesh(r, l)
+	}
+	media := r.mediaOn[PathMesh] || !c.publishes(r)
+	if r.send != PathMesh && r.mesh.open && media {
+		c.moveData(r, PathMesh)
+	}
+	if r.mediaOn[PathMesh] {
+		r.media.show(PathMesh)
+	}
+}
+
+// maybeAck sends the mode-ack once every peer that was there when the
+// switch began has moved, or at the deadline with the rest as failed.
+func (c *Client) maybeAck() {
+	st := c.st
+	if st.acked {
+		return
+	}
+	var failed []string
+	for _, id := range st.order {
+		r := st.remotes[id]
+		if r.inSwitch && !c.movedTo(r, st.mode) {
+			failed = append(failed, id)
+		}
+	}
+	late := time.Since(st.switchAt) >= c.cfg.AckDeadline
+	if len(failed) > 0 && !late {
+		return
+	}
+	st.acked, st.failed = true, failed
+	for _, id := range failed {
+		st.remotes[id].failed = true
+	}
+	msg := map[string]any{"type": "mode-ack", "room": c.cfg.Room, "switch": st.switchID, "mode": st.mode.String()}
+	if len(failed) > 0 {
+		msg["failed"] = failed
+	}
+	if err := c.write(msg); err != nil {
+		c.fail(err)
+	}
+	c.emit(Event{Kind: EventAcked, Failed: slices.Clone(failed)})
+	if !st.allMoved {
+		st.allMoved = true
+		c.emit(Event{Kind: EventMoved, Failed: slices.Clone(failed)})
+	}
+}
+
+// maybeLeaveSFU: back on the mesh with every peer, and every peer that
+// was there has acked the switch without naming this client: sfu-leave.
+func (c *Client) maybeLeaveSFU() {
+	st := c.st
+	if st.sfu == nil || st.mode != PathMesh || !st.acked || len(st.failed) > 0 {
+		return
+	}
+	for _, r := range st.remotes {
+		if c.target(r) != PathMesh || r.send != PathMesh {
+			return
+		}
+		if r.inSwitch && (r.ack == nil || r.ack.mode != PathMesh || r.ack.failsMe) {
+			return
+		}
+	}
+	if err := c.write(map[string]any{"type": "sfu-leave", "room": c.cfg.Room}); err != nil {
+		c.fail(err)
+		return
+	}
+	c.closeSFU()
+	c.emit(Event{Kind: EventSFULeft})
+}
+
+func (c *Client) closeSFU() {
+	st := c.st
+	st.sfu.close()
+	st.sfu = nil
+	for _, r := range st.remotes {
+		r.mediaOn[PathSFU] = false
+		st.out = r.rx.closed(PathSFU, st.out)
+	}
+}
+
+func (c *Client) setMesh(r *remote, l *meshLink) {
+	r.mesh = l
+	r.mediaOn[PathMesh] = false
+}
+
+func (c *Client) closeMesh(r *remote) {
+	l := r.mesh
+	if l == nil {
+		return
+	}
+	l.close()
+	r.mesh = nil
+	r.mediaOn[PathMesh] = false
+	c.st.out = r.rx.closed(PathMesh, c.st.out)
+}
+
+// meshEnded: a link's connection failed or its channel closed.
+func (c *Client) meshEnded(l *meshLink) {
+	if l.r.mesh == l && c.st.remotes[l.r.id] == l.r {
+		c.closeMesh(l.r)
+	}
+}
