@@ -82,49 +82,89 @@ func settled(cs []*roomclient.Client, p roomclient.Path) func() error {
 
 // talker broadcasts numbered messages from each client until stopped.
 type talker struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	sent map[string]int // by sender id: the last number sent
+	t     *testing.T
+	every time.Duration
+	mu    sync.Mutex
+	sent  map[string]int           // by sender id: the last number sent
+	stops map[string]chan struct{} // by sender id
+	dones map[string]chan struct{}
 }
 
 func startTalking(t *testing.T, cs []*roomclient.Client, every time.Duration) *talker {
-	tk := &talker{stop: make(chan struct{}), sent: map[string]int{}}
+	tk := &talker{t: t, every: every, sent: map[string]int{}, stops: map[string]chan struct{}{}, dones: map[string]chan struct{}{}}
 	for _, c := range cs {
-		tk.wg.Add(1)
-		go func() {
-			defer tk.wg.Done()
-			tick := time.NewTicker(every)
-			defer tick.Stop()
-			for i := 1; ; i++ {
-				select {
-				case <-tk.stop:
-					return
-				case <-tick.C:
-				}
-				if err := c.Send("", []byte(strconv.Itoa(i)), true); err != nil {
-					t.Errorf("%s: send %d: %v", c.Name(), i, err)
-					return
-				}
-				tk.mu.Lock()
-				tk.sent[c.ID()] = i
-				tk.mu.Unlock()
-			}
-		}()
+		tk.add(c)
 	}
+	t.Cleanup(func() { tk.halt() })
 	return tk
 }
 
+// add makes c talk too.
+func (tk *talker) add(c *roomclient.Client) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	tk.mu.Lock()
+	tk.stops[c.ID()], tk.dones[c.ID()] = stop, done
+	tk.mu.Unlock()
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(tk.every)
+		defer tick.Stop()
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if err := c.Send("", []byte(strconv.Itoa(i)), true); err != nil {
+				tk.t.Errorf("%s: send %d: %v", c.Name(), i, err)
+				return
+			}
+			tk.mu.Lock()
+			tk.sent[c.ID()] = i
+			tk.mu.Unlock()
+		}
+	}()
+}
+
+// quiet stops c's talking.
+func (tk *talker) quiet(c *roomclient.Client) {
+	tk.mu.Lock()
+	stop, done := tk.stops[c.ID()], tk.dones[c.ID()]
+	delete(tk.stops, c.ID())
+	tk.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+}
+
+// halt stops everyone and returns the last number each sent.
 func (tk *talker) halt() map[string]int {
-	close(tk.stop)
-	tk.wg.Wait()
-	return tk.sent
+	tk.mu.Lock()
+	var stops, dones []chan struct{}
+	for id, s := range tk.stops {
+		stops, dones = append(stops, s), append(dones, tk.dones[id])
+	}
+	clear(tk.stops)
+	tk.mu.Unlock()
+	for i, s := range stops {
+		close(s)
+		<-dones[i]
+	}
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	out := make(map[string]int, len(tk.sent))
+	for k, v := range tk.sent {
+		out[k] = v
+	}
+	return out
 }
 
 // checkData: at every receiver, each sender's messages arrived in order,
 // once, every one from the first it got up to the last sent (from, if
-// set, must be among the first few: nothing was missed at the start).
-func checkData(t *testing.T, cs []*roomclient.Client, sent map[string]int, from map[string]bool) {
+// both sender and receiver are in early, the first must be among the
+// first few: nothing was missed at the start).
+func checkData(t *testing.T, cs []*roomclient.Client, sent map[string]int, early map[string]bool) {
 	t.Helper()
 	for _, rc := range cs {
 		for _, sc := range cs {
@@ -138,7 +178,7 @@ func checkData(t *testing.T, cs []*roomclient.Client, sent map[string]int, from 
 				continue
 			}
 			first, _ := strconv.Atoi(string(got[0].Payload))
-			if from[rc.ID()] && first > 3 {
+			if early[rc.ID()] && early[sc.ID()] && first > 3 {
 				t.Errorf("%s: first message from %s is %d", rc.Name(), sc.Name(), first)
 			}
 			var bad []string
