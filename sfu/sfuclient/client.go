@@ -202,6 +202,18 @@ func (c *Client) SendEnvelope(envelope []byte, reliable bool) error {
 	return dc.Send(envelope)
 }
 
+// Buffered is how many bytes sent on the reliable data channel the SFU
+// has not acknowledged yet (0 without a channel).
+func (c *Client) Buffered() uint64 {
+	c.mu.Lock()
+	dc := c.rel
+	c.mu.Unlock()
+	if dc == nil {
+		return 0
+	}
+	return dc.BufferedAmount()
+}
+
 // Close closes both PeerConnections.
 func (c *Client) Close() error {
 	c.gone.Store(true)
