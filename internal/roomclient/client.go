@@ -27,6 +27,9 @@ type Config struct {
 	// keyframe, PacketEvery apart) on every path.
 	Video       bool
 	PacketEvery time.Duration // default 20 ms
+	// NoSFUVideo keeps the video off the SFU (for tests: the others'
+	// switch to the SFU then fails for this client).
+	NoSFUVideo bool
 	// AckDeadline is how long a switch waits for every peer to move
 	// before it gives up on the rest (default 10 s, the contract's).
 	AckDeadline time.Duration

@@ -70,6 +70,7 @@ func (c *Client) sendOn(r *remote, p Path, flags byte, seq uint32, payload []byt
 }
 
 func (c *Client) sfuSend(b []byte) error {
+	c.ensureSFU() // a peer that joined on the SFU before this client's evaluate
 	if c.st.sfu == nil {
 		return fmt.Errorf("%w: not an SFU participant", ErrNoPath)
 	}
@@ -86,6 +87,7 @@ func (c *Client) moveData(r *remote, to Path) {
 	}
 	c.sendOn(r, from, FlagFence, c.st.seq, nil)
 	r.send = to
+	c.log.Debug("data moved", "peer", r.id, "to", to, "fence", c.st.seq)
 }
 
 // meshData takes a message from a mesh link.

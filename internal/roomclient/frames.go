@@ -34,6 +34,9 @@ func (c *Client) handleFrame(f frame) {
 		return
 	}
 	st := c.st
+	if f.Type != "signal" && f.Type != "sfu" {
+		c.log.Debug("frame", "type", f.Type, "peer", f.Peer, "from", f.From, "mode", f.Mode, "switch", f.Switch, "failed", f.Failed, "code", f.Code, "id", string(f.ID))
+	}
 	switch f.Type {
 	case "peer-joined":
 		c.addRemote(f.Peer, f.User)
@@ -116,7 +119,7 @@ func (c *Client) startSwitch(id int, mode Path) {
 		return
 	}
 	st.switchID, st.mode, st.switchAt = id, mode, time.Now()
-	st.acked, st.failed, st.allMoved = false, nil, false
+	st.acked, st.failed, st.allMoved, st.leaveAt = false, nil, false, time.Time{}
 	early := st.early[id]
 	for k := range st.early {
 		if k <= id {
@@ -126,7 +129,7 @@ func (c *Client) startSwitch(id int, mode Path) {
 	for _, r := range st.remotes {
 		r.inSwitch, r.ack, r.failed, r.moved = true, nil, false, false
 		if a, ok := early[r.id]; ok {
-			r.ack = &a
+			r.ack, r.ackAt = &a, st.switchAt
 		}
 	}
 	c.emit(Event{Kind: EventMode})
@@ -139,7 +142,7 @@ func (c *Client) peerAcked(from string, id int, mode Path, failsMe bool) {
 	switch {
 	case id == st.switchID:
 		if r := st.remotes[from]; r != nil {
-			r.ack = &a
+			r.ack, r.ackAt = &a, time.Now()
 		}
 	case id > st.switchID: // before our mode frame: keep it for then
 		if st.early[id] == nil {

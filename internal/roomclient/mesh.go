@@ -128,6 +128,15 @@ func (l *meshLink) opened(dc *webrtc.DataChannel) {
 	l.queue = nil
 }
 
+// buffered is how many bytes sent on the reliable channel the remote has
+// not acknowledged yet.
+func (l *meshLink) buffered() uint64 {
+	if l.rel == nil {
+		return 0
+	}
+	return l.rel.BufferedAmount()
+}
+
 // sendReliable sends b on the reliable channel, or keeps it until the
 // channel opens.
 func (l *meshLink) sendReliable(b []byte) {

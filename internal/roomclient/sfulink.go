@@ -55,6 +55,7 @@ func (c *Client) newSFULink(join bool) (*sfuLink, error) {
 	if join {
 		c.st.joins++
 		s.joinID = fmt.Sprintf("sfu-join-%d", c.st.joins)
+		c.log.Debug("sfu-join", "id", s.joinID, "switch", c.st.switchID)
 		if err := c.write(map[string]any{"type": "sfu-join", "room": c.cfg.Room, "id": s.joinID}); err != nil {
 			s.close()
 			return nil, err
@@ -72,7 +73,7 @@ func (s *sfuLink) handle(data json.RawMessage) {
 		s.c.fail(fmt.Errorf("sfu: %w", err))
 		return
 	}
-	if !s.published && s.c.video != nil {
+	if !s.published && s.c.video != nil && !s.c.cfg.NoSFUVideo {
 		s.published = true
 		if _, err := s.cl.Publish(s.c.video); err != nil {
 			s.c.fail(fmt.Errorf("sfu publish: %w", err))

@@ -23,7 +23,7 @@ func TestMeshRoom(t *testing.T) {
 	time.Sleep(time.Second)
 	sent := tk.halt()
 	time.Sleep(300 * time.Millisecond)
-	checkData(t, cs, sent, nil)
+	checkData(t, tk, cs, sent, nil)
 	gaps(t, cs, 2*time.Second)
 }
 

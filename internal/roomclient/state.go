@@ -20,9 +20,10 @@ type state struct {
 	remotes  map[string]*remote
 	order    []string // remote ids, in the order they came
 	sfu      *sfuLink
-	seq      uint32 // the last number given to a reliable message
-	joins    int    // sfu-join requests sent, for their ids
-	refused  int    // the switch in which the SFU refused this client (no retry until the next)
+	seq      uint32    // the last number given to a reliable message
+	joins    int       // sfu-join requests sent, for their ids
+	refused  int       // the switch in which the SFU refused this client (no retry until the next)
+	leaveAt  time.Time // when every ack allowed sfu-leave (it then waits for the FENCEs)
 	out      []Message
 }
 
@@ -46,8 +47,9 @@ type remote struct {
 	mediaOn  [3]bool // media came on the current mesh link / SFU link
 	inSwitch bool    // there when the current switch began: its ack counts
 	ack      *peerAck
-	failed   bool // this client gave up moving it in the current switch
-	moved    bool // EventPeerMoved sent for the current switch
+	ackAt    time.Time // when ack came
+	failed   bool      // this client gave up moving it in the current switch
+	moved    bool      // EventPeerMoved sent for the current switch
 }
 
 // EventKind says what an Event is about.

@@ -34,14 +34,7 @@ func (c *Client) movedTo(r *remote, p Path) bool {
 
 func (c *Client) evaluate() {
 	st := c.st
-	if st.sfu == nil && c.wantSFU() && st.refused != st.switchID {
-		s, err := c.newSFULink(true)
-		if err != nil {
-			c.fail(err)
-		} else {
-			st.sfu = s
-		}
-	}
+	c.ensureSFU()
 	for _, id := range st.order {
 		r := st.remotes[id]
 		switch c.target(r) {
@@ -57,6 +50,20 @@ func (c *Client) evaluate() {
 	}
 	c.maybeAck()
 	c.maybeLeaveSFU()
+}
+
+// ensureSFU joins the SFU when some pair should use it.
+func (c *Client) ensureSFU() {
+	st := c.st
+	if st.sfu != nil || st.refused == st.switchID || !c.wantSFU() {
+		return
+	}
+	s, err := c.newSFULink(true)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	st.sfu = s
 }
 
 // wantSFU: some pair should use the SFU.
@@ -75,7 +82,8 @@ func (c *Client) wantSFU() bool {
 // stepToSFU: once r's media comes through the SFU (or it publishes
 // nothing) and the SFU's data channel is open, r's data moves there and
 // its SFU media is shown; the mesh link closes once r has acked the
-// switch without naming this client.
+// switch without naming this client and the link has nothing left to
+// carry (see drained).
 func (c *Client) stepToSFU(r *remote) {
 	s := c.st.sfu
 	if s == nil {
@@ -89,7 +97,9 @@ func (c *Client) stepToSFU(r *remote) {
 		r.media.show(PathSFU)
 	}
 	if r.mesh != nil && c.st.mode == PathSFU && c.movedTo(r, PathSFU) &&
-		r.ack != nil && r.ack.mode == PathSFU && !r.ack.failsMe {
+		r.ack != nil && r.ack.mode == PathSFU && !r.ack.failsMe &&
+		drained(r, PathMesh, r.mesh.buffered(), r.ackAt) {
+		c.log.Debug("closing the mesh link", "peer", r.id, "switch", c.st.switchID)
 		c.closeMesh(r)
 	}
 }
@@ -140,6 +150,7 @@ func (c *Client) maybeAck() {
 	for _, id := range failed {
 		st.remotes[id].failed = true
 	}
+	c.log.Debug("mode-ack", "switch", st.switchID, "mode", st.mode, "failed", failed)
 	msg := map[string]any{"type": "mode-ack", "room": c.cfg.Room, "switch": st.switchID, "mode": st.mode.String()}
 	if len(failed) > 0 {
 		msg["failed"] = failed
@@ -169,12 +180,32 @@ func (c *Client) maybeLeaveSFU() {
 			return
 		}
 	}
+	if st.leaveAt.IsZero() {
+		st.leaveAt = time.Now()
+	}
+	for _, r := range st.remotes {
+		if !drained(r, PathSFU, st.sfu.cl.Buffered(), st.leaveAt) {
+			return
+		}
+	}
+	c.log.Debug("sfu-leave", "switch", st.switchID)
 	if err := c.write(map[string]any{"type": "sfu-leave", "room": c.cfg.Room}); err != nil {
 		c.fail(err)
 		return
 	}
 	c.closeSFU()
 	c.emit(Event{Kind: EventSFULeft})
+}
+
+// drained reports whether the old path p with r has nothing left to
+// carry: r's FENCE on it has come (its mode-ack travels on signaling and
+// can overtake its last messages on p) and what this client sent on it
+// is acknowledged. After fenceWait from since it is drained regardless.
+func drained(r *remote, p Path, buffered uint64, since time.Time) bool {
+	if time.Since(since) > fenceWait {
+		return true
+	}
+	return r.rx.cur != p && buffered == 0
 }
 
 func (c *Client) closeSFU() {
