@@ -27,6 +27,8 @@ const benchUsage = `switchboard bench: load a running server on this host and me
   switchboard bench sfu [flags]         SFU fan-out and audio rooms: lossless subscribers,
                                         CPU per forwarded packet, memory per subscriber,
                                         fan-out latency
+  switchboard bench switch [flags]      an auto room switching between mesh and SFU:
+                                        switch time p50/p99, longest media gap
 
 Only loopback addresses (127.0.0.0/8) may be targets or sources.
 `
@@ -43,8 +45,10 @@ func runBench(args []string) error {
 		return runBenchTURN(args[1:])
 	case "sfu":
 		return runBenchSFU(args[1:])
+	case "switch":
+		return runBenchSwitch(args[1:])
 	}
-	return fmt.Errorf("bench: unknown benchmark %q (want: signaling, turn, sfu)", args[0])
+	return fmt.Errorf("bench: unknown benchmark %q (want: signaling, turn, sfu, switch)", args[0])
 }
 
 func runBenchSignaling(args []string) error {

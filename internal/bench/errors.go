@@ -15,4 +15,7 @@ var (
 	// ErrNotSFU is returned when the server makes the benchmark's rooms
 	// mesh rooms (serve needs --room-modes 'bench-*=sfu').
 	ErrNotSFU = errors.New("bench: not an sfu room")
+	// ErrNotAuto is returned when the server makes the switch benchmark's
+	// rooms anything but auto rooms, or they never switch.
+	ErrNotAuto = errors.New("bench: not an auto room")
 )

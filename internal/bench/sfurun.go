@@ -113,17 +113,22 @@ func (r *sfuRunner) run(ctx context.Context, res *SFUResult) error {
 	return ctx.Err()
 }
 
-// token is participant idx's hello token: minted with the secret, the
-// one given, or one from the server's dev endpoint.
+// token is participant idx's hello token.
 func (r *sfuRunner) token(ctx context.Context, idx int) (string, error) {
 	user := fmt.Sprintf("bench-%s-%d", r.runID, idx)
+	return helloToken(ctx, r.client, r.cfg.URL, r.cfg.Secret, r.cfg.Token, user, SFUBudget(r.cfg)+time.Hour)
+}
+
+// helloToken is user's token: minted with secret, the token given, or one
+// from the dev endpoint of the server at wsURL.
+func helloToken(ctx context.Context, client *http.Client, wsURL, secret, token, user string, ttl time.Duration) (string, error) {
 	switch {
-	case r.cfg.Secret != "":
-		return signaling.MintHS256([]byte(r.cfg.Secret), signaling.TokenSpec{User: user, Rooms: []string{"*"}, TTL: SFUBudget(r.cfg) + time.Hour})
-	case r.cfg.Token != "":
-		return r.cfg.Token, nil
+	case secret != "":
+		return signaling.MintHS256([]byte(secret), signaling.TokenSpec{User: user, Rooms: []string{"*"}, TTL: ttl})
+	case token != "":
+		return token, nil
 	}
-	u, err := url.Parse(r.cfg.URL)
+	u, err := url.Parse(wsURL)
 	if err != nil {
 		return "", err
 	}
@@ -131,7 +136,7 @@ func (r *sfuRunner) token(ctx context.Context, idx int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := r.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("dev token: %w", err)
 	}
