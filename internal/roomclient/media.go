@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -107,13 +109,14 @@ func (c *Client) readTrack(track *webrtc.TrackRemote, m *peerMedia, p Path, firs
 	}()
 }
 
-// readRTCP drains a receiver's RTCP so that the interceptors run.
-func (c *Client) readRTCP(r *webrtc.RTPReceiver) {
+// drainRTCP reads a receiver's or a sender's RTCP until it ends, so that
+// the interceptors (reports, NACK) run.
+func (c *Client) drainRTCP(read func() ([]rtcp.Packet, interceptor.Attributes, error)) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		for {
-			if _, _, err := r.ReadRTCP(); err != nil {
+			if _, _, err := read(); err != nil {
 				return
 			}
 		}

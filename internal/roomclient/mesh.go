@@ -60,7 +60,7 @@ func (c *Client) newMeshLink(r *remote) (*meshLink, error) {
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) { l.adopt(dc) })
 	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		c.readRTCP(recv)
+		c.drainRTCP(recv.ReadRTCP)
 		c.readTrack(t, r.media, PathMesh, func() {
 			if r.mesh == l {
 				r.mediaOn[PathMesh] = true
@@ -160,7 +160,7 @@ func (l *meshLink) addMedia() error {
 		if err != nil {
 			return fmt.Errorf("roomclient: mesh video: %w", err)
 		}
-		l.c.readSenderRTCP(s)
+		l.c.drainRTCP(s.ReadRTCP)
 		return nil
 	}
 	if !l.polite {
@@ -275,19 +275,6 @@ func (l *meshLink) close() {
 	go func() {
 		defer c.wg.Done()
 		_ = l.pc.Close()
-	}()
-}
-
-// readSenderRTCP drains a sender's RTCP (the interceptors need it read).
-func (c *Client) readSenderRTCP(s *webrtc.RTPSender) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			if _, _, err := s.ReadRTCP(); err != nil {
-				return
-			}
-		}
 	}()
 }
 
