@@ -55,7 +55,7 @@ func (c *Client) newMeshLink(r *remote) (*meshLink, error) {
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
-			c.post(func() { c.meshEnded(l) })
+			c.post(func() { c.meshFailed(l) })
 		}
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) { l.adopt(dc) })
@@ -106,9 +106,9 @@ func (l *meshLink) adopt(dc *webrtc.DataChannel) {
 			c.post(func() { l.opened(dc) })
 		}
 	})
-	dc.OnClose(func() {
+	dc.OnClose(func() { // after the channel's last message: pion calls both from its read loop
 		if reliable {
-			c.post(func() { c.meshEnded(l) })
+			c.post(func() { c.meshChannelClosed(l) })
 		}
 	})
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {

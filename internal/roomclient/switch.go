@@ -234,9 +234,28 @@ func (c *Client) closeMesh(r *remote) {
 	c.st.out = r.rx.closed(PathMesh, c.st.out)
 }
 
-// meshEnded: a link's connection failed or its channel closed.
-func (c *Client) meshEnded(l *meshLink) {
-	if l.r.mesh == l && c.st.remotes[l.r.id] == l.r {
-		c.closeMesh(l.r)
+// meshFailed: a link's connection failed or closed. What it delivered
+// may still be on its way to the loop, so the path is not over for the
+// receiver until the reliable channel says so (meshChannelClosed).
+func (c *Client) meshFailed(l *meshLink) {
+	if r := l.r; r.mesh == l && c.st.remotes[r.id] == r {
+		l.close()
+		r.mesh = nil
+		r.mediaOn[PathMesh] = false
 	}
+}
+
+// meshChannelClosed: a link's reliable channel closed after its last
+// message: the mesh path with that peer is over, unless a newer link
+// carries it.
+func (c *Client) meshChannelClosed(l *meshLink) {
+	r := l.r
+	if c.st.remotes[r.id] != r || (r.mesh != nil && r.mesh != l) {
+		return
+	}
+	if r.mesh == l {
+		c.closeMesh(r)
+		return
+	}
+	c.st.out = r.rx.closed(PathMesh, c.st.out)
 }
