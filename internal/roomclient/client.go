@@ -292,6 +292,9 @@ func (c *Client) shutdown() {
 	if st.sfu != nil {
 		st.sfu.close()
 	}
+	for _, s := range st.leaving {
+		s.close()
+	}
 	c.box.take(nil) // work queued now is dropped
 }
 

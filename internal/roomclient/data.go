@@ -102,7 +102,7 @@ func (c *Client) meshData(l *meshLink, b []byte, reliable bool) {
 
 // sfuData takes a message from the SFU.
 func (c *Client) sfuData(s *sfuLink, d sfuclient.Data) {
-	if s.closed {
+	if s.closed || s.stopped {
 		return
 	}
 	e, err := parseBody(d.Flags, d.Payload)

@@ -3,6 +3,7 @@ package roomclient
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -56,6 +57,7 @@ func (c *Client) handleFrame(f frame) {
 		if s := st.sfu; s != nil && s.joinID != "" && string(f.ID) == `"`+s.joinID+`"` {
 			s.accepting = true
 		}
+		c.sfuLeft(strings.Trim(string(f.ID), `"`))
 	case "error":
 		if s := st.sfu; s != nil && s.joinID != "" && string(f.ID) == `"`+s.joinID+`"` {
 			// The SFU refused us: stay where we are; the switch's

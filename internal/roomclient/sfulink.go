@@ -19,6 +19,7 @@ type sfuLink struct {
 	published bool
 	queue     [][]byte // reliable envelopes waiting for the channel
 	done      chan struct{}
+	stopped   bool // no longer this client's path (an sfu-leave went out)
 	closed    bool
 }
 
@@ -82,7 +83,7 @@ func (s *sfuLink) handle(data json.RawMessage) {
 }
 
 func (s *sfuLink) opened() {
-	if s.closed {
+	if s.closed || s.stopped {
 		return
 	}
 	s.open = true

@@ -20,15 +20,16 @@ type state struct {
 	remotes  map[string]*remote
 	order    []string // remote ids, in the order they came
 	sfu      *sfuLink
-	seq      uint32    // the last number given to a reliable message
-	joins    int       // sfu-join requests sent, for their ids
-	refused  int       // the switch in which the SFU refused this client (no retry until the next)
-	leaveAt  time.Time // when every ack allowed sfu-leave (it then waits for the FENCEs)
+	leaving  map[string]*sfuLink // by sfu-leave id: links that close at its ack
+	seq      uint32              // the last number given to a reliable message
+	joins    int                 // sfu-join requests sent, for their ids
+	refused  int                 // the switch in which the SFU refused this client (no retry until the next)
+	leaveAt  time.Time           // when every ack allowed sfu-leave (it then waits for the FENCEs)
 	out      []Message
 }
 
 func newState() *state {
-	return &state{early: map[int]map[string]peerAck{}, remotes: map[string]*remote{}}
+	return &state{early: map[int]map[string]peerAck{}, remotes: map[string]*remote{}, leaving: map[string]*sfuLink{}}
 }
 
 // peerAck is a remote peer's mode-ack.

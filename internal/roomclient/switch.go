@@ -1,6 +1,7 @@
 package roomclient
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -189,12 +190,26 @@ func (c *Client) maybeLeaveSFU() {
 		}
 	}
 	c.log.Debug("sfu-leave", "switch", st.switchID)
-	if err := c.write(map[string]any{"type": "sfu-leave", "room": c.cfg.Room}); err != nil {
+	st.joins++
+	id := fmt.Sprintf("sfu-leave-%d", st.joins)
+	if err := c.write(map[string]any{"type": "sfu-leave", "room": c.cfg.Room, "id": id}); err != nil {
 		c.fail(err)
 		return
 	}
-	c.closeSFU()
+	// The peer connections close once the server has taken the sfu-leave:
+	// closed first, the SFU saw them die while it still counted this
+	// client in and renegotiated with a dead connection.
+	st.leaving[id] = st.sfu
+	c.closeSFU(false)
 	c.emit(Event{Kind: EventSFULeft})
+}
+
+// sfuLeft: the server took an sfu-leave; its link's connections close.
+func (c *Client) sfuLeft(id string) {
+	if s := c.st.leaving[id]; s != nil {
+		delete(c.st.leaving, id)
+		s.close()
+	}
 }
 
 // drained reports whether the old path p with r has nothing left to
@@ -208,9 +223,14 @@ func drained(r *remote, p Path, buffered uint64, since time.Time) bool {
 	return r.rx.cur != p && buffered == 0
 }
 
-func (c *Client) closeSFU() {
+// closeSFU stops using the SFU link (and closes it unless keep: an
+// sfu-leave's ack does).
+func (c *Client) closeSFU(close bool) {
 	st := c.st
-	st.sfu.close()
+	if close {
+		st.sfu.close()
+	}
+	st.sfu.stopped = true
 	st.sfu = nil
 	for _, r := range st.remotes {
 		r.mediaOn[PathSFU] = false
