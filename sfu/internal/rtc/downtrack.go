@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,10 @@ type binding struct {
 	ssrc uint32
 	pt   uint8
 	twcc uint8 // the transport-wide sequence number's extension id; 0: not negotiated
+	// rtxSSRC and rtxPT: NACKed packets are resent as RTX on this SSRC
+	// with this payload type (rtx.go); rtxSSRC 0: RTX not negotiated.
+	rtxSSRC uint32
+	rtxPT   uint8
 }
 
 // DownTrack forwards one UpTrack to one subscriber. It is the
@@ -63,6 +68,11 @@ type DownTrack struct {
 	fwd, resend       rtp.Header
 	fwdExt, resendExt [1]rtp.Extension
 	fwdSeq, resendSeq [2]byte
+
+	// The RTCP reader's, for RTX (rtx.go): the RTX stream's next
+	// sequence number and the buffer an RTX payload is built in.
+	rtxSeq uint16
+	rtxBuf []byte
 }
 
 var (
@@ -75,7 +85,8 @@ func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters, 
 	if err := m.Switch(ssrc, up.ClockRate()); err != nil {
 		return nil, err
 	}
-	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), bw: bw, munger: m}
+	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), bw: bw, munger: m,
+		rtxSeq: uint16(rand.Uint32())} //nolint:gosec // an RTP stream's random first number, not a secret
 	if strings.EqualFold(d.mime, "video/VP8") {
 		d.vp8 = &vp8Munger{}
 	}
@@ -172,9 +183,14 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			twcc = uint8(x.ID)
 		}
 	}
-	for _, p := range ctx.CodecParameters() {
+	codecs := ctx.CodecParameters()
+	for _, p := range codecs {
 		if strings.EqualFold(p.MimeType, d.mime) {
-			d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(p.PayloadType), twcc: twcc})
+			b := &binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(p.PayloadType), twcc: twcc}
+			if rtx, ok := rtxPayloadType(codecs, p.PayloadType); ok && ctx.SSRCRetransmission() != 0 {
+				b.rtxSSRC, b.rtxPT = uint32(ctx.SSRCRetransmission()), uint8(rtx)
+			}
+			d.bound.Store(b)
 			return p, nil
 		}
 	}
@@ -403,11 +419,18 @@ func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16
 			d.mu.Unlock()
 			if ok {
 				hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
+				rtx := b.rtxSSRC != 0
+				if rtx {
+					payload = d.wrapRTX(hdr, payload, b)
+				}
 				if b.twcc != 0 && d.bw.hist != nil {
 					d.bw.hist.stamp(hdr, b.twcc, &d.resendExt, &d.resendSeq, payload, time.Now())
 				}
 				if _, err := b.w.WriteRTP(hdr, payload); err == nil {
 					d.c.NACKsAnswered.Add(1)
+					if rtx {
+						d.c.RTXSent.Add(1)
+					}
 				}
 			}
 			return true
