@@ -69,8 +69,11 @@ type DownTrack struct {
 	fwdExt, resendExt [1]rtp.Extension
 	fwdSeq, resendSeq [2]byte
 
-	// The RTCP reader's, for RTX (rtx.go): the RTX stream's next
-	// sequence number and the buffer an RTX payload is built in.
+	// The RTCP reader's: a cached packet being resent (its header's
+	// storage is reused: nothing allocated per resend), and for RTX
+	// (rtx.go) the RTX stream's next sequence number and the buffer an
+	// RTX payload is built in.
+	cached rtp.Packet
 	rtxSeq uint16
 	rtxBuf []byte
 }
@@ -381,7 +384,8 @@ func (d *DownTrack) receiverReport(p *rtcp.ReceiverReport) {
 	}
 }
 
-// nack resends what the caches hold of the packets p asks for and returns
+// nack resends what the caches hold of the packets p asks for (as RTX
+// when the subscriber negotiated it, rtx.go) and returns
 // the source numbers of layer cur that they do not hold (misses of an
 // older layer are not asked for: the subscriber has moved on).
 func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16, cur uint32) []uint16 {
@@ -389,7 +393,7 @@ func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16
 	if b == nil {
 		return misses
 	}
-	var pkt rtp.Packet
+	pkt := &d.cached
 	for _, pair := range p.Nacks {
 		pair.Range(func(seq uint16) bool {
 			d.c.NACKsReceived.Add(1)
