@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/switchboard-rtc/switchboard/sfu"
@@ -25,6 +26,27 @@ func recvCounts(r *recv, idx uint32) (plain, rtx, rtxLen int, seqs [3]uint16, ok
 	return r.plain[idx], r.rtx[idx], r.rtxLen[idx], seqs, ok
 }
 
+// dropOne puts sub (with subOpts) and pub (with pubOpts, publishing VP8
+// track "cam", written every 20 ms until the test ends) in room and, once
+// sub gets the video, has the dropper whose from and dropped are given
+// drop a packet five ahead. It returns sub's track, the source and the
+// index dropped.
+func dropOne(t *testing.T, s *sfu.SFU, room string, subOpts, pubOpts peerOpts, from *atomic.Uint32, dropped *atomic.Int64) (*recv, *source, uint32) {
+	t.Helper()
+	from.Store(1 << 30)
+	dropped.Store(-1)
+	sub := newPeer(t, s, room, "sub", subOpts)
+	pub := newPeer(t, s, room, "pub", pubOpts)
+	video := publish(t, pub, "video", "cam")
+	stop := make(chan struct{})
+	done := pump(20*time.Millisecond, stop, video)
+	t.Cleanup(func() { close(stop); <-done })
+	eventually(t, "video at the subscriber", 30*time.Second, hasPackets(sub, "pub:cam", 5))
+	from.Store(video.sent() + 5)
+	eventually(t, "a packet dropped", 20*time.Second, func() bool { return dropped.Load() >= 0 })
+	return sub.track("pub:cam"), video, uint32(dropped.Load())
+}
+
 // A subscriber that negotiated RTX (pion's, as Chromium does) and lost a
 // packet gets it back on its RTX SSRC, with the sequence number it knows
 // (pion unwraps it: the OSN is right if the numbers are continuous) and
@@ -38,19 +60,7 @@ func TestRTXToSubscriber(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s, reg := newSFU(t, sfu.Config{})
 			d := &dropper{}
-			d.from.Store(1 << 30)
-			d.dropped.Store(-1)
-			sub := newPeer(t, s, "ns/rtx-sub", "sub", peerOpts{before: []interceptor.Factory{d}, noRTX: c.noRTX})
-			pub := newPeer(t, s, "ns/rtx-sub", "pub", peerOpts{})
-			video := publish(t, pub, "video", "cam")
-			stop := make(chan struct{})
-			done := pump(20*time.Millisecond, stop, video)
-			defer func() { close(stop); <-done }()
-			eventually(t, "video at the subscriber", 30*time.Second, hasPackets(sub, "pub:cam", 5))
-			d.from.Store(video.sent() + 5)
-			eventually(t, "a packet dropped", 20*time.Second, func() bool { return d.dropped.Load() >= 0 })
-			lost := uint32(d.dropped.Load())
-			r := sub.track("pub:cam")
+			r, video, lost := dropOne(t, s, "ns/rtx-sub", peerOpts{before: []interceptor.Factory{d}, noRTX: c.noRTX}, peerOpts{}, &d.from, &d.dropped)
 			eventually(t, "the lost packet and the next one", 20*time.Second, func() bool {
 				plain, rtx, _, _, ok := recvCounts(r, lost)
 				return plain+rtx > 0 && ok[2]
@@ -150,6 +160,26 @@ func (d *sendDropper) writeGarbage(h *rtp.Header, p []byte, a interceptor.Attrib
 	return len(p), nil
 }
 
+// noNACKs is a subscriber's interceptor that sends no NACK.
+type noNACKs struct{ interceptor.NoOp }
+
+func (n *noNACKs) NewInterceptor(string) (interceptor.Interceptor, error) { return n, nil }
+
+func (*noNACKs) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		var kept []rtcp.Packet
+		for _, p := range pkts {
+			if _, nack := p.(*rtcp.TransportLayerNack); !nack {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			return 0, nil
+		}
+		return w.Write(kept, a)
+	})
+}
+
 // A publisher that resends on its RTX SSRC (pion's responder, as
 // Chromium does) has a packet the server lost on the way in unwrapped
 // and forwarded once, in its place; garbage on its RTX stream (too short,
@@ -162,24 +192,11 @@ func TestRTXFromPublisher(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s, reg := newSFU(t, sfu.Config{})
 			d := &sendDropper{garbage: c.garbage}
-			d.from.Store(1 << 30)
-			d.dropped.Store(-1)
-			// The subscriber has an interceptor, so no SRTP replay
-			// protection: a copy the server forwarded would reach it.
-			none := &dropper{}
-			none.from.Store(1 << 31)
-			none.dropped.Store(-1)
-			sub := newPeer(t, s, "ns/rtx-pub", "sub", peerOpts{before: []interceptor.Factory{none}})
-			pub := newPeer(t, s, "ns/rtx-pub", "pub", peerOpts{before: []interceptor.Factory{d}})
-			video := publish(t, pub, "video", "cam")
-			stop := make(chan struct{})
-			done := pump(20*time.Millisecond, stop, video)
-			defer func() { close(stop); <-done }()
-			eventually(t, "video at the subscriber", 30*time.Second, hasPackets(sub, "pub:cam", 5))
-			d.from.Store(video.sent() + 5)
-			eventually(t, "a packet dropped", 20*time.Second, func() bool { return d.dropped.Load() >= 0 })
-			lost := uint32(d.dropped.Load())
-			r := sub.track("pub:cam")
+			// The subscriber sends no NACK (what the publisher is asked
+			// for is the server's doing) and, having an interceptor, has
+			// no SRTP replay protection: a copy the server forwarded
+			// would reach it.
+			r, video, lost := dropOne(t, s, "ns/rtx-pub", peerOpts{before: []interceptor.Factory{&noNACKs{}}}, peerOpts{before: []interceptor.Factory{d}}, &d.from, &d.dropped)
 			eventually(t, "the lost packet at the subscriber", 20*time.Second, func() bool {
 				plain, _, _, _, ok := recvCounts(r, lost)
 				return plain > 0 && ok[2]
