@@ -1,12 +1,14 @@
 // A room seen from one peer: who else is in it, and either a full mesh of
 // WebRTC links to them ("mesh" rooms) or one link to the server's SFU
-// ("sfu" rooms, sfu.js), as the joined frame says. Membership comes from the
-// server (joined, peer-joined, peer-left); each pair's link negotiates
+// ("sfu" rooms, sfu.js), as the joined frame says; "auto" rooms switch
+// between the two when the server says so (auto.js). Membership comes from
+// the server (joined, peer-joined, peer-left); each pair's link negotiates
 // through signal frames, the SFU link through sfu frames.
 
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, sfu, signal } from './protocol.js';
-import { SignalOutbox } from './outbox.js';
+import { SignalOutbox, retryable } from './outbox.js';
+import { AutoRoom } from './auto.js';
 import { PeerLink, encodeData } from './peer.js';
 import { QUALITIES, SfuLink } from './sfu.js';
 import { SizeWatch } from './sizes.js';
@@ -41,6 +43,7 @@ const MAX_EARLY_SFU = 64;
  * @property {PeerState} state
  * @property {RTCPeerConnection} pc
  * @property {MediaStream} [remoteStream]
+ * @property {ConnectionType|null} [connectionType]
  * @property {(data: any) => void} handleSignal
  * @property {(message: string|ArrayBuffer|ArrayBufferView|Blob, opts?: {reliable?: boolean}) => boolean} sendRaw
  *   sends a message made by encodeData; false when the channel is not open
@@ -52,6 +55,16 @@ const MAX_EARLY_SFU = 64;
  *
  * @typedef {(opts: import('./peer.js').PeerLinkOptions) => LinkLike} LinkFactory
  * @typedef {(opts: import('./sfu.js').SfuLinkOptions) => SfuLink} SfuFactory
+ *
+ * @typedef {object} RoomHooks how Switchboard.join makes a room
+ * @property {() => void} forget the room is closed: drop it
+ * @property {LinkFactory} [createLink]
+ * @property {SfuFactory} [createSfu]
+ * @property {import('./outbox.js').SignalRetryOptions} [signalRetry] how refused signals are sent again, for tests
+ * @property {typeof MediaStream} [MediaStream] constructor of an auto room's peer streams
+ * @property {import('./auto.js').AutoOptions} [auto] an auto room's probes and deadlines, for tests
+ *
+ * @typedef {{frame: {type: string, [key: string]: any}, resolve: (r: any) => void, reject: (e: Error) => void}} ControlItem
  */
 
 export class Room extends Emitter {
@@ -65,8 +78,9 @@ export class Room extends Emitter {
   /** Whether the room is joined in the current session. */
   joined = false;
   /**
-   * How the room's media and data travel, from the last join: "mesh" (peer
-   * to peer) or "sfu" (through the server).
+   * How the room's media and data travel: "mesh" (peer to peer) or "sfu"
+   * (through the server), from the last join; in an auto room, the mode of
+   * the last switch this client finished (the "mode" event).
    * @type {'mesh'|'sfu'}
    */
   mode = 'mesh';
@@ -110,17 +124,24 @@ export class Room extends Emitter {
   #sizes = null;
   /** @type {Map<string, string>} setQuality choices other than auto, by peer */
   #quality = new Map();
+  /** @type {AutoRoom|null} what an auto room adds; null in mesh and sfu rooms */
+  #auto = null;
+  /** @type {SignalOutbox|null} an auto room's sfu-join, sfu-leave and mode-ack frames */
+  #controls = null;
+  /** @type {RoomHooks} */
+  #hooks;
 
   /**
    * Rooms are made by Switchboard.join; do not call this yourself.
    * @param {RoomHost} host
    * @param {string} name
    * @param {string|undefined} ns
-   * @param {{forget: () => void, createLink?: LinkFactory, createSfu?: SfuFactory, signalRetry?: import('./outbox.js').SignalRetryOptions}} hooks
-   *   signalRetry: how refused signals are sent again, for tests
+   * @param {RoomHooks} hooks
    */
-  constructor(host, name, ns, { forget, createLink, createSfu, signalRetry }) {
+  constructor(host, name, ns, hooks) {
     super();
+    const { forget, createLink, createSfu, signalRetry } = hooks;
+    this.#hooks = hooks;
     this.#host = host;
     this.name = name;
     this.ns = ns;
@@ -142,6 +163,14 @@ export class Room extends Emitter {
   /** Own peer id in this room. */
   get self() {
     return this.#selfId;
+  }
+
+  /**
+   * Whether the server runs the room in mode auto: a mesh that moves to the
+   * SFU when it grows and back when it shrinks ("mode" events).
+   */
+  get auto() {
+    return this.#auto !== null;
   }
 
   /** What publish() was last given; null before or after unpublish(). */
@@ -166,6 +195,7 @@ export class Room extends Emitter {
   send(data, opts) {
     const message = this.#encode(data);
     if (message === null) return 0;
+    if (this.#auto) return this.#sendAuto(() => /** @type {AutoRoom} */ (this.#auto).send(message, opts?.reliable !== false), 0);
     if (this.#sfu) return this.#sendSfu(message, null, opts) ? this.peers.size : 0;
     let sent = 0;
     for (const peer of this.#links.keys()) if (this.#sendOn(peer, message, opts)) sent++;
@@ -183,8 +213,28 @@ export class Room extends Emitter {
   sendTo(peer, data, opts) {
     const message = this.#encode(data);
     if (message === null) return false;
+    if (this.#auto) {
+      if (!this.peers.has(peer)) return false;
+      return this.#sendAuto(() => /** @type {AutoRoom} */ (this.#auto).sendTo(peer, message, opts?.reliable !== false), false);
+    }
     if (this.#sfu) return this.peers.has(peer) && this.#sendSfu(message, peer, opts);
     return this.#sendOn(peer, message, opts);
+  }
+
+  /**
+   * Sends in an auto room (numbered envelopes, each peer on its path).
+   * @template T
+   * @param {() => T} sending
+   * @param {T} failed what it returns when sending throws
+   * @returns {T}
+   */
+  #sendAuto(sending, failed) {
+    try {
+      return sending();
+    } catch (err) {
+      this.#error(new SwitchboardError('send_failed', `cannot send: ${errorText(err)}`));
+      return failed;
+    }
   }
 
   /**
@@ -293,6 +343,7 @@ export class Room extends Emitter {
    * @returns {MediaStream|undefined} undefined when there is no link to the peer
    */
   remoteStream(peer) {
+    if (this.#auto) return this.peers.has(peer) ? this.#auto.streams.stream(peer) : undefined;
     if (this.#sfu) return this.peers.has(peer) ? this.#sfu.remoteStream(peer) : undefined;
     return this.#links.get(peer)?.remoteStream;
   }
@@ -305,6 +356,7 @@ export class Room extends Emitter {
    * @returns {Promise<PeerStats|null>} null when there is no link to the peer
    */
   async getStats(peer) {
+    if (this.#auto) return this.peers.has(peer) ? this.#auto.getStats(peer) : null;
     if (this.#sfu) return this.peers.has(peer) ? this.#sfu.getStats(peer) : null;
     const link = this.#links.get(peer);
     if (!link?.getStats) return null;
@@ -348,6 +400,7 @@ export class Room extends Emitter {
    * @returns {RTCPeerConnection|undefined}
    */
   getConnection(peer) {
+    if (this.#auto) return this.peers.has(peer) ? this.#auto.connection(peer) : undefined;
     if (this.#sfu) return this.peers.has(peer) ? this.#sfu.sub : undefined;
     return this.#links.get(peer)?.pc;
   }
@@ -486,7 +539,7 @@ export class Room extends Emitter {
         // While a resumed session replays what it missed, the room is not
         // joined again yet but its signals count.
         if (!(this.joined || this.#suspended) || typeof from !== 'string' || from === this.#selfId) return;
-        if (this.mode === 'sfu') return; // no links to signal
+        if (this.#auto ? !this.#auto.wantsMesh(from) : this.mode === 'sfu') return; // no links to signal
         if (!this.peers.has(from)) this.#addPeer({ peer: from });
         this.#links.get(from)?.handleSignal(frame.data ?? {});
         break;
@@ -499,6 +552,15 @@ export class Room extends Emitter {
         // The SFU may speak before the join's reply: kept for the link made then.
         else if (this.#joining > 0 && this.#early.length < MAX_EARLY_SFU) this.#early.push(frame.data);
         break;
+      case 'mode':
+        // An auto room switched (also while a resumed session replays).
+        if (this.#auto && (this.joined || this.#suspended) && typeof frame.switch === 'number') {
+          this.#auto.switchTo(frame.switch, frame.mode === 'sfu' ? 'sfu' : 'mesh');
+        }
+        break;
+      case 'mode-ack':
+        if (this.#auto && (this.joined || this.#suspended) && frame.from !== this.#selfId) this.#auto.acked(frame);
+        break;
     }
   }
 
@@ -507,23 +569,35 @@ export class Room extends Emitter {
     const self = this.#host.id;
     const sameSession = self === this.#selfId;
     const mode = /** @type {any} */ (reply).mode === 'sfu' ? 'sfu' : 'mesh'; // servers before SFUs say nothing
-    if (!sameSession || mode !== this.mode) {
-      // A new session means a new peer id: the others drop links to the old
-      // one, so start every link afresh (and so for another mode).
-      this.#closeLinks();
-      this.#closeSfu();
-      this.#selfId = self;
-      this.mode = mode;
-      for (const entry of this.peers.values()) entry.connectionType = mode === 'sfu' ? 'sfu' : null;
-    }
+    const auto = /** @type {any} */ (reply).auto === true;
+    const sw = /** @type {any} */ (reply).switch;
+    const switchId = typeof sw === 'number' && Number.isFinite(sw) ? sw : 0;
     const listed = (Array.isArray(reply.peers) ? reply.peers : []).filter(
       (p) => p && typeof p.peer === 'string' && p.peer !== self,
     );
+    const afresh = !sameSession || auto !== (this.#auto !== null) || (!auto && mode !== this.mode);
+    if (afresh) {
+      // A new session means a new peer id: the others drop links to the old
+      // one, so start every link afresh (and so for another mode). An auto
+      // room follows its switches from here.
+      this.#closeLinks();
+      this.#closeSfu();
+      this.#auto?.close();
+      this.#controls?.close();
+      this.#controls = null;
+      this.#selfId = self;
+      this.mode = mode;
+      this.#auto = auto ? this.#makeAuto() : null;
+      this.#auto?.reset(switchId, mode, listed.map((p) => p.peer));
+      for (const entry of this.peers.values()) entry.connectionType = mode === 'sfu' ? 'sfu' : null;
+    }
     const ids = new Set(listed.map((p) => p.peer));
     for (const id of [...this.peers.keys()]) if (!ids.has(id)) this.#removePeer(id);
     this.joined = true;
     for (const p of listed) this.#addPeer(p);
-    if (mode === 'sfu' && !this.#sfu) this.#openSfu();
+    if (mode === 'sfu' && !this.#sfu && (afresh || !this.#auto)) this.#openSfu();
+    // The same session rejoined an auto room that switched meanwhile.
+    if (!afresh) this.#auto?.switchTo(switchId, mode);
     this.#early = [];
     // Same session: links kept through the outage send the signals that
     // waited, then resume what waited for signaling (ICE restarts).
@@ -563,8 +637,10 @@ export class Room extends Emitter {
       this.#ensureLink(info.peer);
       return;
     }
-    const viaSfu = this.mode === 'sfu';
-    entry = { peer: info.peer, user: info.user, name: info.name, state: this.#sfu?.state ?? 'connecting', connectionType: viaSfu ? 'sfu' : null };
+    this.#auto?.added(info.peer);
+    const viaSfu = this.#auto ? this.#auto.pathOf(info.peer) === 'sfu' : this.mode === 'sfu';
+    const state = this.#auto ? this.#auto.stateOf(info.peer) : (this.#sfu?.state ?? 'connecting');
+    entry = { peer: info.peer, user: info.user, name: info.name, state, connectionType: viaSfu ? 'sfu' : null };
     this.peers.set(info.peer, entry);
     this.#ensureLink(info.peer);
     this.emit('peer-joined', entry);
@@ -575,6 +651,7 @@ export class Room extends Emitter {
     const entry = this.peers.get(id);
     this.#closeLink(id);
     this.#sfu?.dropPeer(id);
+    this.#auto?.removed(id);
     this.#quality.delete(id);
     if (!entry) return;
     this.peers.delete(id);
@@ -586,7 +663,7 @@ export class Room extends Emitter {
   #ensureLink(id) {
     const existing = this.#links.get(id);
     if (existing && existing.state !== 'closed') return;
-    if (this.#selfId === null || this.mode === 'sfu') return;
+    if (this.#selfId === null || (this.#auto ? this.#auto.target !== 'mesh' : this.mode === 'sfu')) return;
     this.#closeLink(id);
     const outbox = new SignalOutbox(
       (data) => this.#host.request(signal(this.name, this.ns, id, data)),
@@ -594,6 +671,8 @@ export class Room extends Emitter {
       this.#signalRetry,
     );
     if (!this.joined) outbox.hold(); // a peer met in a replay: its signals go after the replay
+    const auto = this.#auto;
+    /** @type {LinkLike} */
     let link;
     try {
       link = this.#createLink({
@@ -605,12 +684,24 @@ export class Room extends Emitter {
         signal: (data) => outbox.push(data),
         canSignal: () => this.#host.connected && this.joined,
         onData: (data) => this.emit('data', id, data),
-        onState: (state) => this.#setState(id, state),
-        onConnectionType: (type) => {
-          if (this.#links.get(id) === link) this.#setConnectionType(id, type);
+        // An auto room reads envelopes, and the peer's PeerInfo and stream
+        // follow this link only while the peer is on the mesh path.
+        onMessage: auto ? (raw) => auto.meshMessage(id, raw) : undefined,
+        onState: (state) => {
+          if (!auto) this.#setState(id, state);
+          else if (this.#links.get(id) === link) auto.meshState(id, state);
         },
-        onTrack: (track, stream) => this.emit('track', id, track, stream),
-        onTrackEnded: (track, stream) => this.emit('track-ended', id, track, stream),
+        onConnectionType: (type) => {
+          if (this.#links.get(id) === link && (!auto || auto.pathOf(id) === 'mesh')) this.#setConnectionType(id, type);
+        },
+        onTrack: (track, stream) => {
+          if (auto) auto.meshTrack(id, track, true);
+          else this.emit('track', id, track, stream);
+        },
+        onTrackEnded: (track, stream) => {
+          if (auto) auto.meshTrack(id, track, false);
+          else this.emit('track-ended', id, track, stream);
+        },
         onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `link to ${id}: ${errorText(err)}`)),
       });
     } catch (err) {
@@ -621,7 +712,7 @@ export class Room extends Emitter {
     this.#links.set(id, link);
     this.#outboxes.set(id, outbox);
     const entry = this.peers.get(id);
-    if (entry) {
+    if (entry && (!auto || auto.pathOf(id) === 'mesh')) {
       // The old link's candidate pair says nothing about the new one.
       const typeChanged = entry.connectionType !== null;
       entry.connectionType = null;
@@ -658,33 +749,102 @@ export class Room extends Emitter {
     for (const id of [...this.#links.keys(), ...this.#outboxes.keys()]) this.#closeLink(id);
   }
 
-  /** The outboxes of every link, the SFU link's included. */
+  /** The outboxes of every link, the SFU link's and the control frames' included. */
   #allOutboxes() {
-    return this.#sfuOutbox ? [...this.#outboxes.values(), this.#sfuOutbox] : [...this.#outboxes.values()];
+    return [...this.#outboxes.values(), ...(this.#sfuOutbox ? [this.#sfuOutbox] : []), ...(this.#controls ? [this.#controls] : [])];
   }
 
   /**
-   * Makes the SFU link of a joined sfu room, with what the app asked for
-   * (published stream, sizes, qualities), and hands it what the server sent
-   * before the join's reply.
+   * An auto room's sfu-join, sfu-leave and mode-ack: in order, held while
+   * the connection is down, sent again when rate-limited.
+   * @param {{type: string, [key: string]: any}} frame
+   * @returns {Promise<any>} the reply
    */
-  #openSfu() {
+  #control(frame) {
+    if (!this.#controls) {
+      this.#controls = new SignalOutbox(
+        (item) => {
+          const { frame: f, resolve, reject } = /** @type {ControlItem} */ (item);
+          return this.#host.request(f).then(resolve, (err) => {
+            if (!retryable(err)) reject(err);
+            throw err;
+          });
+        },
+        (err) => this.#signalFailed(/** @type {Error} */ (err)),
+        this.#signalRetry,
+      );
+      if (!this.joined) this.#controls.hold();
+    }
+    const outbox = this.#controls;
+    return new Promise((resolve, reject) => outbox.push({ frame, resolve, reject }));
+  }
+
+  /** What an auto room adds, wired to this room. */
+  #makeAuto() {
+    const auto = new AutoRoom(
+      this.name,
+      this.ns,
+      {
+        self: () => this.#selfId ?? '',
+        peers: () => this.peers.keys(),
+        link: (peer) => this.#links.get(peer),
+        ensureLink: (peer) => this.#ensureLink(peer),
+        closeLink: (peer) => this.#closeLink(peer),
+        sfu: () => this.#sfu,
+        openSfu: (admitted) => this.#openSfu(admitted),
+        closeSfu: () => this.#closeSfu(),
+        control: (frame) => this.#control(frame),
+        emit: (event, ...args) => this.emit(event, ...args),
+        setState: (peer, state) => this.#setState(peer, state),
+        setConnectionType: (peer, type) => this.#setConnectionType(peer, /** @type {any} */ (type)),
+        error: (err) => this.#error(err),
+        done: (info) => {
+          if (this.#auto !== auto) return;
+          this.mode = info.mode;
+          this.emit('mode', info);
+        },
+      },
+      { MediaStream: this.#hooks.MediaStream, ...this.#hooks.auto },
+    );
+    return auto;
+  }
+
+  /**
+   * Makes the SFU link of a joined sfu room (or of an auto room moving to
+   * the SFU), with what the app asked for (published stream, sizes,
+   * qualities), and hands it what the server sent before the join's reply.
+   * @param {Promise<unknown>} [admitted] an auto room's sfu-join: the link's messages wait for its ack
+   */
+  #openSfu(admitted) {
     const outbox = new SignalOutbox(
-      (data) => this.#host.request(sfu(this.name, this.ns, data)),
+      admitted
+        ? (data) => admitted.then(() => this.#host.request(sfu(this.name, this.ns, data)))
+        : (data) => this.#host.request(sfu(this.name, this.ns, data)),
       (err) => this.#signalFailed(/** @type {Error} */ (err)),
       this.#signalRetry,
     );
+    if (!this.joined) outbox.hold();
+    const auto = this.#auto;
     /** @type {SfuLink} */
     let link;
     try {
       link = this.#createSfu({
         iceServers: this.#host.iceServers,
         send: (data) => outbox.push(data),
-        onTrack: (peer, track, stream) => this.emit('track', peer, track, stream),
-        onTrackEnded: (peer, track, stream) => this.emit('track-ended', peer, track, stream),
+        onTrack: (peer, track, stream) => {
+          if (auto) auto.sfuTrack(peer, track, true);
+          else this.emit('track', peer, track, stream);
+        },
+        onTrackEnded: (peer, track, stream) => {
+          if (auto) auto.sfuTrack(peer, track, false);
+          else this.emit('track-ended', peer, track, stream);
+        },
         onData: (peer, data) => this.emit('data', peer, data),
+        onMessage: auto ? (raw) => auto.sfuMessage(raw) : undefined,
         onState: (state) => {
-          if (this.#sfu === link) for (const id of this.peers.keys()) this.#setState(id, state);
+          if (this.#sfu !== link) return;
+          if (auto) auto.sfuState(state);
+          else for (const id of this.peers.keys()) this.#setState(id, state);
         },
         onSpeakers: (peers) => {
           this.speakers = peers;
@@ -701,7 +861,8 @@ export class Room extends Emitter {
     }
     this.#sfu = link;
     this.#sfuOutbox = outbox;
-    for (const id of this.peers.keys()) this.#setState(id, link.state);
+    if (auto) auto.sfuState(link.state);
+    else for (const id of this.peers.keys()) this.#setState(id, link.state);
     if (this.#localStream) link.publish(this.#localStream);
     for (const [peer, quality] of this.#quality) link.setQuality(peer, quality);
     for (const [peer, { width, height }] of this.#sizes?.sizes() ?? []) link.setSize(peer, width, height);
@@ -749,6 +910,9 @@ export class Room extends Emitter {
     this.#firstJoined = null;
     this.#closeLinks();
     this.#closeSfu();
+    this.#auto?.close();
+    this.#controls?.close();
+    this.#controls = null;
     this.#sizes?.close();
     this.#early = [];
     for (const entry of this.peers.values()) entry.state = 'closed';
