@@ -119,11 +119,11 @@ export class AutoRoom {
    * @param {Path} mode
    */
   switchTo(id, mode) {
-    if (id <= this.machine.id) return;
-    // The new path first, then the machine moves the peers onto it.
+    if (!this.machine.start(id, mode)) return;
+    // The new path beside the old one; the machine moves the peers onto it.
     if (mode === 'sfu') this.#joinSfu();
     else for (const p of this.#ops.peers()) this.#ops.ensureLink(p);
-    this.machine.start(id, mode);
+    this.machine.check();
   }
 
   /**
