@@ -47,6 +47,7 @@ import { decodeData } from './peer.js';
  * @property {Omit<import('./dataseq.js').ReceiverOptions, 'deliver'>} [receiving] bounds, for tests
  */
 
+/** @implements {import('./routes.js').Routes} */
 export class AutoRoom {
   #ops;
   #opts;
@@ -221,15 +222,16 @@ export class AutoRoom {
     return this.#ops.link(peer)?.state ?? 'connecting';
   }
 
-  // ---- what the links report ----------------------------------------------
+  // ---- what the links report (the room's Routes, routes.js) -----------------
 
   /**
    * A mesh link's remote track came or went.
    * @param {string} peer
    * @param {MediaStreamTrack} track
+   * @param {MediaStream} _stream the link's own
    * @param {boolean} live
    */
-  meshTrack(peer, track, live) {
+  meshTrack(peer, track, _stream, live) {
     if (this.pathOf(peer) === 'mesh') {
       if (live) this.streams.add(peer, track);
       else this.streams.remove(peer, track);
@@ -241,9 +243,10 @@ export class AutoRoom {
    * An SFU track came or went.
    * @param {string} peer
    * @param {MediaStreamTrack} track
+   * @param {MediaStream} _stream the link's own
    * @param {boolean} live
    */
-  sfuTrack(peer, track, live) {
+  sfuTrack(peer, track, _stream, live) {
     if (this.pathOf(peer) === 'sfu') {
       if (live) this.streams.add(peer, track);
       else this.streams.remove(peer, track);
@@ -260,6 +263,24 @@ export class AutoRoom {
     if (state === 'closed') this.#receiver.closed(peer, 'mesh');
     if (this.pathOf(peer) === 'mesh') this.#ops.setState(peer, state);
     this.machine.check();
+  }
+
+  /**
+   * A mesh link's candidate pair changed type: the peer's PeerInfo says so
+   * while the peer is on the mesh.
+   * @param {string} peer
+   * @param {string|null} type
+   */
+  meshType(peer, type) {
+    if (this.pathOf(peer) === 'mesh') this.#ops.setConnectionType(peer, type);
+  }
+
+  /**
+   * Whether the peer's PeerInfo follows its mesh link now.
+   * @param {string} peer
+   */
+  showsMesh(peer) {
+    return this.pathOf(peer) === 'mesh';
   }
 
   /**

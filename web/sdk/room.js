@@ -7,14 +7,16 @@
 
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, sfu, signal } from './protocol.js';
-import { SignalOutbox, retryable } from './outbox.js';
+import { RequestQueue, SignalOutbox } from './outbox.js';
 import { AutoRoom } from './auto.js';
+import { OfflineBroadcasts } from './broadcasts.js';
+import { MeshLinks } from './mesh.js';
+import { DirectRoutes } from './routes.js';
 import { PeerLink, encodeData } from './peer.js';
 import { QUALITIES, SfuLink } from './sfu.js';
 import { SizeWatch } from './sizes.js';
 
-/** Broadcasts a room keeps while the connection is down, to send once it is back. */
-export const MAX_OFFLINE_BROADCASTS = 100;
+export { MAX_OFFLINE_BROADCASTS } from './broadcasts.js';
 
 /** SFU messages kept when they come before the join's reply (the link is made then). */
 const MAX_EARLY_SFU = 64;
@@ -63,8 +65,6 @@ const MAX_EARLY_SFU = 64;
  * @property {import('./outbox.js').SignalRetryOptions} [signalRetry] how refused signals are sent again, for tests
  * @property {typeof MediaStream} [MediaStream] constructor of an auto room's peer streams
  * @property {import('./auto.js').AutoOptions} [auto] an auto room's probes and deadlines, for tests
- *
- * @typedef {{frame: {type: string, [key: string]: any}, resolve: (r: any) => void, reject: (e: Error) => void}} ControlItem
  */
 
 export class Room extends Emitter {
@@ -89,11 +89,8 @@ export class Room extends Emitter {
 
   #host;
   #forget;
-  #createLink;
-  /** @type {Map<string, LinkLike>} */
-  #links = new Map();
-  /** @type {Map<string, SignalOutbox>} the signals of each link, by peer id */
-  #outboxes = new Map();
+  /** the mesh links, by peer id */
+  #links;
   /** @type {import('./outbox.js').SignalRetryOptions|undefined} */
   #signalRetry;
   /** @type {{timer: any, info: {rejoin: boolean, sameSession: boolean}}|null} the first "joined", due in a moment */
@@ -105,8 +102,8 @@ export class Room extends Emitter {
   #suspended = false;
   /** join requests under way */
   #joining = 0;
-  /** @type {{data: unknown, resolve: (v: any) => void, reject: (e: Error) => void}[]} broadcasts made while offline */
-  #offline = [];
+  /** broadcasts made while offline */
+  #offline = new OfflineBroadcasts();
   /** joins completed, the first one included */
   #joins = 0;
   /** @type {MediaStream|null} */
@@ -126,7 +123,10 @@ export class Room extends Emitter {
   #quality = new Map();
   /** @type {AutoRoom|null} what an auto room adds; null in mesh and sfu rooms */
   #auto = null;
-  /** @type {SignalOutbox|null} an auto room's sfu-join, sfu-leave and mode-ack frames */
+  /** @type {import('./routes.js').Routes} where link events go: the auto room's, or straight to the room's events */
+  #routes;
+  #direct;
+  /** @type {RequestQueue|null} an auto room's sfu-join, sfu-leave and mode-ack frames */
   #controls = null;
   /** @type {RoomHooks} */
   #hooks;
@@ -146,7 +146,19 @@ export class Room extends Emitter {
     this.name = name;
     this.ns = ns;
     this.#forget = forget;
-    this.#createLink = createLink ?? ((opts) => new PeerLink(opts));
+    this.#links = new MeshLinks({
+      create: createLink ?? ((opts) => new PeerLink(opts)),
+      signal: (peer, data) => host.request(signal(name, ns, peer, data)),
+      onSignalError: (err) => this.#signalFailed(/** @type {Error} */ (err)),
+      retry: signalRetry,
+    });
+    this.#direct = new DirectRoutes({
+      emit: (event, ...args) => this.emit(event, ...args),
+      setState: (peer, state) => this.#setState(peer, state),
+      setConnectionType: (peer, type) => this.#setConnectionType(peer, type),
+      peers: () => this.peers.keys(),
+    });
+    this.#routes = this.#direct;
     this.#createSfu = createSfu ?? ((opts) => new SfuLink(opts));
     this.#signalRetry = signalRetry;
     /** @type {any} */
@@ -376,20 +388,13 @@ export class Room extends Emitter {
       return;
     }
     // Offline (or rejoining): kept, in order, and sent once the room is
-    // joined again; a bounded queue, so an app that keeps sending while the
-    // server is away learns it.
-    if (this.#offline.length >= MAX_OFFLINE_BROADCASTS) {
-      throw new SwitchboardError(ClientErrorCode.QUEUE_FULL, `${MAX_OFFLINE_BROADCASTS} broadcasts already wait for the connection`);
-    }
-    await new Promise((resolve, reject) => this.#offline.push({ data, resolve, reject }));
+    // joined again.
+    await this.#offline.wait(data);
   }
 
   /** Sends the broadcasts kept while offline, in order. */
   #flushOffline() {
-    const waiting = this.#offline.splice(0);
-    for (const { data, resolve, reject } of waiting) {
-      this.#host.request(broadcast(this.name, this.ns, data)).then(resolve, reject);
-    }
+    this.#offline.flush((data) => this.#host.request(broadcast(this.name, this.ns, data)));
   }
 
   /**
@@ -583,11 +588,12 @@ export class Room extends Emitter {
       this.#closeLinks();
       this.#closeSfu();
       this.#auto?.close();
-      this.#controls?.close();
+      this.#controls?.outbox.close();
       this.#controls = null;
       this.#selfId = self;
       this.mode = mode;
       this.#auto = auto ? this.#makeAuto() : null;
+      this.#routes = this.#auto ?? this.#direct;
       this.#auto?.reset(switchId, mode, listed.map((p) => p.peer));
       for (const entry of this.peers.values()) entry.connectionType = mode === 'sfu' ? 'sfu' : null;
     }
@@ -664,55 +670,30 @@ export class Room extends Emitter {
     const existing = this.#links.get(id);
     if (existing && existing.state !== 'closed') return;
     if (this.#selfId === null || (this.#auto ? this.#auto.target !== 'mesh' : this.mode === 'sfu')) return;
-    this.#closeLink(id);
-    const outbox = new SignalOutbox(
-      (data) => this.#host.request(signal(this.name, this.ns, id, data)),
-      (err) => this.#signalFailed(/** @type {Error} */ (err)),
-      this.#signalRetry,
-    );
-    if (!this.joined) outbox.hold(); // a peer met in a replay: its signals go after the replay
-    const auto = this.#auto;
-    /** @type {LinkLike} */
+    const routes = this.#routes;
+    const selfId = this.#selfId;
     let link;
     try {
-      link = this.#createLink({
-        selfId: this.#selfId,
+      // A peer met in a replay: its signals go after the replay.
+      link = this.#links.open(id, !this.joined, (current) => ({
+        selfId,
         peerId: id,
         iceServers: this.#host.iceServers,
-        // Kept while the connection is down (the outbox holds): a resumed
-        // session sends them; a new one closes this link and its outbox.
-        signal: (data) => outbox.push(data),
         canSignal: () => this.#host.connected && this.joined,
         onData: (data) => this.emit('data', id, data),
-        // An auto room reads envelopes, and the peer's PeerInfo and stream
-        // follow this link only while the peer is on the mesh path.
-        onMessage: auto ? (raw) => auto.meshMessage(id, raw) : undefined,
-        onState: (state) => {
-          if (!auto) this.#setState(id, state);
-          else if (this.#links.get(id) === link) auto.meshState(id, state);
-        },
-        onConnectionType: (type) => {
-          if (this.#links.get(id) === link && (!auto || auto.pathOf(id) === 'mesh')) this.#setConnectionType(id, type);
-        },
-        onTrack: (track, stream) => {
-          if (auto) auto.meshTrack(id, track, true);
-          else this.emit('track', id, track, stream);
-        },
-        onTrackEnded: (track, stream) => {
-          if (auto) auto.meshTrack(id, track, false);
-          else this.emit('track-ended', id, track, stream);
-        },
+        onMessage: routes.meshMessage && ((raw) => routes.meshMessage?.(id, raw)),
+        onState: (state) => current() && routes.meshState(id, state),
+        onConnectionType: (type) => current() && routes.meshType(id, type),
+        onTrack: (track, stream) => routes.meshTrack(id, track, stream, true),
+        onTrackEnded: (track, stream) => routes.meshTrack(id, track, stream, false),
         onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `link to ${id}: ${errorText(err)}`)),
-      });
+      }));
     } catch (err) {
-      outbox.close();
       this.#error(/** @type {Error} */ (err));
       return;
     }
-    this.#links.set(id, link);
-    this.#outboxes.set(id, outbox);
     const entry = this.peers.get(id);
-    if (entry && (!auto || auto.pathOf(id) === 'mesh')) {
+    if (entry && routes.showsMesh(id)) {
       // The old link's candidate pair says nothing about the new one.
       const typeChanged = entry.connectionType !== null;
       entry.connectionType = null;
@@ -739,19 +720,16 @@ export class Room extends Emitter {
    * @param {string} id
    */
   #closeLink(id) {
-    this.#links.get(id)?.close();
-    this.#links.delete(id);
-    this.#outboxes.get(id)?.close();
-    this.#outboxes.delete(id);
+    this.#links.close(id);
   }
 
   #closeLinks() {
-    for (const id of [...this.#links.keys(), ...this.#outboxes.keys()]) this.#closeLink(id);
+    this.#links.closeAll();
   }
 
   /** The outboxes of every link, the SFU link's and the control frames' included. */
   #allOutboxes() {
-    return [...this.#outboxes.values(), ...(this.#sfuOutbox ? [this.#sfuOutbox] : []), ...(this.#controls ? [this.#controls] : [])];
+    return [...this.#links.outboxes(), ...(this.#sfuOutbox ? [this.#sfuOutbox] : []), ...(this.#controls ? [this.#controls.outbox] : [])];
   }
 
   /**
@@ -762,21 +740,10 @@ export class Room extends Emitter {
    */
   #control(frame) {
     if (!this.#controls) {
-      this.#controls = new SignalOutbox(
-        (item) => {
-          const { frame: f, resolve, reject } = /** @type {ControlItem} */ (item);
-          return this.#host.request(f).then(resolve, (err) => {
-            if (!retryable(err)) reject(err);
-            throw err;
-          });
-        },
-        (err) => this.#signalFailed(/** @type {Error} */ (err)),
-        this.#signalRetry,
-      );
-      if (!this.joined) this.#controls.hold();
+      this.#controls = new RequestQueue((f) => this.#host.request(f), (err) => this.#signalFailed(/** @type {Error} */ (err)), this.#signalRetry);
+      if (!this.joined) this.#controls.outbox.hold();
     }
-    const outbox = this.#controls;
-    return new Promise((resolve, reject) => outbox.push({ frame, resolve, reject }));
+    return this.#controls.send(frame);
   }
 
   /** What an auto room adds, wired to this room. */
@@ -824,27 +791,19 @@ export class Room extends Emitter {
       this.#signalRetry,
     );
     if (!this.joined) outbox.hold();
-    const auto = this.#auto;
+    const routes = this.#routes;
     /** @type {SfuLink} */
     let link;
     try {
       link = this.#createSfu({
         iceServers: this.#host.iceServers,
         send: (data) => outbox.push(data),
-        onTrack: (peer, track, stream) => {
-          if (auto) auto.sfuTrack(peer, track, true);
-          else this.emit('track', peer, track, stream);
-        },
-        onTrackEnded: (peer, track, stream) => {
-          if (auto) auto.sfuTrack(peer, track, false);
-          else this.emit('track-ended', peer, track, stream);
-        },
+        onTrack: (peer, track, stream) => routes.sfuTrack(peer, track, stream, true),
+        onTrackEnded: (peer, track, stream) => routes.sfuTrack(peer, track, stream, false),
         onData: (peer, data) => this.emit('data', peer, data),
-        onMessage: auto ? (raw) => auto.sfuMessage(raw) : undefined,
+        onMessage: routes.sfuMessage && ((raw) => routes.sfuMessage?.(raw)),
         onState: (state) => {
-          if (this.#sfu !== link) return;
-          if (auto) auto.sfuState(state);
-          else for (const id of this.peers.keys()) this.#setState(id, state);
+          if (this.#sfu === link) routes.sfuState(state);
         },
         onSpeakers: (peers) => {
           this.speakers = peers;
@@ -861,8 +820,7 @@ export class Room extends Emitter {
     }
     this.#sfu = link;
     this.#sfuOutbox = outbox;
-    if (auto) auto.sfuState(link.state);
-    else for (const id of this.peers.keys()) this.#setState(id, link.state);
+    routes.sfuState(link.state);
     if (this.#localStream) link.publish(this.#localStream);
     for (const [peer, quality] of this.#quality) link.setQuality(peer, quality);
     for (const [peer, { width, height }] of this.#sizes?.sizes() ?? []) link.setSize(peer, width, height);
@@ -903,7 +861,7 @@ export class Room extends Emitter {
   #shutdown(err) {
     if (this.#left) return;
     this.#left = true;
-    for (const { reject } of this.#offline.splice(0)) reject(err);
+    this.#offline.reject(err);
     this.joined = false;
     this.#forget();
     clearTimeout(this.#firstJoined?.timer);
@@ -911,7 +869,7 @@ export class Room extends Emitter {
     this.#closeLinks();
     this.#closeSfu();
     this.#auto?.close();
-    this.#controls?.close();
+    this.#controls?.outbox.close();
     this.#controls = null;
     this.#sizes?.close();
     this.#early = [];
