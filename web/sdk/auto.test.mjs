@@ -4,8 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Room } from './room.js';
+import { PeerLink } from './peer.js';
+import { SfuLink } from './sfu.js';
 import { DIRECTED, FENCE, SEQ, decodeEnvelope, encodeEnvelope, encodeFence } from './envelope.js';
-import { FakeMediaStream, FakeTrack, until } from './fakes.mjs';
+import { FakeMediaStream, FakePeerConnection, FakeTrack, until } from './fakes.mjs';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
@@ -463,4 +465,28 @@ test('rooms that are not auto keep the wire format of before: raw JSON on mesh l
 
 test('DIRECTED and FENCE flags are what the contract says', () => {
   assert.deepEqual([DIRECTED, SEQ, FENCE], [2, 4, 8]);
+});
+
+test('PeerLink and SfuLink hand auto rooms each message undecoded, and SfuLink sends envelopes made already', () => {
+  const raw = [];
+  const link = new PeerLink({ selfId: 'b', peerId: 'a', signal: () => {}, onMessage: (m) => raw.push(m), onData: () => raw.push('decoded'), RTCPeerConnection: FakePeerConnection });
+  const ch = link.pc.channels[0];
+  ch.open();
+  const env = encodeEnvelope('"x"', null, { seq: 1 });
+  assert.equal(link.sendRaw(env), true);
+  assert.equal(ch.sent[0], env);
+  ch.receive(env.buffer);
+  assert.deepEqual(raw, [env.buffer]);
+  link.close();
+
+  const got = [];
+  const sfu = new SfuLink({ send() {}, onMessage: (m) => got.push(m), onData: () => got.push('decoded'), RTCPeerConnection: FakePeerConnection, MediaStream: FakeMediaStream });
+  const rel = sfu.sub.remoteChannel('switchboard');
+  assert.equal(sfu.sendBytes(env), false, 'not open yet');
+  rel.open();
+  assert.equal(sfu.sendBytes(env), true);
+  assert.equal(rel.sent[0], env);
+  rel.receive(env.buffer);
+  assert.deepEqual(got, [env.buffer]);
+  sfu.close();
 });
