@@ -16,6 +16,13 @@ import { SwitchMachine } from './switch.js';
 import { decodeData } from './peer.js';
 
 /**
+ * How long (ms) an old path stays open after the switch is done with it, so
+ * that what was sent on it last (the FENCE among it) gets through before it
+ * closes; a switch back meanwhile keeps it.
+ */
+export const LINGER = 2000;
+
+/**
  * @typedef {import('./switch.js').Path} Path
  * @typedef {import('./peer.js').PeerState} PeerState
  * @typedef {import('./stats.js').PeerStats} PeerStats
@@ -45,6 +52,7 @@ import { decodeData } from './peer.js';
  *   whether the peer's media of these kinds arrives on path (default: inbound RTP in getStats), for tests
  * @property {import('./switch.js').SwitchOptions} [switching] deadlines, for tests
  * @property {Omit<import('./dataseq.js').ReceiverOptions, 'deliver'>} [receiving] bounds, for tests
+ * @property {number} [linger] LINGER, for tests
  */
 
 /** @implements {import('./routes.js').Routes} */
@@ -55,6 +63,8 @@ export class AutoRoom {
   #sender;
   #receiver;
   streams;
+  /** @type {Map<string, any>} old paths about to close: a peer's mesh link, or '' the SFU */
+  #closing = new Map();
 
   /**
    * @param {string} room
@@ -72,16 +82,19 @@ export class AutoRoom {
         self: ops.self,
         probe: (peer, path) => this.#probe(peer, path),
         move: (peer, path) => this.#move(peer, path),
+        moveData: (peer, path) => this.#sender.setPath(peer, path),
         ack: (id, mode, failed) => this.#control({ type: 'mode-ack', switch: id, mode, ...(failed.length ? { failed } : {}) }),
-        closeMesh: (peer) => {
-          this.#receiver.closed(peer, 'mesh');
-          ops.closeLink(peer);
-        },
-        leaveSfu: () => {
-          this.#control({ type: 'sfu-leave' });
-          this.#receiver.closed(null, 'sfu');
-          ops.closeSfu();
-        },
+        closeMesh: (peer) =>
+          this.#linger(peer, () => {
+            this.#receiver.closed(peer, 'mesh');
+            ops.closeLink(peer);
+          }),
+        leaveSfu: () =>
+          this.#linger('', () => {
+            this.#control({ type: 'sfu-leave' });
+            this.#receiver.closed(null, 'sfu');
+            ops.closeSfu();
+          }),
         done: (info) => ops.done(info),
       },
       opts.switching,
@@ -121,6 +134,13 @@ export class AutoRoom {
    */
   switchTo(id, mode) {
     if (!this.machine.start(id, mode)) return;
+    // Paths about to close that the new switch needs stay.
+    for (const [key, timer] of this.#closing) {
+      if ((key === '') === (mode === 'sfu')) {
+        clearTimeout(timer);
+        this.#closing.delete(key);
+      }
+    }
     // The new path beside the old one; the machine moves the peers onto it.
     if (mode === 'sfu') this.#joinSfu();
     else for (const p of this.#ops.peers()) this.#ops.ensureLink(p);
@@ -151,6 +171,8 @@ export class AutoRoom {
    * @param {string} peer
    */
   removed(peer) {
+    clearTimeout(this.#closing.get(peer));
+    this.#closing.delete(peer);
     this.machine.remove(peer);
     this.#sender.forget(peer);
     this.#receiver.forget(peer);
@@ -312,12 +334,30 @@ export class AutoRoom {
 
   /** The room is closed: timers stop, tracks end. */
   close() {
+    for (const timer of this.#closing.values()) clearTimeout(timer);
+    this.#closing.clear();
     this.machine.close();
     this.#receiver.close();
     this.streams.clear();
   }
 
   // ---- inside ---------------------------------------------------------------
+
+  /**
+   * Closes an old path after LINGER.
+   * @param {string} key the peer of a mesh link, '' for the SFU
+   * @param {() => void} close
+   */
+  #linger(key, close) {
+    if (this.#closing.has(key)) return;
+    this.#closing.set(
+      key,
+      setTimeout(() => {
+        this.#closing.delete(key);
+        close();
+      }, this.#opts.linger ?? LINGER),
+    );
+  }
 
   /** sfu-join, then the SFU link, whose messages wait for the join's ack. */
   #joinSfu() {
@@ -385,13 +425,12 @@ export class AutoRoom {
   }
 
   /**
-   * The machine moved a peer: its data goes on path (after a FENCE on the
-   * old one), its stream shows path's tracks, its PeerInfo follows.
+   * The machine moved a peer: its stream shows path's tracks, its PeerInfo
+   * follows (its data moves with moveData).
    * @param {string} peer
    * @param {Path} path
    */
   #move(peer, path) {
-    this.#sender.setPath(peer, path);
     this.streams.show(peer, this.#tracks(peer, path));
     this.#ops.setState(peer, this.stateOf(peer));
     this.#ops.setConnectionType(peer, path === 'sfu' ? 'sfu' : (this.#ops.link(peer)?.connectionType ?? null));

@@ -159,7 +159,7 @@ async function autoRoom({ peers = [{ peer: 'a' }, { peer: 'b' }], mode = 'mesh',
     createLink: mesh.factory,
     createSfu: sfu.factory,
     MediaStream: FakeMediaStream,
-    auto: { mediaFlowing: () => true, switching: { probeInterval: 5 }, ...auto },
+    auto: { mediaFlowing: () => true, switching: { probeInterval: 5 }, linger: 0, ...auto },
   });
   const events = [];
   for (const e of ['track', 'track-ended']) room.on(e, (p, t, s) => events.push(`${e} ${p} ${t.id} ${s === room.remoteStream(p)}`));
@@ -249,33 +249,38 @@ test('to the SFU, make before break: sfu-join, the SFU link beside the mesh, eac
 
   // The mesh link to a closes once a has acked too; b's stays until b's ack.
   room._handle(ackFrame('a', 1, 'sfu'));
-  assert.equal(mesh.to('a').closed, true);
+  await until(() => mesh.to('a').closed);
   assert.equal(mesh.to('b').closed, false);
   assert.equal(room.remoteStream('a').getTracks().length, 2, 'a keeps its SFU tracks');
   room._handle(ackFrame('b', 0, 'sfu')); // an older switch's ack counts for nothing
   assert.equal(mesh.to('b').closed, false);
   room._handle(ackFrame('b', 1, 'sfu'));
-  assert.equal(mesh.to('b').closed, true);
+  await until(() => mesh.to('b').closed);
   await room.leave();
 });
 
-test('data across the switch: a FENCE on the mesh when a peer moves, then the SFU; broadcasts once on the SFU', async () => {
+test('data across the switch: to a peer on the SFU once it acked, after a FENCE on the mesh; broadcasts once on the SFU', async () => {
   const { h, room, mesh, sfu } = await meshCall();
   room._handle(modeFrame(1, 'sfu'));
   sfu.last.connect();
   room.send('m1');
   sfu.last.media('a', 'audio', 'video');
   await until(() => room.peers.get('a').connectionType === 'sfu');
-  room.send('m2'); // a on the SFU, b on the mesh: once on the SFU, and on b's link
+  room.send('m2'); // a's media comes through the SFU, but a has not acked: its data stays on the mesh
+  room._handle(ackFrame('a', 1, 'sfu'));
   room.sendTo('a', 'm3');
-  room.sendTo('b', 'm4');
-  assert.deepEqual(mesh.to('a').out().map((e) => [e.seq, e.fence === true, e.payload]), [[1, false, '"m1"'], [1, true, new ArrayBuffer(0)]]);
-  assert.deepEqual(mesh.to('b').out().map((e) => [e.seq, e.payload]), [[1, '"m1"'], [2, '"m2"'], [4, '"m4"']]);
-  assert.deepEqual(sfu.last.out().map((e) => [e.peer, e.seq, e.payload]), [['', 2, '"m2"'], ['a', 3, '"m3"']]);
+  room.send('m4'); // a on the SFU, b on the mesh: once on the SFU, and on b's link
+  room.sendTo('b', 'm5');
+  assert.deepEqual(mesh.to('a').out().map((e) => [e.seq, e.fence === true, e.payload]), [
+    [1, false, '"m1"'], [2, false, '"m2"'], [2, true, new ArrayBuffer(0)],
+  ]);
+  assert.deepEqual(mesh.to('b').out().map((e) => [e.seq, e.payload]), [[1, '"m1"'], [2, '"m2"'], [4, '"m4"'], [5, '"m5"']]);
+  assert.deepEqual(sfu.last.out().map((e) => [e.peer, e.seq, e.payload]), [['a', 3, '"m3"'], ['', 4, '"m4"']]);
   sfu.last.media('b', 'audio', 'video');
   await until(() => h.of('mode-ack').length === 1);
+  room._handle(ackFrame('b', 1, 'sfu'));
   const fenceB = mesh.to('b').out().at(-1);
-  assert.deepEqual([fenceB.seq, fenceB.fence], [4, true]);
+  assert.deepEqual([fenceB.seq, fenceB.fence], [5, true]);
 
   // Receiving: a's SFU messages wait for a's fence on the mesh.
   const got = [];
@@ -286,20 +291,37 @@ test('data across the switch: a FENCE on the mesh when a peer moves, then the SF
     const out = new Uint8Array([e[0], id.length, ...id, ...e.subarray(2)]);
     return out.buffer;
   };
-  mesh.to('a').receive(encodeEnvelope('1', null, { seq: 1 }).buffer);
-  sfu.last.receive(fromSfu(3, '3', 'a'));
-  mesh.to('a').receive(encodeEnvelope('2', null, { seq: 2 }).buffer);
+  await until(() => mesh.to('a').closed && mesh.to('b').closed);
+  room._handle(modeFrame(2, 'mesh')); // new links to both
+  for (const p of ['a', 'b']) {
+    mesh.to(p).connect();
+    mesh.to(p).media('audio', 'video');
+  }
+  const a = mesh.to('a');
+  sfu.last.receive(fromSfu(1, '1', 'a'));
+  a.receive(encodeEnvelope('3', null, { seq: 3 }).buffer);
+  sfu.last.receive(fromSfu(2, '2', 'a'));
   assert.deepEqual(got, ['a:1', 'a:2']);
-  mesh.to('a').receive(encodeFence(2, null).buffer);
+  sfu.last.receive(relayFence(2, 'a'));
   assert.deepEqual(got, ['a:1', 'a:2', 'a:3']);
-  // b's: its mesh link closes before its fence came: what waits is delivered.
-  mesh.to('b').receive(encodeEnvelope('1', null, { seq: 1 }).buffer);
-  sfu.last.receive(fromSfu(2, '2', 'b'));
-  room._handle(ackFrame('b', 1, 'sfu'));
-  assert.equal(mesh.to('b').closed, true);
+  // b's: the SFU closes before its fence came: what waits is delivered.
+  sfu.last.receive(fromSfu(1, '1', 'b'));
+  mesh.to('b').receive(encodeEnvelope('2', null, { seq: 2 }).buffer);
+  assert.deepEqual(got.slice(3), ['b:1']);
+  await until(() => h.of('mode-ack').length === 2);
+  room._handle(ackFrame('a', 2, 'mesh'));
+  room._handle(ackFrame('b', 2, 'mesh'));
+  await until(() => sfu.last.closed);
   assert.deepEqual(got.slice(3), ['b:1', 'b:2']);
   await room.leave();
 });
+
+/** A FENCE through the SFU from peer. */
+function relayFence(seq, from) {
+  const f = encodeFence(seq, 'me');
+  const id = new TextEncoder().encode(from);
+  return new Uint8Array([f[0], id.length, ...id, ...f.subarray(2 + f[1])]).buffer;
+}
 
 test('back to the mesh: links to every peer beside the SFU, peers moved as their links carry them, sfu-leave once everyone acked', async () => {
   const { h, room, mesh, sfu, events } = await autoRoom({ mode: 'sfu', sw: 3 });
@@ -354,6 +376,7 @@ test('a peer whose ack names us stays on the old path with us; one not moved by 
   // a could not move to us: the pair goes back to the mesh.
   room._handle(ackFrame('a', 1, 'sfu', ['me']));
   assert.equal(room.peers.get('a').connectionType, null);
+  await tick(10);
   assert.equal(mesh.to('a').closed, false);
   assert.deepEqual(room.remoteStream('a').getTracks().map((t) => t.id), ['mesh-a-audio', 'mesh-a-video']);
   room.sendTo('a', 'x');
@@ -436,6 +459,37 @@ test('a resumed session replays the mode frame: control frames wait for the resu
   assert.equal(room.peers.get('a').connectionType, 'sfu');
   await room.leave();
   assert.equal(sfu.last.closed, true);
+});
+
+test('an old path lingers before it closes, so what was sent on it last gets through; a switch back keeps it', async () => {
+  const { h, room, mesh, sfu } = await meshCall({ auto: { mediaFlowing: () => true, switching: { probeInterval: 5 }, linger: 40 } });
+  room._handle(modeFrame(1, 'sfu'));
+  sfu.last.connect();
+  sfu.last.media('a', 'audio', 'video');
+  sfu.last.media('b', 'audio', 'video');
+  await until(() => h.of('mode-ack').length === 1);
+  room._handle(ackFrame('a', 1, 'sfu'));
+  room._handle(ackFrame('b', 1, 'sfu'));
+  assert.equal(mesh.to('a').out().at(-1).fence, true, 'the fence went at once');
+  await tick(10);
+  assert.equal(mesh.to('a').closed, false, 'still open');
+  await until(() => mesh.to('a').closed && mesh.to('b').closed);
+  // Back to the mesh, everyone acks, and at once back to the SFU: the SFU link stays.
+  room._handle(modeFrame(2, 'mesh'));
+  for (const p of ['a', 'b']) {
+    mesh.to(p).connect();
+    mesh.to(p).media('audio', 'video');
+  }
+  await until(() => h.of('mode-ack').length === 2);
+  room._handle(ackFrame('a', 2, 'mesh'));
+  room._handle(ackFrame('b', 2, 'mesh'));
+  room._handle(modeFrame(3, 'sfu'));
+  await tick(60);
+  assert.equal(sfu.last.closed, false);
+  assert.equal(sfu.made.length, 1);
+  assert.equal(h.of('sfu-leave').length, 0);
+  await until(() => h.of('mode-ack').length === 3);
+  await room.leave();
 });
 
 test('leaving during a switch stops every timer', async () => {

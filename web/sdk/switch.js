@@ -23,7 +23,8 @@ export const PROBE_INTERVAL = 200;
  * @property {() => string} self own peer id
  * @property {(peer: string, path: Path) => boolean|Promise<boolean>} probe
  *   whether the peer's media (if it publishes) arrives on path and the data channel there is open
- * @property {(peer: string, path: Path) => void} move show the peer's media from path and send its data there
+ * @property {(peer: string, path: Path) => void} move show the peer's media from path
+ * @property {(peer: string, path: Path) => void} moveData send the peer's data on path (a FENCE on the old one)
  * @property {(id: number, mode: Path, failed: string[]) => void} ack send mode-ack
  * @property {(peer: string) => void} closeMesh the mesh link to peer is no longer needed
  * @property {() => void} leaveSfu the SFU is no longer needed: sfu-leave, close the SFU link
@@ -206,11 +207,19 @@ export class SwitchMachine {
     this.#stop();
   }
 
-  /** @param {string} peer */
+  /**
+   * The peer's media arrives on the new path: show it from there. Data to
+   * it moves at once to a mesh link (a link whose channel is open is open
+   * at both ends), but to the SFU only once the peer's mode-ack says it
+   * moved too: the SFU can relay to the peer only once the peer's own
+   * channel with it is open, which its media reaching us does not prove.
+   * @param {string} peer
+   */
   #moved(peer) {
     this.#pending.delete(peer);
     this.#paths.set(peer, this.target);
     this.#host.move(peer, this.target);
+    if (this.target === 'mesh') this.#host.moveData(peer, 'mesh');
   }
 
   /**
@@ -230,17 +239,19 @@ export class SwitchMachine {
         this.#paths.set(peer, old);
         this.#host.move(peer, old);
       }
+      this.#host.moveData(peer, old);
     }
     if (!this.acked && this.#pending.size === 0) this.#sendAck();
-    if (!this.acked) return;
     if (this.target === 'sfu') {
+      // Both ends of the pair moved: data follows, the mesh link may go.
       for (const peer of this.#members) {
         if (this.#paths.get(peer) === 'sfu' && this.#ackedClean(peer, self)) {
           this.#members.delete(peer);
+          this.#host.moveData(peer, 'sfu');
           this.#host.closeMesh(peer);
         }
       }
-    } else if (!this.#sfuLeft) {
+    } else if (this.acked && !this.#sfuLeft) {
       const all = [...this.#paths.values()].every((p) => p === 'mesh') && [...this.#members].every((p) => this.#ackedClean(p, self));
       if (all) {
         this.#sfuLeft = true;
