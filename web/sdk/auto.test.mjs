@@ -7,7 +7,8 @@ import { Room } from './room.js';
 import { PeerLink } from './peer.js';
 import { SfuLink } from './sfu.js';
 import { DIRECTED, FENCE, SEQ, decodeEnvelope, encodeEnvelope, encodeFence } from './envelope.js';
-import { FakeMediaStream, FakePeerConnection, FakeTrack, until } from './fakes.mjs';
+import { FakeMediaStream, FakePeerConnection, FakeTrack, goodServer, until } from './fakes.mjs';
+import { Switchboard } from './switchboard.js';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
@@ -543,4 +544,28 @@ test('PeerLink and SfuLink hand auto rooms each message undecoded, and SfuLink s
   rel.receive(env.buffer);
   assert.deepEqual(got, [env.buffer]);
   sfu.close();
+});
+
+test('through a Switchboard: mode and mode-ack frames reach the room, sfu-join and mode-ack go out as requests', async () => {
+  const srv = goodServer({
+    onFrame(ws, f) {
+      if (f.type !== 'join') return false;
+      ws.reply({ type: 'joined', room: f.room, mode: 'mesh', auto: true, switch: 0, peers: [{ peer: 'p0' }], id: f.id });
+      return true;
+    },
+  });
+  const sb = new Switchboard('ws://x/ws', {
+    auth: { token: 't' }, WebSocket: srv.WebSocket, RTCPeerConnection: FakePeerConnection, MediaStream: FakeMediaStream,
+  });
+  const room = await sb.join('call');
+  assert.equal(room.auto, true);
+  const ws = srv.sockets[0];
+  ws.reply({ type: 'mode', room: 'call', mode: 'sfu', switch: 1 });
+  await until(() => ws.sent.some((f) => f.type === 'sfu-join'));
+  const join = ws.sent.find((f) => f.type === 'sfu-join');
+  assert.equal(join.room, 'call');
+  assert.equal(typeof join.id, 'number');
+  // p0's ack reaches the machine (nothing to see yet: p0 has not moved for us).
+  ws.reply({ type: 'mode-ack', room: 'call', from: 'p0', switch: 1, mode: 'sfu' });
+  sb.disconnect();
 });
