@@ -254,11 +254,7 @@ export class AutoRoom {
    * @param {boolean} live
    */
   meshTrack(peer, track, _stream, live) {
-    if (this.pathOf(peer) === 'mesh') {
-      if (live) this.streams.add(peer, track);
-      else this.streams.remove(peer, track);
-    }
-    this.machine.check();
+    this.#track('mesh', peer, track, live);
   }
 
   /**
@@ -269,7 +265,19 @@ export class AutoRoom {
    * @param {boolean} live
    */
   sfuTrack(peer, track, _stream, live) {
-    if (this.pathOf(peer) === 'sfu') {
+    this.#track('sfu', peer, track, live);
+  }
+
+  /**
+   * A track of a path came or went: the peer's stream follows it while the
+   * peer is on that path; a switch may be waiting for it.
+   * @param {Path} path
+   * @param {string} peer
+   * @param {MediaStreamTrack} track
+   * @param {boolean} live
+   */
+  #track(path, peer, track, live) {
+    if (this.pathOf(peer) === path) {
       if (live) this.streams.add(peer, track);
       else this.streams.remove(peer, track);
     }

@@ -7,7 +7,7 @@ import { Room } from './room.js';
 import { PeerLink } from './peer.js';
 import { SfuLink } from './sfu.js';
 import { DIRECTED, FENCE, SEQ, decodeEnvelope, encodeEnvelope, encodeFence } from './envelope.js';
-import { FakeMediaStream, FakePeerConnection, FakeTrack, goodServer, until } from './fakes.mjs';
+import { FakeMediaStream, FakePeerConnection, FakeTrack, goodServer, relayEnvelope, until } from './fakes.mjs';
 import { Switchboard } from './switchboard.js';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
@@ -286,12 +286,7 @@ test('data across the switch: to a peer on the SFU once it acked, after a FENCE 
   // Receiving: a's SFU messages wait for a's fence on the mesh.
   const got = [];
   room.on('data', (p, d) => got.push(`${p}:${d}`));
-  const fromSfu = (seq, text, from) => {
-    const e = encodeEnvelope(text, null, { seq });
-    const id = new TextEncoder().encode(from);
-    const out = new Uint8Array([e[0], id.length, ...id, ...e.subarray(2)]);
-    return out.buffer;
-  };
+  const fromSfu = (seq, text, from) => relayEnvelope(encodeEnvelope(text, null, { seq }), from);
   await until(() => mesh.to('a').closed && mesh.to('b').closed);
   room._handle(modeFrame(2, 'mesh')); // new links to both
   for (const p of ['a', 'b']) {
@@ -318,11 +313,7 @@ test('data across the switch: to a peer on the SFU once it acked, after a FENCE 
 });
 
 /** A FENCE through the SFU from peer. */
-function relayFence(seq, from) {
-  const f = encodeFence(seq, 'me');
-  const id = new TextEncoder().encode(from);
-  return new Uint8Array([f[0], id.length, ...id, ...f.subarray(2 + f[1])]).buffer;
-}
+const relayFence = (seq, from) => relayEnvelope(encodeFence(seq, 'me'), from);
 
 test('back to the mesh: links to every peer beside the SFU, peers moved as their links carry them, sfu-leave once everyone acked', async () => {
   const { h, room, mesh, sfu, events } = await autoRoom({ mode: 'sfu', sw: 3 });

@@ -6,20 +6,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SeqReceiver, SeqSender } from './dataseq.js';
 import { DIRECTED, FENCE, SEQ, TEXT, decodeEnvelope, encodeEnvelope, encodeFence } from './envelope.js';
+import { relayEnvelope } from './fakes.mjs';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
-/** What the SFU does to a client's envelope: the sender's id instead of the target's, flags kept. */
-function relay(envelope, from) {
-  const n = envelope[1];
-  const id = new TextEncoder().encode(from);
-  const out = new Uint8Array(2 + id.length + envelope.length - 2 - n);
-  out[0] = envelope[0];
-  out[1] = id.length;
-  out.set(id, 2);
-  out.set(envelope.subarray(2 + n), 2 + id.length);
-  return out.buffer;
-}
+/** What the SFU does to a client's envelope. */
+const relay = relayEnvelope;
 
 /** A sender whose paths record what they carry: mesh per peer, sfu as [target, bytes]. */
 function sender(open = { mesh: true, sfu: true }) {
