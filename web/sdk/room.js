@@ -7,19 +7,17 @@
 
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, sfu, signal } from './protocol.js';
-import { RequestQueue, SignalOutbox } from './outbox.js';
+import { RequestQueue } from './outbox.js';
 import { AutoRoom } from './auto.js';
 import { OfflineBroadcasts } from './broadcasts.js';
 import { MeshLinks } from './mesh.js';
+import { SfuSlot } from './sfuslot.js';
 import { DirectRoutes } from './routes.js';
 import { PeerLink, encodeData } from './peer.js';
 import { QUALITIES, SfuLink } from './sfu.js';
 import { SizeWatch } from './sizes.js';
 
 export { MAX_OFFLINE_BROADCASTS } from './broadcasts.js';
-
-/** SFU messages kept when they come before the join's reply (the link is made then). */
-const MAX_EARLY_SFU = 64;
 
 /**
  * @typedef {import('./peer.js').PeerState} PeerState
@@ -110,13 +108,8 @@ export class Room extends Emitter {
   #localStream = null;
   /** @type {{promise: Promise<Room>, resolve: (r: Room) => void, reject: (e: Error) => void, done: boolean}} */
   #ready;
-  #createSfu;
-  /** @type {SfuLink|null} the SFU link of an sfu room */
-  #sfu = null;
-  /** @type {SignalOutbox|null} its messages */
-  #sfuOutbox = null;
-  /** @type {unknown[]} sfu messages that came while the join was under way */
-  #early = [];
+  /** the SFU link of an sfu room (or of an auto room using the SFU) */
+  #slot;
   /** @type {SizeWatch|null} the video elements the app registered (observe) */
   #sizes = null;
   /** @type {Map<string, string>} setQuality choices other than auto, by peer */
@@ -159,7 +152,12 @@ export class Room extends Emitter {
       peers: () => this.peers.keys(),
     });
     this.#routes = this.#direct;
-    this.#createSfu = createSfu ?? ((opts) => new SfuLink(opts));
+    this.#slot = new SfuSlot({
+      create: createSfu ?? ((opts) => new SfuLink(opts)),
+      send: (data) => host.request(sfu(name, ns, data)),
+      onSignalError: (err) => this.#signalFailed(/** @type {Error} */ (err)),
+      retry: signalRetry,
+    });
     this.#signalRetry = signalRetry;
     /** @type {any} */
     const ready = { done: false };
@@ -170,6 +168,11 @@ export class Room extends Emitter {
     // Nobody may wait for it (a rejoin after a failed first join).
     ready.promise.catch(() => {});
     this.#ready = ready;
+  }
+
+  /** The SFU link, if there is one. */
+  get #sfu() {
+    return this.#slot.link;
   }
 
   /** Own peer id in this room. */
@@ -457,7 +460,7 @@ export class Room extends Emitter {
       reply = await this.#host.request(join(this.name, this.ns));
     } catch (err) {
       this.#joining--;
-      this.#early = [];
+      this.#slot.forgetEarly();
       // Lost the session on the way: the next session joins again.
       if (/** @type {any} */ (err).code === ClientErrorCode.DISCONNECTED || this.#left) return;
       if (this.#ready.done) this.#error(/** @type {Error} */ (err));
@@ -555,7 +558,7 @@ export class Room extends Emitter {
       case 'sfu':
         if (this.#sfu && (this.joined || this.#suspended)) this.#sfu.handle(frame.data);
         // The SFU may speak before the join's reply: kept for the link made then.
-        else if (this.#joining > 0 && this.#early.length < MAX_EARLY_SFU) this.#early.push(frame.data);
+        else if (this.#joining > 0) this.#slot.keep(frame.data);
         break;
       case 'mode':
         // An auto room switched (also while a resumed session replays).
@@ -604,7 +607,7 @@ export class Room extends Emitter {
     if (mode === 'sfu' && !this.#sfu && (afresh || !this.#auto)) this.#openSfu();
     // The same session rejoined an auto room that switched meanwhile.
     if (!afresh) this.#auto?.switchTo(switchId, mode);
-    this.#early = [];
+    this.#slot.forgetEarly();
     // Same session: links kept through the outage send the signals that
     // waited, then resume what waited for signaling (ICE restarts).
     if (sameSession) {
@@ -729,7 +732,7 @@ export class Room extends Emitter {
 
   /** The outboxes of every link, the SFU link's and the control frames' included. */
   #allOutboxes() {
-    return [...this.#links.outboxes(), ...(this.#sfuOutbox ? [this.#sfuOutbox] : []), ...(this.#controls ? [this.#controls.outbox] : [])];
+    return [...this.#links.outboxes(), ...(this.#slot.outbox ? [this.#slot.outbox] : []), ...(this.#controls ? [this.#controls.outbox] : [])];
   }
 
   /**
@@ -783,28 +786,16 @@ export class Room extends Emitter {
    * @param {Promise<unknown>} [admitted] an auto room's sfu-join: the link's messages wait for its ack
    */
   #openSfu(admitted) {
-    const outbox = new SignalOutbox(
-      admitted
-        ? (data) => admitted.then(() => this.#host.request(sfu(this.name, this.ns, data)))
-        : (data) => this.#host.request(sfu(this.name, this.ns, data)),
-      (err) => this.#signalFailed(/** @type {Error} */ (err)),
-      this.#signalRetry,
-    );
-    if (!this.joined) outbox.hold();
     const routes = this.#routes;
-    /** @type {SfuLink} */
     let link;
     try {
-      link = this.#createSfu({
+      link = this.#slot.open(!this.joined, admitted, (current) => ({
         iceServers: this.#host.iceServers,
-        send: (data) => outbox.push(data),
         onTrack: (peer, track, stream) => routes.sfuTrack(peer, track, stream, true),
         onTrackEnded: (peer, track, stream) => routes.sfuTrack(peer, track, stream, false),
         onData: (peer, data) => this.emit('data', peer, data),
         onMessage: routes.sfuMessage && ((raw) => routes.sfuMessage?.(raw)),
-        onState: (state) => {
-          if (this.#sfu === link) routes.sfuState(state);
-        },
+        onState: (state) => current() && routes.sfuState(state),
         onSpeakers: (peers) => {
           this.speakers = peers;
           this.emit('speakers', peers);
@@ -812,26 +803,20 @@ export class Room extends Emitter {
         onLayer: (peer, track, layer, paused, media) => this.emit('layer', peer, track, layer, paused, media),
         onServerError: (code, message) => this.#error(new SwitchboardError('sfu_error', `SFU: ${message || code} (${code})`)),
         onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `SFU link: ${errorText(err)}`)),
-      });
+      }));
     } catch (err) {
-      outbox.close();
       this.#error(/** @type {Error} */ (err));
       return;
     }
-    this.#sfu = link;
-    this.#sfuOutbox = outbox;
     routes.sfuState(link.state);
     if (this.#localStream) link.publish(this.#localStream);
     for (const [peer, quality] of this.#quality) link.setQuality(peer, quality);
     for (const [peer, { width, height }] of this.#sizes?.sizes() ?? []) link.setSize(peer, width, height);
-    for (const msg of this.#early.splice(0)) link.handle(msg);
+    this.#slot.flushEarly();
   }
 
   #closeSfu() {
-    this.#sfu?.close();
-    this.#sfu = null;
-    this.#sfuOutbox?.close();
-    this.#sfuOutbox = null;
+    this.#slot.close();
     this.speakers = [];
   }
 
@@ -872,7 +857,7 @@ export class Room extends Emitter {
     this.#controls?.outbox.close();
     this.#controls = null;
     this.#sizes?.close();
-    this.#early = [];
+    this.#slot.forgetEarly();
     for (const entry of this.peers.values()) entry.state = 'closed';
     this.peers.clear();
     if (!this.#ready.done) {
