@@ -16,11 +16,16 @@ import { SwitchMachine } from './switch.js';
 import { decodeData } from './peer.js';
 
 /**
- * How long (ms) an old path stays open after the switch is done with it, so
- * that what was sent on it last (the FENCE among it) gets through before it
- * closes; a switch back meanwhile keeps it.
+ * How long (ms) an old path stays open at least after the switch is done
+ * with it, so that what this side sent on it last (its FENCE among it) gets
+ * through before it closes; a switch back meanwhile keeps it.
  */
 export const LINGER = 2000;
+/**
+ * How long (ms) after LINGER an old path waits at most for the other side's
+ * FENCE on it (what the other side sent there last) before it closes.
+ */
+export const LINGER_FENCE = 5000;
 
 /**
  * @typedef {import('./switch.js').Path} Path
@@ -85,16 +90,24 @@ export class AutoRoom {
         moveData: (peer, path) => this.#sender.setPath(peer, path),
         ack: (id, mode, failed) => this.#control({ type: 'mode-ack', switch: id, mode, ...(failed.length ? { failed } : {}) }),
         closeMesh: (peer) =>
-          this.#linger(peer, () => {
-            this.#receiver.closed(peer, 'mesh');
-            ops.closeLink(peer);
-          }),
+          this.#linger(
+            peer,
+            () => !this.#receiver.takesFrom(peer, 'mesh'),
+            () => {
+              this.#receiver.closed(peer, 'mesh');
+              ops.closeLink(peer);
+            },
+          ),
         leaveSfu: () =>
-          this.#linger('', () => {
-            this.#control({ type: 'sfu-leave' });
-            this.#receiver.closed(null, 'sfu');
-            ops.closeSfu();
-          }),
+          this.#linger(
+            '',
+            () => ![...ops.peers()].some((p) => this.#receiver.takesFrom(p, 'sfu')),
+            () => {
+              this.#control({ type: 'sfu-leave' });
+              this.#receiver.closed(null, 'sfu');
+              ops.closeSfu();
+            },
+          ),
         done: (info) => ops.done(info),
       },
       opts.switching,
@@ -352,19 +365,25 @@ export class AutoRoom {
   // ---- inside ---------------------------------------------------------------
 
   /**
-   * Closes an old path after LINGER.
+   * Closes an old path after LINGER, once fenced() says the other side's
+   * last messages on it are in (at most LINGER_FENCE later).
    * @param {string} key the peer of a mesh link, '' for the SFU
+   * @param {() => boolean} fenced
    * @param {() => void} close
    */
-  #linger(key, close) {
+  #linger(key, fenced, close) {
     if (this.#closing.has(key)) return;
-    this.#closing.set(
-      key,
-      setTimeout(() => {
-        this.#closing.delete(key);
-        close();
-      }, this.#opts.linger ?? LINGER),
-    );
+    const linger = this.#opts.linger ?? LINGER;
+    const until = Date.now() + linger + LINGER_FENCE;
+    const step = () => {
+      if (!fenced() && Date.now() < until) {
+        this.#closing.set(key, setTimeout(step, Math.max(linger / 4, 50)));
+        return;
+      }
+      this.#closing.delete(key);
+      close();
+    };
+    this.#closing.set(key, setTimeout(step, linger));
   }
 
   /** sfu-join, then the SFU link, whose messages wait for the join's ack. */

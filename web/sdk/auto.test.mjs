@@ -300,15 +300,18 @@ test('data across the switch: to a peer on the SFU once it acked, after a FENCE 
   assert.deepEqual(got, ['a:1', 'a:2']);
   sfu.last.receive(relayFence(2, 'a'));
   assert.deepEqual(got, ['a:1', 'a:2', 'a:3']);
-  // b's: the SFU closes before its fence came: what waits is delivered.
+  // b's: the SFU stays until b's fence is in (what b sent there last), then closes.
   sfu.last.receive(fromSfu(1, '1', 'b'));
   mesh.to('b').receive(encodeEnvelope('2', null, { seq: 2 }).buffer);
   assert.deepEqual(got.slice(3), ['b:1']);
   await until(() => h.of('mode-ack').length === 2);
   room._handle(ackFrame('a', 2, 'mesh'));
   room._handle(ackFrame('b', 2, 'mesh'));
-  await until(() => sfu.last.closed);
+  await tick(80);
+  assert.equal(sfu.last.closed, false, 'b has not fenced the SFU');
+  sfu.last.receive(relayFence(1, 'b'));
   assert.deepEqual(got.slice(3), ['b:1', 'b:2']);
+  await until(() => sfu.last.closed);
   await room.leave();
 });
 

@@ -127,14 +127,14 @@ export class SeqSender {
 }
 
 /**
- * @typedef {object} Waiting a message held until its sender's old path is done
+ * @typedef {object} Waiting a message (or FENCE) from the path not taken now
  * @property {number} seq
- * @property {string|ArrayBuffer} payload
+ * @property {string|ArrayBuffer|null} payload null for a FENCE
  * @property {number} size bytes
  *
  * @typedef {object} SenderState
  * @property {Path|null} current the path this sender's messages are taken from now; null before the first
- * @property {Waiting[]} held messages from the other path, by number
+ * @property {Waiting[]} held what came on the other path, in the order it came
  * @property {number} bytes their size
  * @property {any} timer FENCE_WAIT of the first held message
  * @property {boolean} oldSpoke the current path delivered something while messages were held
@@ -151,10 +151,11 @@ export class SeqSender {
 /**
  * The receiving half: each sender's messages once and in number order. A
  * sender's messages are taken from one path at a time (the first one they
- * came on); what comes on the other path waits until the current path's
- * FENCE (the sender moved us), until the current path closes, or for
- * FENCE_WAIT, and then is delivered in number order without what was
- * delivered already.
+ * came on); what comes on the other path waits, in the order it came, until
+ * the current path's FENCE (the sender moved us), until the current path
+ * closes, or for FENCE_WAIT. Then the other path is current and what waited
+ * is taken in order, FENCEs included: a sender that moved us back and forth
+ * faster than the slower path carries its FENCEs is followed step by step.
  */
 export class SeqReceiver {
   /** @type {Map<string, SenderState>} */
@@ -184,30 +185,44 @@ export class SeqReceiver {
     }
     const s = this.#state(from);
     s.current ??= path;
-    if (env.fence) {
-      // The sender moved us off this path: the other one is current now.
-      if (path === s.current) this.#switchTo(from, s, other(path));
-      return true;
-    }
+    const payload = env.fence ? null : env.payload;
     if (path === s.current) {
-      if (s.held.length > 0) s.oldSpoke = true;
-      this.#deliver(from, s, env.seq, env.payload);
-      return true;
+      if (payload === null) {
+        // The sender moved us off this path: the other one is current now.
+        this.#switchTo(from, s);
+      } else {
+        if (s.held.length > 0) s.oldSpoke = true;
+        this.#deliver(from, s, env.seq, payload);
+      }
+    } else {
+      this.#hold(from, s, env.seq, payload);
     }
-    this.#hold(from, s, env.seq, env.payload);
     return true;
   }
 
   /**
    * A path to a peer closed (a mesh link), or to every peer (peer null: the
-   * SFU): senders whose messages came on it take the other path now.
+   * SFU): senders whose messages came on it take the other path now;
+   * what waited on it is delivered.
    * @param {string|null} peer
    * @param {Path} path
    */
   closed(peer, path) {
     for (const [from, s] of this.#senders) {
-      if ((peer === null || peer === from) && s.current === path) this.#switchTo(from, s, other(path));
+      if (peer !== null && peer !== from) continue;
+      if (s.current === path) this.#switchTo(from, s);
+      else if (s.current !== null && s.held.length > 0) this.#flush(from, s);
     }
+  }
+
+  /**
+   * Whether this sender's messages are still taken from path (no FENCE has
+   * moved us off it): closing path now could lose what it sent last.
+   * @param {string} peer
+   * @param {Path} path
+   */
+  takesFrom(peer, path) {
+    return this.#senders.get(peer)?.current === path;
   }
 
   /**
@@ -237,18 +252,16 @@ export class SeqReceiver {
   }
 
   /**
+   * Keeps what came on the path not taken now, within the bounds.
    * @param {string} from
    * @param {SenderState} s
    * @param {number} seq
-   * @param {string|ArrayBuffer} payload
+   * @param {string|ArrayBuffer|null} payload
    */
   #hold(from, s, seq, payload) {
-    if (seq <= s.floor || s.seen.has(seq)) return;
-    const size = typeof payload === 'string' ? payload.length * 2 : payload.byteLength;
-    let i = s.held.length;
-    while (i > 0 && s.held[i - 1].seq > seq) i--;
-    if (s.held[i - 1]?.seq === seq) return;
-    s.held.splice(i, 0, { seq, payload, size });
+    if (payload !== null && this.#done(s, seq)) return;
+    const size = payload === null ? 0 : typeof payload === 'string' ? payload.length * 2 : payload.byteLength;
+    s.held.push({ seq, payload, size });
     s.bytes += size;
     s.timer ??= setTimeout(() => this.#timedOut(from, s), this.#opts.fenceWait ?? FENCE_WAIT);
     const max = this.#opts.maxWaiting ?? MAX_WAITING;
@@ -256,7 +269,7 @@ export class SeqReceiver {
     while (s.held.length > max || (s.bytes > maxBytes && s.held.length > 0)) {
       const oldest = /** @type {Waiting} */ (s.held.shift());
       s.bytes -= oldest.size;
-      this.#deliver(from, s, oldest.seq, oldest.payload);
+      if (oldest.payload !== null) this.#deliver(from, s, oldest.seq, oldest.payload);
     }
     if (s.held.length === 0) this.#stopTimer(s);
   }
@@ -274,30 +287,44 @@ export class SeqReceiver {
     s.timer = null;
     if (this.#senders.get(from) !== s) return;
     if (s.oldSpoke) this.#flush(from, s);
-    else this.#switchTo(from, s, other(/** @type {Path} */ (s.current)));
+    else this.#switchTo(from, s);
   }
 
   /**
+   * The other path is current now: what waited on it is taken in the order
+   * it came, up to its own FENCE if there is one (which switches back, and
+   * so on); what is left waits on.
    * @param {string} from
    * @param {SenderState} s
-   * @param {Path} path
    */
-  #switchTo(from, s, path) {
-    s.current = path;
-    this.#flush(from, s);
+  #switchTo(from, s) {
+    this.#stopTimer(s);
+    s.current = other(/** @type {Path} */ (s.current));
+    const held = s.held;
+    s.held = [];
+    s.bytes = 0;
+    const fence = held.findIndex((m) => m.payload === null);
+    // One path keeps its order: sorting changes nothing but a sender's bug.
+    const take = (fence < 0 ? held : held.slice(0, fence)).sort((x, y) => x.seq - y.seq);
+    for (const m of take) this.#deliver(from, s, m.seq, /** @type {string|ArrayBuffer} */ (m.payload));
+    if (fence < 0) return;
+    // That path is done too: back to the first one (nothing of it waits: it
+    // was current meanwhile); what came after this FENCE waits again.
+    s.current = other(s.current);
+    for (const m of held.slice(fence + 1)) this.#hold(from, s, m.seq, m.payload);
   }
 
   /**
-   * Delivers what waits, in number order.
+   * Delivers what waits, in number order, without changing path.
    * @param {string} from
    * @param {SenderState} s
    */
   #flush(from, s) {
     this.#stopTimer(s);
-    const held = s.held;
+    const held = s.held.filter((m) => m.payload !== null).sort((a, b) => a.seq - b.seq);
     s.held = [];
     s.bytes = 0;
-    for (const m of held) this.#deliver(from, s, m.seq, m.payload);
+    for (const m of held) this.#deliver(from, s, m.seq, /** @type {string|ArrayBuffer} */ (m.payload));
   }
 
   /** @param {SenderState} s */
@@ -308,6 +335,15 @@ export class SeqReceiver {
   }
 
   /**
+   * Whether a number was delivered already.
+   * @param {SenderState} s
+   * @param {number} seq
+   */
+  #done(s, seq) {
+    return seq <= s.floor || s.seen.has(seq);
+  }
+
+  /**
    * Delivers a message unless its number was delivered already.
    * @param {string} from
    * @param {SenderState} s
@@ -315,7 +351,7 @@ export class SeqReceiver {
    * @param {string|ArrayBuffer} payload
    */
   #deliver(from, s, seq, payload) {
-    if (seq <= s.floor || s.seen.has(seq)) return;
+    if (this.#done(s, seq)) return;
     s.seen.add(seq);
     if (s.seen.size > 2 * SEEN_WINDOW) {
       const sorted = [...s.seen].sort((a, b) => a - b);

@@ -131,6 +131,24 @@ test('across a switch with duplicates and a late fence, every message arrives on
   r.close();
 });
 
+test('a sender that moved us there and back faster than the slow path carries its fences is followed step by step', () => {
+  // a: mesh (1), FENCE on the mesh, SFU (2), FENCE on the SFU, mesh (3, 4), FENCE on the mesh, SFU (5).
+  // The mesh is fast: everything on it comes before the SFU's part.
+  const { r, got } = receiver();
+  r.receive('mesh', 'a', meshMsg(1, 1));
+  r.receive('mesh', 'a', encodeFence(1, null).buffer);
+  r.receive('mesh', 'a', meshMsg(3, 3));
+  r.receive('mesh', 'a', meshMsg(4, 4));
+  r.receive('mesh', 'a', encodeFence(4, null).buffer);
+  assert.deepEqual(got, ['a:1'], 'the SFU is current: 3 and 4 wait for its fence');
+  r.receive('sfu', null, sfuMsg(2, 2));
+  r.receive('sfu', null, relay(encodeFence(2, 'me'), 'a'));
+  assert.deepEqual(got, ['a:1', 'a:2', 'a:3', 'a:4'], 'the mesh is done as well: the SFU again');
+  r.receive('sfu', null, sfuMsg(5, 5));
+  assert.deepEqual(got.at(-1), 'a:5');
+  r.close();
+});
+
 test('without a FENCE: a quiet old path counts as moved after the wait, a busy one means copies', async () => {
   const { r, got } = receiver({ fenceWait: 20 });
   r.receive('mesh', 'a', meshMsg(1, 1));
