@@ -6,6 +6,13 @@ import "fmt"
 const (
 	flagText     = 1
 	flagDirected = 2
+	// flagSeq and flagFence belong to auto rooms' data sequencing
+	// (docs/protocol.md, Data across a switch): the payload starts with a
+	// 4-byte sequence number; a fence is that number alone. The SFU relays
+	// them unchanged.
+	flagSeq   = 4
+	flagFence = 8
+	seqBytes  = 4
 )
 
 // envelope is a data channel message: flags, a peer id (the target from a
@@ -23,7 +30,7 @@ func decodeEnvelope(b []byte, maxPayload int) (envelope, error) {
 		return e, fmt.Errorf("%w: envelope of %d bytes", ErrBadMessage, len(b))
 	}
 	e.flags = b[0]
-	if e.flags&^(flagText|flagDirected) != 0 {
+	if e.flags&^(flagText|flagDirected|flagSeq|flagFence) != 0 {
 		return e, fmt.Errorf("%w: envelope flags %#x", ErrBadMessage, e.flags)
 	}
 	n := int(b[1])
@@ -35,7 +42,17 @@ func decodeEnvelope(b []byte, maxPayload int) (envelope, error) {
 	if directed := e.flags&flagDirected != 0; directed != (n > 0) {
 		return e, fmt.Errorf("%w: a directed envelope needs a target, a broadcast none", ErrBadMessage)
 	}
-	if len(e.payload) > maxPayload {
+	if e.flags&flagSeq != 0 && len(e.payload) < seqBytes {
+		return e, fmt.Errorf("%w: a sequenced envelope's payload of %d bytes has no sequence number", ErrBadMessage, len(e.payload))
+	}
+	if e.flags&flagFence != 0 && (e.flags&flagSeq == 0 || len(e.payload) != seqBytes) {
+		return e, fmt.Errorf("%w: a fence is a sequence number alone", ErrBadMessage)
+	}
+	limit := maxPayload
+	if e.flags&flagSeq != 0 {
+		limit += seqBytes // the number is not the app's
+	}
+	if len(e.payload) > limit {
 		return e, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrLimit, len(e.payload), maxPayload)
 	}
 	return e, nil

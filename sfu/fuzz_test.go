@@ -68,6 +68,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte{0x80, 0}, 100)
 	f.Add([]byte{0, 0, 1, 2, 3, 4}, 2)
 	f.Add([]byte{}, 0)
+	// Auto rooms' sequenced messages and fences.
+	f.Add([]byte{5, 0, 0, 0, 0, 7, '{', '}'}, 2)
+	f.Add([]byte{4 | 8 | 2, 1, 'b', 0, 0, 0, 9}, 0)
+	f.Add([]byte{4, 0, 0, 0}, 100)
+	f.Add([]byte{8, 0, 0, 0, 0, 1}, 100)
+	f.Add([]byte{4 | 8, 0, 0, 0, 0, 1, 'x'}, 100)
 	f.Fuzz(func(t *testing.T, b []byte, max int) {
 		if max < 0 {
 			max = -max
@@ -79,7 +85,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 			return
 		}
-		if len(e.payload) > max || (e.flags&flagDirected != 0) != (e.peer != "") || e.flags&^3 != 0 {
+		app := len(e.payload)
+		if e.flags&flagSeq != 0 {
+			app -= seqBytes
+		}
+		if app > max || app < 0 || (e.flags&flagDirected != 0) != (e.peer != "") || e.flags&^15 != 0 ||
+			e.flags&flagFence != 0 && (e.flags&flagSeq == 0 || app != 0) {
 			t.Fatalf("accepted %+v (max %d)", e, max)
 		}
 		if out := encodeEnvelope(e.flags, e.peer, e.payload); !bytes.Equal(out, b) {

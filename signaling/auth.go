@@ -28,12 +28,14 @@ const (
 //
 // rooms grants rooms of the default namespace; ns grants rooms of named
 // namespaces. A pattern is a room name, a prefix ending in "*" ("team-*"), or
-// "*" for every room.
+// "*" for every room. modes, in the syntax of --room-modes
+// ("p2p-*=mesh,*=auto"), pins the mode of the rooms this user creates.
 type Claims struct {
 	jwt.RegisteredClaims
 	Name  string              `json:"name,omitempty"`
 	Rooms []string            `json:"rooms,omitempty"`
 	NS    map[string][]string `json:"ns,omitempty"`
+	Modes string              `json:"modes,omitempty"`
 }
 
 // Identity is what a verified token says about a session.
@@ -42,6 +44,9 @@ type Identity struct {
 	Name    string
 	Expires time.Time
 	Grants  Grants
+	// Modes, from the "modes" claim, pin the mode of a room this session
+	// creates (first match wins; before the server's RoomModes).
+	Modes []RoomModeRule
 }
 
 // Grants are the room patterns a token grants: Rooms in the default
@@ -188,6 +193,16 @@ func identityFrom(c *Claims) (*Identity, error) {
 	if len(c.NS) > 0 {
 		id.Grants.NS = c.NS
 	}
+	if c.Modes != "" {
+		modes, err := ParseRoomModeRules(c.Modes)
+		if err != nil {
+			return nil, errorf(CodeUnauthorized, "token modes claim: %v", err)
+		}
+		if len(modes) > MaxRoomPatterns {
+			return nil, errorf(CodeUnauthorized, "token pins more than %d room modes", MaxRoomPatterns)
+		}
+		id.Modes = modes
+	}
 	return id, nil
 }
 
@@ -207,6 +222,7 @@ type TokenSpec struct {
 	Name  string              // display name, optional
 	Rooms []string            // room patterns in the default namespace
 	NS    map[string][]string // room patterns per named namespace
+	Modes string              // room modes this user's rooms get, as --room-modes ("*=auto")
 	TTL   time.Duration       // required
 }
 
@@ -226,6 +242,7 @@ func MintHS256(secret []byte, spec TokenSpec) (string, error) {
 		Name:  spec.Name,
 		Rooms: spec.Rooms,
 		NS:    spec.NS,
+		Modes: spec.Modes,
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }

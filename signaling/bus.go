@@ -46,7 +46,8 @@ type Bus interface {
 	// otherwise ErrNotFound.
 	Send(k RoomKey, from, to string, frame []byte, kind FrameKind) error
 	// Broadcast delivers frame to every member of the room except from, if
-	// from is a member; otherwise ErrNotFound.
+	// from is a member; otherwise ErrNotFound. from "" is the server: every
+	// member gets the frame (none: nothing happens, no error).
 	Broadcast(k RoomKey, from string, frame []byte, kind FrameKind) error
 	// Rooms counts the rooms that have at least one member.
 	Rooms() int

@@ -157,7 +157,10 @@ func (b *MemoryBus) Broadcast(k RoomKey, from string, frame []byte, kind FrameKi
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.rooms[k]
-	if r == nil || r.find(from) < 0 {
+	if from == "" && r == nil {
+		return nil
+	}
+	if r == nil || from != "" && r.find(from) < 0 {
 		return errorf(CodeNotFound, "not in room %q", k.Room)
 	}
 	for i := range r.members {

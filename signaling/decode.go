@@ -137,8 +137,16 @@ func (d *decoder) field(f *Frame, key []byte) {
 		dst = &f.Token
 	case "resume":
 		dst = &f.Resume
+	case "mode":
+		dst = &f.Mode
 	case "lastSeq":
-		d.lastSeq(f)
+		f.LastSeq = d.whole("lastSeq")
+		return
+	case "switch":
+		f.Switch = d.whole("switch")
+		return
+	case "failed":
+		f.Failed = d.raw()
 		return
 	case "id":
 		start := d.i
@@ -168,14 +176,7 @@ func (d *decoder) field(f *Frame, key []byte) {
 		}
 		return
 	case "data":
-		d.ws()
-		start := d.i
-		if d.validValue() {
-			f.Data = d.b[start:d.i]
-			if string(f.Data) == "null" { // null counts as absent
-				f.Data = nil
-			}
-		}
+		f.Data = d.raw()
 		return
 	default:
 		d.validValue()
@@ -197,30 +198,44 @@ func (d *decoder) field(f *Frame, key []byte) {
 	}
 }
 
-// lastSeq decodes "lastSeq": a whole number from 0 to 2^53-1 (what a
-// JavaScript number holds exactly), written without fraction or exponent.
-func (d *decoder) lastSeq(f *Frame) {
+// raw returns the JSON value at d.i as it is (a slice of the input), nil for
+// null (which counts as absent) or an invalid value.
+func (d *decoder) raw() []byte {
+	d.ws()
 	start := d.i
+	if !d.validValue() {
+		return nil
+	}
+	if v := d.b[start:d.i]; string(v) != "null" {
+		return v
+	}
+	return nil
+}
+
+// whole decodes the value of field key ("lastSeq", "switch"): a whole
+// number from 0 to 2^53-1 (what a JavaScript number holds exactly), written
+// without fraction or exponent; null is 0.
+func (d *decoder) whole(key string) uint64 {
 	switch c := d.peek(); {
 	case c == 'n':
 		d.literal("null")
-		f.LastSeq = 0
-		return
+		return 0
 	case c >= '0' && c <= '9':
-		start = d.i
+		start := d.i
 		if !d.number() {
-			return
+			return 0
 		}
 		n, err := strconv.ParseUint(string(d.b[start:d.i]), 10, 64)
 		if err != nil || n > maxSafeInteger {
-			d.wrongType(`field "lastSeq" must be a whole number from 0 to 2^53-1`)
-			return
+			d.wrongType(`field %q must be a whole number from 0 to 2^53-1`, key)
+			return 0
 		}
-		f.LastSeq = n
+		return n
 	default:
 		if d.validValue() {
-			d.wrongType(`field "lastSeq" must be a whole number from 0 to 2^53-1`)
+			d.wrongType(`field %q must be a whole number from 0 to 2^53-1`, key)
 		}
+		return 0
 	}
 }
 

@@ -24,6 +24,15 @@ import (
 
 var fuzzFrameSeeds = []string{
 	// Every client type, well formed.
+	`{"type":"sfu-join","room":"call","id":1}`,
+	`{"type":"sfu-leave","room":"call","ns":"chat"}`,
+	`{"type":"mode-ack","room":"call","switch":3,"mode":"sfu","failed":["a","b"],"id":"m"}`,
+	`{"type":"mode-ack","room":"call","switch":1,"mode":"mesh","failed":null}`,
+	`{"type":"mode-ack","room":"call","switch":0,"mode":"mesh"}`,
+	`{"type":"mode-ack","room":"call","switch":1.5,"mode":"sfu"}`,
+	`{"type":"mode-ack","room":"call","switch":1,"mode":"p2p"}`,
+	`{"type":"mode-ack","room":"call","switch":1,"mode":"sfu","failed":{"a":1}}`,
+	`{"type":"mode-ack","room":"call","switch":9007199254740992,"mode":"sfu"}`,
 	`{"type":"hello","token":"eyJhbGciOiJIUzI1NiJ9.e30.x"}`,
 	`{"type":"hello","token":"t","id":1}`,
 	`{"type":"join","room":"lobby","id":1}`,
@@ -136,6 +145,7 @@ var fuzzFrameSeeds = []string{
 var clientTypes = map[string]bool{
 	TypeHello: true, TypeJoin: true, TypeLeave: true, TypeSignal: true, TypeBroadcast: true, TypePing: true,
 	TypeICEServers: true, TypeRefresh: true, TypeConfirm: true, TypeSFU: true,
+	TypeSFUJoin: true, TypeSFULeave: true, TypeModeAck: true,
 }
 
 // decodeAny decodes JSON keeping numbers as written.
@@ -205,16 +215,28 @@ func refFrame(in []byte) (f Frame, ok bool) {
 			dst = &f.Token
 		case "resume":
 			dst = &f.Resume
-		case "lastSeq":
+		case "mode":
+			dst = &f.Mode
+		case "lastSeq", "switch":
 			// A whole number from 0 to 2^53-1 without fraction or exponent.
-			f.LastSeq = 0
+			n := uint64(0)
 			if string(raw) != "null" {
-				n, err := strconv.ParseUint(string(raw), 10, 64)
-				if err != nil || n > 1<<53-1 {
+				v, err := strconv.ParseUint(string(raw), 10, 64)
+				if err != nil || v > 1<<53-1 {
 					wrong = true
 				} else {
-					f.LastSeq = n
+					n = v
 				}
+			}
+			if key == "switch" {
+				f.Switch = n
+			} else {
+				f.LastSeq = n
+			}
+		case "failed":
+			f.Failed = raw
+			if string(raw) == "null" {
+				f.Failed = nil
 			}
 		case "id":
 			switch c := raw[0]; {
@@ -311,8 +333,8 @@ func FuzzDecodeFrame(f *testing.F) {
 			return
 		}
 		if fr.Type != ref.Type || fr.Room != ref.Room || fr.NS != ref.NS || fr.To != ref.To || fr.Token != ref.Token ||
-			fr.Resume != ref.Resume || fr.LastSeq != ref.LastSeq ||
-			!bytes.Equal(fr.ID, ref.ID) || !bytes.Equal(fr.Data, ref.Data) {
+			fr.Resume != ref.Resume || fr.LastSeq != ref.LastSeq || fr.Switch != ref.Switch || fr.Mode != ref.Mode ||
+			!bytes.Equal(fr.ID, ref.ID) || !bytes.Equal(fr.Data, ref.Data) || !bytes.Equal(fr.Failed, ref.Failed) {
 			t.Fatalf("DecodeFrame(%q) = %+v,\nencoding/json:      %+v", in, fr, ref)
 		}
 
@@ -323,7 +345,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("DecodeFrame accepted %q, which is not valid UTF-8 JSON", in)
 		}
 		switch fr.Type {
-		case TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypeSFU:
+		case TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypeSFU, TypeSFUJoin, TypeSFULeave, TypeModeAck:
 			if fr.Room == "" || len(fr.Room) > MaxRoomNameBytes || !utf8.ValidString(fr.Room) {
 				t.Fatalf("DecodeFrame(%q) accepted room %q", in, fr.Room)
 			}

@@ -1,6 +1,8 @@
 package signaling
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,16 +24,18 @@ const (
 	KindICEServers
 	KindTokenExpiring
 	KindReconnect
-	KindSFU   // a message from the SFU of an sfu room
-	kindPing  // WebSocket control ping
-	kindClose // WebSocket close frame, then the connection ends
+	KindSFU     // a message from the SFU of an sfu room
+	KindMode    // a switch of an auto room
+	KindModeAck // another member finished a switch
+	kindPing    // WebSocket control ping
+	kindClose   // WebSocket close frame, then the connection ends
 	numKinds
 )
 
-var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "reconnect", "sfu", "ping", "close"}
+var kindNames = [numKinds]string{"welcome", "joined", "peer-joined", "peer-left", "signal", "broadcast", "pong", "ack", "error", "ice-servers", "token-expiring", "reconnect", "sfu", "mode", "mode-ack", "ping", "close"}
 
 // inbound frame types as metric labels; anything else counts as "unknown".
-var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, TypeRefresh, TypeConfirm, TypeSFU, "unknown", "invalid"}
+var inTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeBroadcast, TypePing, TypeICEServers, TypeRefresh, TypeConfirm, TypeSFU, TypeSFUJoin, TypeSFULeave, TypeModeAck, "unknown", "invalid"}
 
 // metrics holds pre-resolved counters: the hot path never looks up labels.
 type metrics struct {
@@ -44,6 +48,10 @@ type metrics struct {
 	disconnects *prometheus.CounterVec
 	detached    prometheus.Gauge
 	resumes     map[string]prometheus.Counter // by result: "resumed" or a resumeError code
+
+	byMode        *prometheus.GaugeVec
+	switches      *prometheus.CounterVec
+	switchSeconds *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
@@ -94,10 +102,38 @@ func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
 	roomsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "switchboard_signaling_rooms", Help: "Rooms with at least one member.",
 	}, func() float64 { return float64(rooms()) })
+	m.byMode = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "switchboard_rooms_by_mode", Help: "Rooms with at least one member, by mode now (an auto room counts as mesh or sfu).",
+	}, []string{"mode"})
+	m.switches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_room_switches_total", Help: "Switches of auto rooms, by direction (to_sfu, to_mesh) and outcome: ok, partial (a member could not move every peer), timeout (not every member acked in 30 s), superseded (another switch came first).",
+	}, []string{"direction", "outcome"})
+	m.switchSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "switchboard_room_switch_seconds",
+		Help:    "Time from a switch's mode frame to the last member's mode-ack, by direction (switches that ended ok or partial).",
+		Buckets: []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30},
+	}, []string{"direction"})
+	for _, mode := range []RoomMode{ModeMesh, ModeSFU} {
+		m.byMode.WithLabelValues(string(mode))
+	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.connects, m.refused, m.disconnects, m.detached, resumes, in, out, errs, roomsGauge)
+		reg.MustRegister(m.sessions, m.connects, m.refused, m.disconnects, m.detached, resumes, in, out, errs, roomsGauge,
+			m.byMode, m.switches, m.switchSeconds)
 	}
 	return m
+}
+
+func (m *metrics) roomsByMode(mode RoomMode) prometheus.Gauge {
+	return m.byMode.WithLabelValues(string(mode))
+}
+
+// switchDone counts a switch that ended; the histogram takes only those that
+// every member acked.
+func (m *metrics) switchDone(direction, outcome string, took time.Duration) {
+	m.switches.WithLabelValues(direction, outcome).Inc()
+	if outcome == "ok" || outcome == "partial" {
+		m.switchSeconds.WithLabelValues(direction).Observe(took.Seconds())
+	}
 }
 
 func (m *metrics) frameIn(typ string) {

@@ -27,6 +27,14 @@ const (
 	// TypeSFU carries a message between a client and the SFU of an sfu
 	// room, both ways: "data" is a JSON object (docs/protocol.md, SFU rooms).
 	TypeSFU = "sfu"
+	// TypeSFUJoin and TypeSFULeave make the session an SFU participant of an
+	// auto room, or end that, when the room switches (docs/protocol.md,
+	// Auto rooms).
+	TypeSFUJoin  = "sfu-join"
+	TypeSFULeave = "sfu-leave"
+	// TypeModeAck says that the client finished a switch of an auto room;
+	// the server relays it to the room's other members.
+	TypeModeAck = "mode-ack"
 )
 
 // Frame types the server sends (besides signal and broadcast, which go both ways).
@@ -44,7 +52,12 @@ const (
 	// TypeReconnect tells a client that the server is draining: reconnect
 	// after "delay" milliseconds.
 	TypeReconnect = "reconnect"
+	// TypeMode announces a switch of an auto room to its members.
+	TypeMode = "mode"
 )
+
+// MaxFailedPeers bounds the "failed" list of a mode-ack.
+const MaxFailedPeers = 1000
 
 // Wire limits on the fields of a client frame.
 const (
@@ -68,6 +81,11 @@ type Frame struct {
 	// Resume and LastSeq, in a hello, ask to resume a session (docs/protocol.md).
 	Resume  string
 	LastSeq uint64
+	// Switch, Mode and Failed are a mode-ack's: Failed is the raw JSON
+	// array, checked by the handler.
+	Switch uint64
+	Mode   string
+	Failed []byte
 }
 
 // DecodeFrame parses one client text frame and checks every field its type
@@ -108,8 +126,22 @@ func (f *Frame) validate() error {
 			return errorf(CodeBadRequest, `refresh needs "token"`)
 		}
 		return nil
-	case TypeJoin, TypeLeave:
+	case TypeJoin, TypeLeave, TypeSFUJoin, TypeSFULeave:
 		return validRoom(f.Room)
+	case TypeModeAck:
+		if err := validRoom(f.Room); err != nil {
+			return err
+		}
+		if f.Switch == 0 {
+			return errorf(CodeBadRequest, `mode-ack needs "switch", the id of a switch`)
+		}
+		if f.Mode != string(ModeMesh) && f.Mode != string(ModeSFU) {
+			return errorf(CodeBadRequest, `mode-ack needs "mode", mesh or sfu`)
+		}
+		if f.Failed != nil && f.Failed[0] != '[' {
+			return errorf(CodeBadRequest, `mode-ack "failed" must be an array of peer ids`)
+		}
+		return nil
 	case TypeSignal:
 		if err := validRoom(f.Room); err != nil {
 			return err
@@ -218,11 +250,23 @@ func encodeRelay(typ string, k RoomKey, from string, data []byte) []byte {
 	return append(b, '}')
 }
 
-func encodeJoined(k RoomKey, mode RoomMode, peers []Member, id []byte) []byte {
-	b := make([]byte, 0, 80+len(peers)*96)
+// roomView is what a joined frame says of a room's mode: its mode now and,
+// for an auto room, the id of its latest switch.
+type roomView struct {
+	mode     RoomMode
+	auto     bool
+	switchID uint64
+}
+
+func encodeJoined(k RoomKey, v roomView, peers []Member, id []byte) []byte {
+	b := make([]byte, 0, 100+len(peers)*96)
 	b = appendHead(b, TypeJoined)
 	b = appendRoom(b, k)
-	b = appendField(b, "mode", string(mode))
+	b = appendField(b, "mode", string(v.mode))
+	if v.auto {
+		b = append(b, `,"auto":true,"switch":`...)
+		b = strconv.AppendUint(b, v.switchID, 10)
+	}
 	b = append(b, `,"peers":[`...)
 	for i, m := range peers {
 		if i > 0 {
@@ -249,6 +293,37 @@ func encodeSFU(k RoomKey, msg []byte) []byte {
 	b = appendRoom(b, k)
 	b = append(b, `,"data":`...)
 	b = append(b, msg...)
+	return append(b, '}')
+}
+
+// encodeMode announces switch id of room k to mode.
+func encodeMode(k RoomKey, mode RoomMode, id uint64) []byte {
+	b := appendHead(make([]byte, 0, 96+len(k.Room)), TypeMode)
+	b = appendRoom(b, k)
+	b = appendField(b, "mode", string(mode))
+	b = append(b, `,"switch":`...)
+	b = strconv.AppendUint(b, id, 10)
+	return append(b, '}')
+}
+
+// encodeModeAck relays a member's mode-ack to the others.
+func encodeModeAck(k RoomKey, from string, id uint64, mode RoomMode, failed []string) []byte {
+	b := appendHead(make([]byte, 0, 128+len(k.Room)+len(failed)*24), TypeModeAck)
+	b = appendRoom(b, k)
+	b = appendField(b, "from", from)
+	b = append(b, `,"switch":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = appendField(b, "mode", string(mode))
+	if len(failed) > 0 {
+		b = append(b, `,"failed":[`...)
+		for i, p := range failed {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, p)
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
 }
 

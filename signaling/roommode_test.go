@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/switchboard-rtc/switchboard/internal/testutil"
 	"github.com/switchboard-rtc/switchboard/signaling"
@@ -34,18 +35,18 @@ func TestParseRoomModeRules(t *testing.T) {
 			t.Errorf("%q: %v %v", empty, r, err)
 		}
 	}
-	for _, bad := range []string{"webinar-*", "=sfu", "a=auto", "a=SFU", "a=sfu,b", "a=", "a=sfu=mesh"} {
+	for _, bad := range []string{"webinar-*", "=sfu", "a=automatic", "a=SFU", "a=sfu,b", "a=", "a=sfu=mesh"} {
 		if _, err := signaling.ParseRoomModeRules(bad); !errors.Is(err, signaling.ErrBadConfig) {
 			t.Errorf("%q: error %v, want ErrBadConfig", bad, err)
 		}
 	}
-	for s, want := range map[string]signaling.RoomMode{"mesh": signaling.ModeMesh, " sfu ": signaling.ModeSFU} {
+	for s, want := range map[string]signaling.RoomMode{"mesh": signaling.ModeMesh, " sfu ": signaling.ModeSFU, "auto": signaling.ModeAuto} {
 		if m, err := signaling.ParseRoomMode(s); err != nil || m != want {
 			t.Errorf("ParseRoomMode(%q) = %q, %v", s, m, err)
 		}
 	}
-	if _, err := signaling.ParseRoomMode("auto"); !errors.Is(err, signaling.ErrBadConfig) {
-		t.Errorf("auto: %v", err)
+	if _, err := signaling.ParseRoomMode("p2p"); !errors.Is(err, signaling.ErrBadConfig) {
+		t.Errorf("p2p: %v", err)
 	}
 }
 
@@ -104,8 +105,10 @@ func TestRoomModesValidated(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []signaling.RoomModes{
-		{Default: "auto"},
+		{Default: "automatic"},
 		{Default: " sfu"},
+		{Default: signaling.ModeAuto, MeshMax: -1},
+		{Default: signaling.ModeAuto, MeshHold: -time.Second},
 		{Rules: []signaling.RoomModeRule{{Pattern: "", Mode: signaling.ModeSFU}}},
 		{Rules: []signaling.RoomModeRule{{Pattern: "a", Mode: "p2p"}}},
 	} {

@@ -20,6 +20,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	bus      Bus
+	rooms    *roomTable // every room's mode, and the switches of auto rooms
 	m        *metrics
 	ns       map[string]*Namespace // "" is the default namespace
 	upgrader websocket.Upgrader
@@ -68,6 +69,7 @@ func New(cfg Config) (*Server, error) {
 		s.ns[cfg.Namespaces[i].Name] = &cfg.Namespaces[i]
 	}
 	s.m = newMetrics(cfg.Metrics, s.bus.Rooms)
+	s.rooms = newRoomTable(s)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HelloTimeout,
 		// Small read buffers and pooled write buffers: an idle session then

@@ -749,7 +749,6 @@ func (se *Session) end(reason string) {
 	se.srv.mu.Lock()
 	draining := se.srv.draining
 	se.srv.mu.Unlock()
-	se.leaveAllSFU()
 	for _, k := range se.rooms {
 		var notify []byte
 		if !draining {
@@ -758,8 +757,9 @@ func (se *Session) end(reason string) {
 		// While the server drains, everyone is told to reconnect: a
 		// peer-left to a client whose close is not queued yet would make it
 		// drop a link that its rejoin would keep.
-		se.srv.bus.Leave(k, se.peer, notify)
+		se.leaveRoom(k, notify)
 	}
+	se.leaveAllSFU() // none left: leaveRoom took each room's
 	se.rooms = nil
 	se.srv.release(se)
 	se.srv.m.disconnects.WithLabelValues(reason).Inc()
@@ -858,11 +858,24 @@ func (se *Session) dispatch(f *Frame) error {
 		err = se.srv.bus.Broadcast(k, se.peer, encodeRelay(TypeBroadcast, k, se.peer, f.Data), KindBroadcast)
 	case TypeSFU:
 		err = se.sfuMessage(k, f.Data)
+	case TypeSFUJoin:
+		return se.sfuJoinAuto(k, f.ID) // answers, then lets the SFU speak
+	case TypeSFULeave:
+		err = se.sfuLeaveAuto(k)
+	case TypeModeAck:
+		err = se.modeAck(k, f)
 	}
-	if err == nil && f.ID != nil {
-		se.Deliver(encodeReply(TypeAck, f.ID), KindAck)
+	if err == nil {
+		se.ack(f.ID)
 	}
 	return err
+}
+
+// ack answers a frame with an id that succeeded.
+func (se *Session) ack(id []byte) {
+	if id != nil {
+		se.Deliver(encodeReply(TypeAck, id), KindAck)
+	}
 }
 
 // maxConfirmsPerSecond caps confirm frames (the SDK sends at most about 5).
@@ -913,6 +926,7 @@ func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 	if !se.ident.Grants.Allows(k.NS, k.Room) {
 		return errorf(CodeForbidden, "token does not grant room %q", k.Room)
 	}
+	rooms := se.srv.rooms
 	if se.inRoom(k) >= 0 { // joining again answers with the room as it is
 		others := se.srv.bus.Members(k)
 		for i, m := range others {
@@ -921,7 +935,10 @@ func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 				break
 			}
 		}
-		se.Deliver(encodeJoined(k, se.roomMode(k), others, id), KindJoined)
+		st := rooms.lock(k)
+		v := st.view()
+		rooms.unlock(st)
+		se.Deliver(encodeJoined(k, v, others, id), KindJoined)
 		return nil
 	}
 	n := 0
@@ -933,7 +950,16 @@ func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 	if n >= ns.Limits.RoomsPerSession {
 		return errorf(CodeLimitExceeded, "at most %d rooms per session", ns.Limits.RoomsPerSession)
 	}
-	mode := se.srv.modeOf(k)
+	st := rooms.lock(k)
+	defer rooms.unlock(st)
+	if st.members == 0 {
+		rooms.create(st, se.ident)
+	}
+	if max := ns.Limits.PeersPerRoom; max > 0 && st.members >= max {
+		// Before a switch is announced for a joiner who will not get in.
+		return errorf(CodeLimitExceeded, "room is full (%d peers)", max)
+	}
+	mode, switched := rooms.joining(st)
 	var part *sfuPart
 	if mode == ModeSFU { // the SFU first: a refusal leaves no trace in the room
 		var err error
@@ -941,9 +967,15 @@ func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 			return err
 		}
 	}
+	if switched {
+		// The members hear of the switch before the joiner's peer-joined:
+		// they make no mesh link to it.
+		rooms.switchTo(st, ModeSFU)
+	}
 	m := se.member()
+	v := st.view()
 	err := se.srv.bus.Join(k, m, se, ns.Limits.PeersPerRoom,
-		func(peers []Member) []byte { return encodeJoined(k, mode, peers, id) },
+		func(peers []Member) []byte { return encodeJoined(k, v, peers, id) },
 		encodePeerJoined(k, m))
 	if err != nil {
 		if part != nil {
@@ -951,6 +983,7 @@ func (se *Session) join(k RoomKey, ns *Namespace, id []byte) error {
 		}
 		return err
 	}
+	rooms.joined(st)
 	se.rooms = append(se.rooms, k)
 	if part != nil {
 		se.sfu = append(se.sfu, part)
@@ -965,9 +998,20 @@ func (se *Session) leave(k RoomKey) error {
 		return errorf(CodeNotFound, "not in room %q", k.Room)
 	}
 	se.rooms = append(se.rooms[:i], se.rooms[i+1:]...)
-	se.leaveSFU(k)
-	se.srv.bus.Leave(k, se.peer, encodePeerLeft(k, se.peer))
+	se.leaveRoom(k, encodePeerLeft(k, se.peer))
 	return nil
+}
+
+// leaveRoom takes the session out of room k, its SFU side included, and
+// tells the members left with notify (nil: nobody).
+func (se *Session) leaveRoom(k RoomKey, notify []byte) {
+	rooms := se.srv.rooms
+	st := rooms.lock(k)
+	defer rooms.unlock(st)
+	se.leaveSFU(k)
+	if se.srv.bus.Leave(k, se.peer, notify) {
+		rooms.left(st, se.peer)
+	}
 }
 
 // encodeWelcome builds the welcome: tok is the session's new resume token

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -17,14 +18,6 @@ import (
 // trace in the room: nobody was told of the joiner, and the joiner gets
 // only the error. What the SFU sends meanwhile (its first offer) is held
 // until the "joined" is queued, so the client always sees "joined" first.
-
-// modeOf is the mode a room gets when a session joins it.
-func (s *Server) modeOf(k RoomKey) RoomMode {
-	if s.cfg.SFU == nil {
-		return ModeMesh
-	}
-	return s.cfg.RoomModes.Mode(k.Room)
-}
 
 // sfuPart is a session's participant in the SFU side of one room. Its send
 // is the send func the SFU got; the SFU may call it from any goroutine.
@@ -117,14 +110,6 @@ func (se *Session) sfuPartOf(k RoomKey) (*sfuPart, int) {
 	return nil, -1
 }
 
-// roomMode is the mode of a room the session is in.
-func (se *Session) roomMode(k RoomKey) RoomMode {
-	if p, _ := se.sfuPartOf(k); p != nil {
-		return ModeSFU
-	}
-	return ModeMesh
-}
-
 // leaveSFU leaves the SFU side of room k, if the session is in it.
 func (se *Session) leaveSFU(k RoomKey) {
 	p, i := se.sfuPartOf(k)
@@ -150,7 +135,7 @@ func (se *Session) sfuMessage(k RoomKey, data []byte) error {
 	}
 	p, _ := se.sfuPartOf(k)
 	if p == nil {
-		return errorf(CodeBadRequest, "room %q is a mesh room: it has no SFU", k.Room)
+		return errorf(CodeBadRequest, "room %q: not an SFU participant (a mesh room, or an auto room without sfu-join)", k.Room)
 	}
 	// A copy: data lives in the read buffer, which the next frame reuses,
 	// and the SFU may keep what it is given.
@@ -176,4 +161,91 @@ func sfuError(err error, fallback Code) error {
 		return err
 	}
 	return &Error{Code: fallback, Message: err.Error()}
+}
+
+// sfuJoinAuto makes the session an SFU participant of auto room k, which is
+// on the SFU now (an sfu-join). The ack goes out before anything the SFU
+// sends.
+func (se *Session) sfuJoinAuto(k RoomKey, id []byte) error {
+	st, err := se.lockAuto(k)
+	if err != nil {
+		return err
+	}
+	defer se.srv.rooms.unlock(st)
+	if st.mode != ModeSFU {
+		return errorf(CodeBadRequest, "auto room %q is a mesh now (switch %d)", k.Room, st.switchID)
+	}
+	if p, _ := se.sfuPartOf(k); p != nil {
+		se.ack(id)
+		return nil
+	}
+	p, err := se.sfuJoin(k)
+	if err != nil {
+		return err
+	}
+	se.sfu = append(se.sfu, p)
+	se.ack(id)
+	p.open()
+	return nil
+}
+
+// sfuLeaveAuto ends the session's SFU participation in auto room k (an
+// sfu-leave).
+func (se *Session) sfuLeaveAuto(k RoomKey) error {
+	st, err := se.lockAuto(k)
+	if err != nil {
+		return err
+	}
+	defer se.srv.rooms.unlock(st)
+	se.leaveSFU(k)
+	return nil
+}
+
+// lockAuto returns the state of auto room k, which the session is in,
+// locked: the caller unlocks it.
+func (se *Session) lockAuto(k RoomKey) (*roomState, error) {
+	if se.inRoom(k) < 0 {
+		return nil, errorf(CodeNotFound, "not in room %q", k.Room)
+	}
+	st := se.srv.rooms.lock(k)
+	if !st.auto {
+		se.srv.rooms.unlock(st)
+		return nil, errorf(CodeBadRequest, "room %q is not an auto room: its mode does not switch", k.Room)
+	}
+	return st, nil
+}
+
+// modeAck records that the client finished switch f.Switch of auto room k,
+// and tells the other members.
+func (se *Session) modeAck(k RoomKey, f *Frame) error {
+	var failed []string
+	if f.Failed != nil {
+		if err := json.Unmarshal(f.Failed, &failed); err != nil {
+			return errorf(CodeBadRequest, `mode-ack "failed" must be an array of peer ids`)
+		}
+		if len(failed) > MaxFailedPeers {
+			return errorf(CodeBadRequest, `mode-ack "failed" lists more than %d peers`, MaxFailedPeers)
+		}
+		for _, p := range failed {
+			if p == "" || len(p) > MaxPeerIDBytes {
+				return errorf(CodeBadRequest, `mode-ack "failed" holds a peer id that is empty or longer than %d bytes`, MaxPeerIDBytes)
+			}
+		}
+	}
+	st, err := se.lockAuto(k)
+	if err != nil {
+		return err
+	}
+	rooms := se.srv.rooms
+	defer rooms.unlock(st)
+	if f.Switch > st.switchID {
+		return errorf(CodeBadRequest, "room %q has had no switch %d (the latest is %d)", k.Room, f.Switch, st.switchID)
+	}
+	if f.Switch == st.switchID && RoomMode(f.Mode) != st.mode {
+		return errorf(CodeBadRequest, "switch %d of room %q is to %s, not %s", f.Switch, k.Room, st.mode, f.Mode)
+	}
+	if !rooms.acked(st, se.peer, f.Switch, len(failed) > 0) {
+		return nil // superseded: nobody needs it
+	}
+	return se.srv.bus.Broadcast(k, se.peer, encodeModeAck(k, se.peer, f.Switch, st.mode, failed), KindModeAck)
 }

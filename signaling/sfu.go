@@ -3,6 +3,7 @@ package signaling
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // RoomMode says how a room's media travels.
@@ -16,6 +17,17 @@ const (
 	// ModeSFU: every peer connects to the server's SFU, which forwards
 	// media and data between them; signaling carries the "sfu" frames.
 	ModeSFU RoomMode = "sfu"
+	// ModeAuto: a mesh while the room holds at most RoomModes.MeshMax peers,
+	// the SFU when it grows beyond, a mesh again when it has shrunk for
+	// RoomModes.MeshHold (docs/protocol.md, Auto rooms). An auto room's mode
+	// at any moment is ModeMesh or ModeSFU.
+	ModeAuto RoomMode = "auto"
+)
+
+// Defaults of RoomModes' auto switching.
+const (
+	DefaultMeshMax  = 4
+	DefaultMeshHold = 10 * time.Second
 )
 
 // RoomModeRule pins the rooms matching Pattern (a room name, a prefix
@@ -25,20 +37,42 @@ type RoomModeRule struct {
 	Mode    RoomMode
 }
 
-// RoomModes picks a room's mode: the first rule whose pattern matches the
-// room, else Default. The zero value makes every room a mesh.
+// RoomModes picks a room's mode when the room is created (its first member
+// joins): the first rule of the joiner's token (its "modes" claim) whose
+// pattern matches the room, else the first of Rules, else Default. The zero
+// value makes every room a mesh.
 type RoomModes struct {
 	Rules   []RoomModeRule
 	Default RoomMode
+	// MeshMax is the most peers an auto room holds as a mesh (default 4):
+	// the join of one more moves it to the SFU.
+	MeshMax int
+	// MeshHold is how long an auto room on the SFU must hold MeshMax-1 peers
+	// or fewer before it moves back to a mesh (default 10 s).
+	MeshHold time.Duration
 }
 
-// ParseRoomMode parses "mesh" or "sfu".
+func (m RoomModes) meshMax() int {
+	if m.MeshMax <= 0 {
+		return DefaultMeshMax
+	}
+	return m.MeshMax
+}
+
+func (m RoomModes) meshHold() time.Duration {
+	if m.MeshHold <= 0 {
+		return DefaultMeshHold
+	}
+	return m.MeshHold
+}
+
+// ParseRoomMode parses "mesh", "sfu" or "auto".
 func ParseRoomMode(s string) (RoomMode, error) {
 	switch m := RoomMode(strings.TrimSpace(s)); m {
-	case ModeMesh, ModeSFU:
+	case ModeMesh, ModeSFU, ModeAuto:
 		return m, nil
 	}
-	return "", fmt.Errorf("%w: room mode %q: want mesh or sfu", ErrBadConfig, s)
+	return "", fmt.Errorf("%w: room mode %q: want mesh, sfu or auto", ErrBadConfig, s)
 }
 
 // ParseRoomModeRules parses a comma-separated list of pattern=mode pairs, as
@@ -65,12 +99,11 @@ func ParseRoomModeRules(s string) ([]RoomModeRule, error) {
 	return rules, nil
 }
 
-// Mode returns the mode of a room (its name, whatever its namespace).
+// Mode returns the mode of a room (its name, whatever its namespace) by
+// Rules and Default: mesh, sfu or auto.
 func (m RoomModes) Mode(room string) RoomMode {
-	for _, r := range m.Rules {
-		if matchRoom(r.Pattern, room) {
-			return r.Mode
-		}
+	if mode, ok := matchMode(m.Rules, room); ok {
+		return mode
 	}
 	if m.Default == "" {
 		return ModeMesh
@@ -78,14 +111,28 @@ func (m RoomModes) Mode(room string) RoomMode {
 	return m.Default
 }
 
-// Uses reports whether some room can be of the given mode: the default or a
-// rule's. A server starts its SFU only when some room can be an sfu room.
+// matchMode returns the mode of the first rule matching room.
+func matchMode(rules []RoomModeRule, room string) (RoomMode, bool) {
+	for _, r := range rules {
+		if matchRoom(r.Pattern, room) {
+			return r.Mode, true
+		}
+	}
+	return "", false
+}
+
+// Uses reports whether some room can be of the given mode by the default or a
+// rule (an auto room can be mesh and sfu). A server starts its SFU only when
+// some room can be an sfu room.
 func (m RoomModes) Uses(mode RoomMode) bool {
-	if m.Default == mode || m.Default == "" && mode == ModeMesh {
+	uses := func(m RoomMode) bool {
+		return m == mode || m == ModeAuto && (mode == ModeMesh || mode == ModeSFU)
+	}
+	if uses(m.Default) || m.Default == "" && mode == ModeMesh {
 		return true
 	}
 	for _, r := range m.Rules {
-		if r.Mode == mode {
+		if uses(r.Mode) {
 			return true
 		}
 	}
@@ -94,17 +141,23 @@ func (m RoomModes) Uses(mode RoomMode) bool {
 
 func (m RoomModes) validate() error {
 	if m.Default != "" && !m.Default.valid() {
-		return fmt.Errorf("%w: default room mode %q: want mesh or sfu", ErrBadConfig, m.Default)
+		return fmt.Errorf("%w: default room mode %q: want mesh, sfu or auto", ErrBadConfig, m.Default)
 	}
 	for _, r := range m.Rules {
 		if r.Pattern == "" || !r.Mode.valid() {
-			return fmt.Errorf("%w: room mode rule %q=%q: want a pattern and mesh or sfu", ErrBadConfig, r.Pattern, r.Mode)
+			return fmt.Errorf("%w: room mode rule %q=%q: want a pattern and mesh, sfu or auto", ErrBadConfig, r.Pattern, r.Mode)
 		}
+	}
+	if m.MeshMax < 0 || m.MeshMax > 1000 {
+		return fmt.Errorf("%w: mesh max %d: want 1 to 1000 (0: the default, %d)", ErrBadConfig, m.MeshMax, DefaultMeshMax)
+	}
+	if m.MeshHold < 0 {
+		return fmt.Errorf("%w: mesh hold %v: want a positive duration (0: the default, %v)", ErrBadConfig, m.MeshHold, DefaultMeshHold)
 	}
 	return nil
 }
 
-func (m RoomMode) valid() bool { return m == ModeMesh || m == ModeSFU }
+func (m RoomMode) valid() bool { return m == ModeMesh || m == ModeSFU || m == ModeAuto }
 
 // SFU is all that signaling knows of the media server: a participant joins
 // and leaves an SFU room, and messages (JSON values, the "data" of "sfu"

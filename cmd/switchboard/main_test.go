@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,13 +133,18 @@ func TestServeGeneratesSecretAndRefusesBadFlags(t *testing.T) {
 		{"serve", "--turn-relay-ports", "5000"},
 		{"serve", "--signaling=false", "--turn=false"},
 		{"serve", "--room-modes", "big-*"},
-		{"serve", "--room-mode-default", "auto"},
+		{"serve", "--room-mode-default", "p2p"},
 		{"serve", "--sfu-udp-port", "70000"},
 		{"serve", "--sfu-tcp-port", "-2"},
 		{"token", "--user", "u"},
 		{"nonsense"},
 	} {
-		out, err := exec.Command(bin, args...).CombinedOutput()
+		// A flag that became valid would start a server: the deadline ends
+		// it rather than the test binary's timeout, which orphans the
+		// servers started above.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		cancel()
 		if err == nil {
 			t.Errorf("%v: exit 0, want an error\n%s", args, out)
 		}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/switchboard-rtc/switchboard/internal/server"
 	"github.com/switchboard-rtc/switchboard/signaling"
@@ -19,13 +20,17 @@ type sfuFlags struct {
 	listenIP         string
 	maxParticipants  int
 	maxPublishers    int
+	meshMax          int
+	meshHold         time.Duration
 }
 
 func addSFUFlags(fs *flag.FlagSet) *sfuFlags {
 	f := &sfuFlags{}
 	fs.BoolVar(&f.on, "sfu", true, "run the SFU for sfu rooms (--sfu=false: every room is a mesh)")
 	fs.StringVar(&f.modes, "room-modes", "", `room modes by room name, first match wins, e.g. "webinar-*=sfu,p2p-*=mesh" (patterns as in tokens: a name, a prefix*, or *)`)
-	fs.StringVar(&f.def, "room-mode-default", "mesh", "mode of a room that no --room-modes rule matches: mesh or sfu")
+	fs.StringVar(&f.def, "room-mode-default", "mesh", "mode of a room that no --room-modes rule matches: mesh, sfu or auto (a mesh up to --mesh-max peers, the SFU beyond)")
+	fs.IntVar(&f.meshMax, "mesh-max", signaling.DefaultMeshMax, "auto rooms: the most peers a mesh holds; one more moves the room to the SFU")
+	fs.DurationVar(&f.meshHold, "mesh-hold", signaling.DefaultMeshHold, "auto rooms: how long a room on the SFU must hold --mesh-max - 1 peers or fewer before it moves back to a mesh")
 	fs.IntVar(&f.udpPort, "sfu-udp-port", 7882, "the SFU's UDP port, for the ICE traffic of every participant (0: any free port)")
 	fs.IntVar(&f.tcpPort, "sfu-tcp-port", 7881, "the SFU's ICE-TCP port, for clients that cannot use UDP (0: any free port; -1: no ICE-TCP)")
 	fs.IntVar(&f.maxParticipants, "sfu-max-participants", 0, "participants in one sfu room (0: the SFU's default, 100); --peers-per-room also applies")
@@ -52,7 +57,13 @@ func (f *sfuFlags) apply(cfg *server.Config, publicIP string) error {
 	if f.tcpPort < -1 || f.tcpPort > 65535 {
 		return fmt.Errorf("--sfu-tcp-port %d: want a port from 1 to 65535, 0 for any free port, or -1 for no ICE-TCP", f.tcpPort)
 	}
-	cfg.RoomModes = signaling.RoomModes{Rules: rules, Default: def}
+	if f.meshMax < 1 || f.meshMax > 1000 {
+		return fmt.Errorf("--mesh-max %d: want 1 to 1000 peers", f.meshMax)
+	}
+	if f.meshHold <= 0 {
+		return fmt.Errorf("--mesh-hold %v: want a positive duration", f.meshHold)
+	}
+	cfg.RoomModes = signaling.RoomModes{Rules: rules, Default: def, MeshMax: f.meshMax, MeshHold: f.meshHold}
 	cfg.SFU = server.SFUConfig{Enabled: f.on, UDPPort: f.udpPort, TCPPort: f.tcpPort}
 	if f.maxParticipants < 0 || f.maxPublishers < 0 {
 		return fmt.Errorf("--sfu-max-participants %d, --sfu-max-publishers %d: want positive numbers, or 0 for the defaults",

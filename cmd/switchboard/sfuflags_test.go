@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-rtc/switchboard/internal/server"
 	"github.com/switchboard-rtc/switchboard/signaling"
@@ -46,13 +47,14 @@ func TestSFUFlagDefaults(t *testing.T) {
 }
 
 func TestSFUFlags(t *testing.T) {
-	cfg, err := parseSFUFlags(t, "--room-modes", "webinar-*=sfu, p2p-*=mesh", "--room-mode-default", "sfu",
+	cfg, err := parseSFUFlags(t, "--room-modes", "webinar-*=sfu, p2p-*=mesh", "--room-mode-default", "auto", "--mesh-max", "6", "--mesh-hold", "3s",
 		"--sfu-udp-port", "0", "--sfu-tcp-port", "-1", "--turn-public-ip", "203.0.113.7", "--sfu-listen-ip", "127.0.0.1", "--sfu-max-participants", "500", "--sfu-max-publishers", "60")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := signaling.RoomModes{Default: signaling.ModeSFU, Rules: []signaling.RoomModeRule{
-		{Pattern: "webinar-*", Mode: signaling.ModeSFU}, {Pattern: "p2p-*", Mode: signaling.ModeMesh}}}
+	want := signaling.RoomModes{Default: signaling.ModeAuto, Rules: []signaling.RoomModeRule{
+		{Pattern: "webinar-*", Mode: signaling.ModeSFU}, {Pattern: "p2p-*", Mode: signaling.ModeMesh}},
+		MeshMax: 6, MeshHold: 3 * time.Second}
 	if !reflect.DeepEqual(cfg.RoomModes, want) {
 		t.Errorf("room modes %+v", cfg.RoomModes)
 	}
@@ -77,9 +79,11 @@ func TestSFUFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--room-modes", "big-*"}, "--room-modes"},
-		{[]string{"--room-modes", "big-*=auto"}, "--room-modes"},
+		{[]string{"--room-modes", "big-*=p2p"}, "--room-modes"},
 		{[]string{"--room-modes", "=sfu"}, "--room-modes"},
-		{[]string{"--room-mode-default", "auto"}, "--room-mode-default"},
+		{[]string{"--room-mode-default", "p2p"}, "--room-mode-default"},
+		{[]string{"--mesh-max", "0"}, "--mesh-max"},
+		{[]string{"--mesh-hold", "0s"}, "--mesh-hold"},
 		{[]string{"--room-mode-default", ""}, "--room-mode-default"},
 		{[]string{"--sfu-udp-port", "-1"}, "--sfu-udp-port -1"},
 		{[]string{"--sfu-udp-port", "65536"}, "--sfu-udp-port 65536"},

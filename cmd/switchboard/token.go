@@ -17,6 +17,7 @@ func runToken(args []string) error {
 	user := fs.String("user", "", "user id (sub)")
 	name := fs.String("name", "", "display name")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	modes := fs.String("modes", "", `room modes pinned for the rooms this user creates, as --room-modes ("p2p-*=mesh,*=auto")`)
 	fs.Var(&rooms, "room", `room or pattern ("team-*", "*") granted in the default namespace; repeatable`)
 	fs.Var(&nss, "ns", `namespace grant NS=PATTERN ("chat=*"); repeatable`)
 	fs.Usage = func() {
@@ -35,7 +36,10 @@ func runToken(args []string) error {
 	if *secret == "" || *user == "" {
 		return errors.New("token: --secret (or SWITCHBOARD_JWT_SECRET) and --user are required")
 	}
-	spec := signaling.TokenSpec{User: *user, Name: *name, Rooms: rooms, TTL: *ttl}
+	if _, err := signaling.ParseRoomModeRules(*modes); err != nil {
+		return fmt.Errorf("token: --modes: %w", err)
+	}
+	spec := signaling.TokenSpec{User: *user, Name: *name, Rooms: rooms, Modes: *modes, TTL: *ttl}
 	for _, g := range nss {
 		n, p, ok := strings.Cut(g, "=")
 		if !ok || n == "" || p == "" {

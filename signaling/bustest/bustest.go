@@ -545,6 +545,13 @@ func testBroadcast(t *testing.T, b signaling.Bus) {
 	if err := b.Broadcast(lobby, "d", []byte("from d"), signaling.KindSignal); err != nil {
 		t.Fatalf("Broadcast: %v", err)
 	}
+	// From the server (""): every member, the sender of nothing.
+	if err := b.Broadcast(lobby, "", []byte("from the server"), signaling.KindMode); err != nil {
+		t.Fatalf("Broadcast from the server: %v", err)
+	}
+	if err := b.Broadcast(signaling.RoomKey{Room: "none"}, "", []byte("x"), signaling.KindMode); err != nil {
+		t.Errorf("Broadcast from the server to a room that does not exist: %v, want nil", err)
+	}
 	expectNotFound(t, "Broadcast from a non-member", b.Broadcast(lobby, "o", []byte("x"), signaling.KindBroadcast))
 	expectNotFound(t, "Broadcast to a room that does not exist", b.Broadcast(signaling.RoomKey{Room: "none"}, "a", []byte("x"), signaling.KindBroadcast))
 	for p, r := range recs {
@@ -560,6 +567,7 @@ func testBroadcast(t *testing.T, b signaling.Bus) {
 		if p != "d" {
 			want = append(want, Delivery{"from d", signaling.KindSignal})
 		}
+		want = append(want, Delivery{"from the server", signaling.KindMode})
 		from := "a"
 		if p == "a" {
 			from = "b"
