@@ -48,6 +48,26 @@ const autoSender = `(() => {
 	return true;
 })()`
 
+// autoGaps starts timing, for each peer tile's <video>, the longest time
+// between two frames it presents (requestVideoFrameCallback), from now on:
+// what a person watching would see freeze.
+const autoGaps = `(() => {
+	window.gaps ??= {};
+	for (const tile of document.querySelectorAll('.tile[data-peer]')) {
+		const id = tile.dataset.peer;
+		const v = tile.querySelector('video');
+		if (!id || !v || typeof v.requestVideoFrameCallback !== 'function') continue;
+		const fresh = !window.gaps[id];
+		const g = (window.gaps[id] ??= { frames: 0 });
+		g.last = performance.now();
+		g.max = 0;
+		if (!fresh) continue;
+		const cb = (now) => { g.max = Math.max(g.max, now - g.last); g.last = now; g.frames++; v.requestVideoFrameCallback(cb); };
+		v.requestVideoFrameCallback(cb);
+	}
+	return true;
+})()`
+
 // autoKept is true when every peer the tab recorded in window.kept and
 // still sees has the same MediaStream, which its tile shows.
 const autoKept = `[...window.kept].every(([id, s]) => !window.call.room.peers.has(id) ||
@@ -87,6 +107,7 @@ func TestAutoCallSwitches(t *testing.T) {
 	decodeAll(t, pages, "direct")
 	for _, p := range pages {
 		eval[bool](t, p, autoRecorder)
+		eval[bool](t, p, autoGaps)
 	}
 	senders := pages[:2]
 	for _, p := range senders {
@@ -111,6 +132,10 @@ func TestAutoCallSwitches(t *testing.T) {
 		}
 	}
 	checkNumbers(t, pages[:4], senders)
+	checkGaps(t, pages[:4], "the switch to the SFU")
+	for _, p := range pages {
+		eval[bool](t, p, autoGaps)
+	}
 
 	// dan and eve close their tabs; after the hold the room is a mesh again.
 	for _, p := range pages[3:] {
@@ -134,7 +159,30 @@ func TestAutoCallSwitches(t *testing.T) {
 		}
 	}
 	checkNumbers(t, pages, senders)
+	checkGaps(t, pages, "the switch back to the mesh")
 	checkClean(t, pages...)
+}
+
+// autoMaxGap bounds the longest a tile's video may stand still across a
+// switch: far above a keyframe interval, to catch a video that froze
+// rather than measure (this machine's two cores run five tabs).
+const autoMaxGap = 3 * time.Second
+
+// checkGaps logs the longest time each page's peer tiles went without a new
+// frame since autoGaps started, and fails for one over autoMaxGap.
+func checkGaps(t *testing.T, pages []page, during string) {
+	t.Helper()
+	for _, p := range pages {
+		gaps := eval[map[string]struct{ Max, Frames float64 }](t, p, `Object.fromEntries(Object.entries(window.gaps).filter(([id]) =>
+			window.call.room.peers.has(id)).map(([id, g]) => [window.call.room.peers.get(id).name, { max: Math.max(g.max, performance.now() - g.last), frames: g.frames }]))`)
+		for name, g := range gaps {
+			gap := time.Duration(g.Max) * time.Millisecond
+			t.Logf("%s: %s's video: longest gap %v across %s (%v frames shown)", p.name, name, gap.Round(time.Millisecond), during, g.Frames)
+			if g.Frames > 0 && gap > autoMaxGap {
+				t.Errorf("%s: %s's video stood still for %v across %s", p.name, name, gap.Round(time.Millisecond), during)
+			}
+		}
+	}
 }
 
 // decodeAll waits until every page decodes every other page's video over

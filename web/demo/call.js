@@ -328,8 +328,11 @@ function renderPeers() {
       p.state = info.state;
       // A null type keeps what getStats said, unless the peer left the SFU (auto rooms).
       const type = /** @type {any} */ (info).connectionType;
+      const wasSfu = p.viaSfu;
       p.connectionType = type ?? (p.connectionType === 'sfu' ? null : p.connectionType) ?? null;
       p.viaSfu = p.connectionType === 'sfu';
+      // An auto room moved the peer: the old path's counters say nothing of the new one.
+      if (wasSfu !== p.viaSfu) Object.assign(p, { bitrateIn: null, rtt: null, framesDecoded: 0, framesReceived: 0, frameWidth: null, frameHeight: null });
       p.speaking = call.speakers[0] === info.peer;
       const stream = typeof room.remoteStream === 'function' ? room.remoteStream(info.peer) ?? null : null;
       p.hasVideo = !!stream && stream.getVideoTracks().some((tr) => tr.readyState === 'live');
@@ -423,6 +426,8 @@ async function pollStats() {
         return;
       }
       if (!s || call.room !== room || !peerState.has(p.peer)) return;
+      // Read from the path the peer has just left (auto rooms): stale.
+      if ((s.connectionType === 'sfu') !== (room.peers.get(p.peer)?.connectionType === 'sfu')) return;
       p.connectionType = s.connectionType ?? p.connectionType;
       p.relayedToServer = s.connectionType === 'sfu' && s.local?.type === 'relay';
       p.bitrateIn = s.bitrateIn;
