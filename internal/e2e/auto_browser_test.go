@@ -118,11 +118,16 @@ func TestAutoCallSwitches(t *testing.T) {
 	start := time.Now()
 	eve := open("eve")
 	openAutoCall(t, eve, "sfu")
+	joined := eval[float64](t, eve, `Date.now()`) // the others got the mode frame just before
 	for _, p := range pages {
 		p.waitForWithin(t, 20*time.Second, "the switch to the SFU", `window.call.room.mode === 'sfu' &&
 			window.call.switches.some((s) => s.mode === 'sfu' && s.failed.length === 0)`)
 	}
 	t.Logf("every tab moved to the SFU %v after the fifth opened", time.Since(start).Round(time.Millisecond))
+	for _, p := range pages {
+		took := time.Duration(eval[float64](t, p, `window.call.switches.at(-1).at`)-joined) * time.Millisecond
+		t.Logf("%s finished the switch about %v after the fifth joined", p.name, took.Round(time.Millisecond))
+	}
 	pages = append(pages, eve)
 	decodeAll(t, pages, "sfu")
 	screenshot(t, pages[0], "auto-sfu.png")
