@@ -128,9 +128,12 @@ func TestAutoCallSwitches(t *testing.T) {
 		took := time.Duration(eval[float64](t, p, `window.call.switches.at(-1).at`)-joined) * time.Millisecond
 		t.Logf("%s finished the switch about %v after the fifth joined", p.name, took.Round(time.Millisecond))
 	}
+	// The notice is up for a few seconds.
+	pages[0].waitFor(t, "the notice of the switch", `!document.getElementById('mode-notice').hidden &&
+		document.getElementById('mode-notice').textContent.startsWith('Moved to the server')`)
+	screenshot(t, pages[0], "auto-sfu.png")
 	pages = append(pages, eve)
 	decodeAll(t, pages, "sfu")
-	screenshot(t, pages[0], "auto-sfu.png")
 	for _, p := range pages[:4] {
 		if !eval[bool](t, p, autoKept) {
 			t.Errorf("%s: a peer's MediaStream changed across the switch to the SFU", p.name)
@@ -156,8 +159,10 @@ func TestAutoCallSwitches(t *testing.T) {
 			window.call.switches.some((s) => s.mode === 'mesh' && s.failed.length === 0) && !window.call.room.getPublishConnection()`)
 	}
 	t.Logf("every tab back on the mesh %v after two closed (hold %v)", time.Since(start).Round(time.Millisecond), autoHold)
-	decodeAll(t, pages, "direct")
+	pages[0].waitFor(t, "the notice of the switch back", `!document.getElementById('mode-notice').hidden &&
+		document.getElementById('mode-notice').textContent.startsWith('Back to peer-to-peer')`)
 	screenshot(t, pages[0], "auto-mesh.png")
+	decodeAll(t, pages, "direct")
 	for _, p := range pages {
 		if !eval[bool](t, p, autoKept) {
 			t.Errorf("%s: a peer's MediaStream changed across the switches", p.name)

@@ -332,7 +332,9 @@ function renderPeers() {
       p.connectionType = type ?? (p.connectionType === 'sfu' ? null : p.connectionType) ?? null;
       p.viaSfu = p.connectionType === 'sfu';
       // An auto room moved the peer: the old path's counters say nothing of the new one.
-      if (wasSfu !== p.viaSfu) Object.assign(p, { bitrateIn: null, rtt: null, framesDecoded: 0, framesReceived: 0, frameWidth: null, frameHeight: null });
+      if (wasSfu !== p.viaSfu) {
+        Object.assign(p, { bitrateIn: null, rtt: null, framesDecoded: 0, framesReceived: 0, frameWidth: null, frameHeight: null, layer: null, paused: false });
+      }
       p.speaking = call.speakers[0] === info.peer;
       const stream = typeof room.remoteStream === 'function' ? room.remoteStream(info.peer) ?? null : null;
       p.hasVideo = !!stream && stream.getVideoTracks().some((tr) => tr.readyState === 'live');
