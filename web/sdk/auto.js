@@ -9,7 +9,6 @@
 // (switch.js), numbers the data (dataseq.js) and keeps each peer's
 // MediaStream (streams.js).
 
-import { ErrorCode, SwitchboardError } from './protocol.js';
 import { SeqReceiver, SeqSender } from './dataseq.js';
 import { PeerStreams } from './streams.js';
 import { SwitchMachine } from './switch.js';
@@ -390,13 +389,13 @@ export class AutoRoom {
   #joinSfu() {
     if (this.#ops.sfu()) return;
     const admitted = this.#control({ type: 'sfu-join' });
-    admitted.catch((err) => {
-      // Refused (a limit): the peers cannot move and fail at the deadline.
-      if (/** @type {any} */ (err)?.code === ErrorCode.NOT_FOUND) return;
-      this.#ops.error(err instanceof SwitchboardError ? err : new SwitchboardError('sfu_error', String(err)));
-      this.#ops.closeSfu();
-    });
     this.#ops.openSfu(admitted);
+    const link = this.#ops.sfu();
+    // Refused (a limit; the room's error event says so, as for any control
+    // frame): no SFU link, and the peers fail at the deadline.
+    admitted.catch(() => {
+      if (link && this.#ops.sfu() === link) this.#ops.closeSfu();
+    });
   }
 
   /**

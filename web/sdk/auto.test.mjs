@@ -487,6 +487,26 @@ test('an old path lingers before it closes, so what was sent on it last gets thr
   await room.leave();
 });
 
+test('an SFU that refuses sfu-join: an error event, no SFU link, every peer failed at the deadline and kept on the mesh', async () => {
+  const { SwitchboardError } = await import('./protocol.js');
+  const { h, room, mesh, sfu, events } = await meshCall({ auto: { mediaFlowing: () => true, switching: { probeInterval: 5, deadline: 60 }, linger: 0 } });
+  h.answer = (f) => {
+    if (f.type === 'sfu-join') throw new SwitchboardError('limit_exceeded', 'the SFU is full');
+    return null;
+  };
+  const errors = [];
+  room.on('error', (e) => errors.push(e.code));
+  room._handle(modeFrame(1, 'sfu'));
+  await until(() => h.of('mode-ack').length === 1, 1000);
+  assert.deepEqual(errors, ['limit_exceeded']);
+  assert.equal(sfu.last.closed, true);
+  assert.deepEqual(h.of('mode-ack')[0], { type: 'mode-ack', room: 'call', switch: 1, mode: 'sfu', failed: ['a', 'b'] });
+  assert.equal(events.at(-1), 'mode {"mode":"sfu","switch":1,"failed":["a","b"]}');
+  assert.equal(mesh.made.every((l) => !l.closed), true);
+  assert.equal(room.send('still here'), 2);
+  await room.leave();
+});
+
 test('leaving during a switch stops every timer', async () => {
   const { room, sfu } = await meshCall({ auto: { mediaFlowing: () => true, switching: { probeInterval: 5, deadline: 10_000 } } });
   room._handle(modeFrame(1, 'sfu'));
