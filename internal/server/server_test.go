@@ -223,7 +223,7 @@ func TestConfigErrors(t *testing.T) {
 		"missing key file": {JWTPublicKeyFile: "/nonexistent.pem"},
 		"bad namespace":    {Signaling: signaling.Config{Namespaces: []signaling.Namespace{{Name: "Bad Name"}}}},
 		"negative limit":   {Signaling: signaling.Config{MaxSessionsPerUser: -1}},
-		"bad room mode":    {RoomModes: signaling.RoomModes{Default: "auto"}, SFU: server.SFUConfig{Enabled: true}},
+		"bad room mode":    {RoomModes: signaling.RoomModes{Default: "automatic"}, SFU: server.SFUConfig{Enabled: true}},
 	} {
 		cfg.Logger = quietLogger()
 		if _, err := server.New(cfg); !errors.Is(err, signaling.ErrBadConfig) {
