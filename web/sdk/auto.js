@@ -63,9 +63,13 @@ export const LINGER_FENCE = 5000;
 export class AutoRoom {
   #ops;
   #opts;
+  /** @type {SwitchMachine} which path each peer is on, and the switch under way */
   machine;
+  /** @type {SeqSender} */
   #sender;
+  /** @type {SeqReceiver} */
   #receiver;
+  /** @type {PeerStreams} one MediaStream per peer, whichever path */
   streams;
   /** @type {Map<string, any>} old paths about to close: a peer's mesh link, or '' the SFU */
   #closing = new Map();
