@@ -136,6 +136,10 @@ type recv struct {
 	layers map[byte]int    // packets by layer
 	seqs   map[uint16]bool // outgoing sequence numbers seen
 	frames map[uint32]bool // layer<<24 | packet number n (simulcast.write)
+	// By index: how often it came on the media SSRC, and as RTX (pion
+	// unwraps it: the payload's length then).
+	plain, rtx map[uint32]int
+	rtxLen     map[uint32]int
 }
 
 type peerOpts struct {
@@ -145,11 +149,13 @@ type peerOpts struct {
 	// net: gather and listen there (UDP), not on loopback (a namespace,
 	// netns_test.go).
 	net transport.Net
+	// noRTX: the client negotiates no RTX (sfuclient.APIConfig.NoRTX).
+	noRTX bool
 }
 
 func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 	t.Helper()
-	ac := sfuclient.APIConfig{Loopback: true, Before: o.before, NoReplayProtection: o.before != nil}
+	ac := sfuclient.APIConfig{Loopback: true, Before: o.before, NoReplayProtection: o.before != nil, NoRTX: o.noRTX}
 	if o.tcp {
 		ac.NetworkTypes = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
 	}
@@ -166,7 +172,8 @@ func newPeer(t *testing.T, s *sfu.SFU, room, id string, o peerOpts) *peer {
 		Send: func(m []byte) error { return s.Message(room, id, m) },
 		API:  api,
 		OnTrack: func(tr *sfuclient.Track) {
-			r := &recv{track: tr, seqOff: map[uint32]uint16{}, layers: map[byte]int{}, seqs: map[uint16]bool{}, frames: map[uint32]bool{}}
+			r := &recv{track: tr, seqOff: map[uint32]uint16{}, layers: map[byte]int{}, seqs: map[uint16]bool{}, frames: map[uint32]bool{},
+				plain: map[uint32]int{}, rtx: map[uint32]int{}, rtxLen: map[uint32]int{}}
 			p.mu.Lock()
 			p.tracks[tr.ID] = r
 			p.mu.Unlock()
@@ -246,10 +253,11 @@ func (r *recv) read() {
 	var pkt rtp.Packet
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := r.track.Remote.Read(buf)
+		n, a, err := r.track.Remote.Read(buf)
 		if err != nil {
 			return
 		}
+		fromRTX := a != nil && a.Get(webrtc.AttributeRtxSsrc) != nil
 		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) < 4 {
 			continue
 		}
@@ -262,6 +270,12 @@ func (r *recv) read() {
 			r.frames[uint32(pkt.Payload[2])<<24|binary.BigEndian.Uint32(pkt.Payload[4:])&0xffffff] = true
 		}
 		r.seqs[pkt.SequenceNumber] = true
+		if fromRTX {
+			r.rtx[idx]++
+			r.rtxLen[idx] = len(pkt.Payload)
+		} else {
+			r.plain[idx]++
+		}
 		if _, dup := r.seqOff[idx]; !dup {
 			r.count++
 		}

@@ -17,6 +17,7 @@ type metrics struct {
 	estimate                            prometheus.Histogram // bandwidth.go
 	packets, bytes                      prometheus.Counter
 	nackRecv, nackAnswered, nackFwd     prometheus.Counter
+	rtxSent, rtxRecv, pubNACKs, dupes   prometheus.Counter
 	pliRecv, pliFwd, badRTP, badRTCP    prometheus.Counter
 	dataRelayed                         prometheus.Counter
 	dataDropped                         *prometheus.CounterVec
@@ -49,6 +50,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		nackRecv:     c("nacks_received_total", "Packets asked for by subscribers' NACKs."),
 		nackAnswered: c("nacks_answered_total", "NACKed packets resent from the server's cache."),
 		nackFwd:      c("nacks_forwarded_total", "NACKed packets asked of the publisher (cache misses)."),
+		rtxSent:      c("rtx_sent_total", "NACKed packets resent to subscribers as RTX (RFC 4588; also in nacks_answered_total)."),
+		rtxRecv:      c("rtx_received_total", "Packets publishers resent as RTX that the server had lost (unwrapped and forwarded)."),
+		pubNACKs:     c("publisher_nacks_total", "Packets the server asked publishers to resend for its own losses on the way in."),
+		dupes:        c("duplicate_packets_total", "Packets from publishers dropped as copies of one already received (a retransmission after the original, RTX padding)."),
 		pliRecv:      c("plis_received_total", "Keyframe requests (PLI, FIR) from subscribers."),
 		pliFwd:       c("plis_forwarded_total", "Keyframe requests sent to publishers (rate-limited)."),
 		badRTP:       c("bad_rtp_total", "Incoming RTP packets dropped as malformed or too large."),
@@ -67,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.tracks, m.paused, m.bwPaused, m.layersPaused, m.estimate, m.packets, m.bytes,
-		m.nackRecv, m.nackAnswered, m.nackFwd, m.pliRecv, m.pliFwd, m.badRTP, m.badRTCP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.delayDecreases, m.fanout} {
+		m.nackRecv, m.nackAnswered, m.nackFwd, m.rtxSent, m.rtxRecv, m.pubNACKs, m.dupes, m.pliRecv, m.pliFwd, m.badRTP, m.badRTCP, m.dataRelayed, m.dataDropped, m.badMessages, m.layerSwitches, m.delayDecreases, m.fanout} {
 		if err := reg.Register(col); err != nil {
 			return nil, errors.Join(ErrBadConfig, err)
 		}
@@ -101,6 +106,7 @@ func (m *metrics) counters() *rtc.Counters {
 	return &rtc.Counters{
 		ForwardedPackets: m.packets, ForwardedBytes: m.bytes,
 		NACKsReceived: m.nackRecv, NACKsAnswered: m.nackAnswered, NACKsForwarded: m.nackFwd,
+		RTXSent: m.rtxSent, RTXReceived: m.rtxRecv, PublisherNACKs: m.pubNACKs, DuplicatePackets: m.dupes,
 		PLIsReceived: m.pliRecv, PLIsForwarded: m.pliFwd, BadPackets: m.badRTP, BadRTCP: m.badRTCP, Fanout: m.fanout,
 		DelayDecreases: m.delayDecreases,
 	}

@@ -24,6 +24,7 @@ func TestSFUSimulcastLow(t *testing.T) {
 	ann := openSFUCall(t, browser, srv, "ann", room, url.Values{"width": {"1280"}})
 	ben := openSFUCall(t, browser, srv, "ben", room, url.Values{"width": {"1280"}})
 	waitDecodingOver(t, ben, "ann", "sfu")
+	checkRTX(t, ben, "ann")
 	peer := callPeer("ann")
 	for _, q := range []string{"high", "low", "high", "medium", "low"} {
 		eval[bool](t, ben, `(() => { const s = document.querySelector('.tile[data-peer="' + `+peer+`.peer + '"] .tile-quality');

@@ -31,16 +31,20 @@ type APIConfig struct {
 	// Net, when set, is the network pion gathers and listens on (a test
 	// puts a client in a network namespace with it).
 	Net transport.Net
+	// NoRTX leaves video/rtx out of the codecs: retransmissions then go
+	// both ways on the media SSRC, as with a client that has no RTX.
+	NoRTX bool
 }
 
 // NewAPI returns a pion API with the codecs and header extensions the SFU
-// forwards (Opus, VP8, H.264, audio level), NACK, RTCP reports and
+// forwards (Opus, VP8, H.264, audio level), NACK with RTX (pion sends its
+// retransmissions on the RTX SSRC and unwraps those it receives), RTCP reports and
 // transport-wide congestion control as Chromium does it: what it sends
 // carries transport-wide sequence numbers, and it sends transport-cc
 // feedback for what it receives (every 100 ms).
 func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := rtc.RegisterCodecs(m); err != nil {
+	if err := rtc.RegisterCodecsWith(m, rtc.CodecOptions{NoRTX: cfg.NoRTX}); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}

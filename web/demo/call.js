@@ -5,6 +5,10 @@
 // camera-off only disable the local tracks (no renegotiation) and tell the
 // peers over the data channel, so their tiles show it.
 //
+// In an auto room (a mesh that the server moves to its SFU when it grows,
+// and back when it shrinks) the mode shows "Auto" and each switch puts up a
+// short notice ("Moved to the server", "Back to peer-to-peer").
+//
 // State for tests lives in window.call; call.snapshot() returns it as plain
 // JSON. <body data-state> mirrors call.state and <body data-mode> the room's
 // mode; every tile carries data-peer, data-state, data-connection ("sfu" in
@@ -42,6 +46,8 @@ import {
  */
 
 const STATS_INTERVAL_MS = 1000;
+/** How long the notice of a switch stays up. */
+const SWITCH_NOTICE_MS = 6000;
 /** How many past errors call.errors keeps (an outage adds one per reconnection attempt). */
 const MAX_ERRORS = 20;
 
@@ -64,6 +70,7 @@ const ui = {
   relayNote: $('relay-note'),
   invite: /** @type {HTMLAnchorElement} */ ($('invite')),
   mediaNotice: $('media-notice'),
+  modeNotice: $('mode-notice'),
   tiles: $('tiles'),
   mute: /** @type {HTMLButtonElement} */ ($('mute')),
   camera: /** @type {HTMLButtonElement} */ ($('camera')),
@@ -80,6 +87,10 @@ const call = {
   roomName: null,
   /** @type {'mesh'|'sfu'|null} the room's mode, once joined */
   mode: null,
+  /** whether the server runs the room in mode auto */
+  auto: false,
+  /** @type {{mode: 'mesh'|'sfu', switch: number, failed: string[], at: number}[]} the switches seen, oldest first (auto rooms) */
+  switches: [],
   /** @type {string[]} SFU room: the active speakers, loudest first */
   speakers: [],
   /** @type {string|null} */
@@ -108,8 +119,8 @@ const call = {
   /** @type {MediaStream|null} */
   localStream: null,
   snapshot() {
-    const { state, peerId, roomName, mode, speakers, name, media, muted, cameraOff, relayOnly, peers, errors, error } = call;
-    return structuredClone({ state, peerId, roomName, mode, speakers, name, media, muted, cameraOff, relayOnly, peers, errors, error });
+    const { state, peerId, roomName, mode, auto, switches, speakers, name, media, muted, cameraOff, relayOnly, peers, errors, error } = call;
+    return structuredClone({ state, peerId, roomName, mode, auto, switches, speakers, name, media, muted, cameraOff, relayOnly, peers, errors, error });
   },
 };
 /** @type {any} */ (window).call = call;
@@ -122,6 +133,8 @@ const tiles = new Map();
 const linkStates = new Map();
 /** @type {ReturnType<typeof setTimeout>|undefined} */
 let statsTimer;
+/** @type {ReturnType<typeof setTimeout>|undefined} */
+let noticeTimer;
 
 // ---- state and errors ---------------------------------------------------------------
 
@@ -313,8 +326,15 @@ function renderPeers() {
       }
       p.name = displayName(info);
       p.state = info.state;
-      p.connectionType = /** @type {any} */ (info).connectionType ?? p.connectionType ?? null;
+      // A null type keeps what getStats said, unless the peer left the SFU (auto rooms).
+      const type = /** @type {any} */ (info).connectionType;
+      const wasSfu = p.viaSfu;
+      p.connectionType = type ?? (p.connectionType === 'sfu' ? null : p.connectionType) ?? null;
       p.viaSfu = p.connectionType === 'sfu';
+      // An auto room moved the peer: the old path's counters say nothing of the new one.
+      if (wasSfu !== p.viaSfu) {
+        Object.assign(p, { bitrateIn: null, rtt: null, framesDecoded: 0, framesReceived: 0, frameWidth: null, frameHeight: null, layer: null, paused: false });
+      }
       p.speaking = call.speakers[0] === info.peer;
       const stream = typeof room.remoteStream === 'function' ? room.remoteStream(info.peer) ?? null : null;
       p.hasVideo = !!stream && stream.getVideoTracks().some((tr) => tr.readyState === 'live');
@@ -344,7 +364,8 @@ function renderPeers() {
   document.body.dataset.mode = call.mode ?? '';
   ui.roomMode.hidden = call.mode === null;
   ui.roomMode.dataset.mode = call.mode ?? '';
-  ui.roomMode.textContent = call.mode === 'sfu' ? 'SFU: media through the server' : 'Mesh: media peer to peer';
+  ui.roomMode.dataset.auto = String(call.auto);
+  ui.roomMode.textContent = (call.auto ? 'Auto · ' : '') + (call.mode === 'sfu' ? 'SFU: media through the server' : 'Mesh: media peer to peer');
   const n = call.peers.length;
   ui.peerCount.textContent = n === 0 ? 'Only you so far' : `You and ${n} other${n === 1 ? '' : 's'}`;
 }
@@ -407,6 +428,8 @@ async function pollStats() {
         return;
       }
       if (!s || call.room !== room || !peerState.has(p.peer)) return;
+      // Read from the path the peer has just left (auto rooms): stale.
+      if ((s.connectionType === 'sfu') !== (room.peers.get(p.peer)?.connectionType === 'sfu')) return;
       p.connectionType = s.connectionType ?? p.connectionType;
       p.relayedToServer = s.connectionType === 'sfu' && s.local?.type === 'relay';
       p.bitrateIn = s.bitrateIn;
@@ -624,6 +647,7 @@ async function join(roomName, name, want) {
   const joined = () => {
     call.peerId = client.id;
     call.mode = room.mode ?? 'mesh';
+    call.auto = room.auto === true;
     setError(null);
     setState('joined', 'Connected');
   };
@@ -650,6 +674,19 @@ async function join(roomName, name, want) {
   });
   room.on('track', () => renderPeers());
   room.on('track-ended', () => renderPeers());
+  // Auto rooms: this tab finished a switch the server announced.
+  room.on('mode', (info) => {
+    if (call.room !== room) return;
+    call.mode = info.mode;
+    call.switches.push({ ...info, failed: [...info.failed], at: Date.now() });
+    if (call.switches.length > MAX_ERRORS) call.switches.shift();
+    const n = info.failed.length;
+    showModeNotice(
+      (info.mode === 'sfu' ? 'Moved to the server: the call now goes through the SFU.' : 'Back to peer-to-peer: the call goes directly between you again.') +
+        (n > 0 ? ` ${n} ${n === 1 ? 'peer stays' : 'peers stay'} on the old path.` : ''),
+    );
+    renderPeers();
+  });
   room.on('speakers', (peers) => {
     call.speakers = [...peers];
     renderSelfTile();
@@ -683,6 +720,20 @@ async function join(roomName, name, want) {
   scheduleStats(room);
 }
 
+/**
+ * Shows the notice of a switch for a few seconds.
+ * @param {string} text
+ */
+function showModeNotice(text) {
+  clearTimeout(noticeTimer);
+  ui.modeNotice.textContent = text;
+  ui.modeNotice.hidden = false;
+  noticeTimer = setTimeout(() => {
+    noticeTimer = undefined;
+    ui.modeNotice.hidden = true;
+  }, SWITCH_NOTICE_MS);
+}
+
 /** The client gave up: back to the join form, keeping the error in view. */
 function fail() {
   teardown();
@@ -701,6 +752,11 @@ function teardown() {
   call.room = null;
   call.peerId = null;
   call.mode = null;
+  call.auto = false;
+  call.switches = [];
+  clearTimeout(noticeTimer);
+  noticeTimer = undefined;
+  ui.modeNotice.hidden = true;
   call.speakers = [];
   client?.disconnect();
   stopMedia();

@@ -2,18 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DIRECTED, MAX_PAYLOAD, TEXT, decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { encodeData } from './peer.js';
+import { relayEnvelope } from './fakes.mjs';
 
-/** What the server does to a client's envelope: the sender's id instead of the target's, flags kept. */
-function relay(envelope, from) {
-  const n = envelope[1];
-  const id = new TextEncoder().encode(from);
-  const out = new Uint8Array(2 + id.length + envelope.length - 2 - n);
-  out[0] = envelope[0];
-  out[1] = id.length;
-  out.set(id, 2);
-  out.set(envelope.subarray(2 + n), 2 + id.length);
-  return out.buffer;
-}
+/** What the server does to a client's envelope. */
+const relay = relayEnvelope;
 
 test('a broadcast of JSON text: text flag, no peer id, the JSON in UTF-8', () => {
   const env = encodeEnvelope(encodeData({ text: 'héllo' }), null);

@@ -490,6 +490,24 @@ export function sdpOffer(sections) {
 }
 
 /**
+ * What the SFU does to a client's envelope (envelope.js): the sender's id
+ * instead of the target's, the flags and the rest kept.
+ * @param {Uint8Array} envelope
+ * @param {string} from
+ * @returns {ArrayBuffer}
+ */
+export function relayEnvelope(envelope, from) {
+  const n = envelope[1];
+  const id = new TextEncoder().encode(from);
+  const out = new Uint8Array(2 + id.length + envelope.length - 2 - n);
+  out[0] = envelope[0];
+  out[1] = id.length;
+  out.set(id, 2);
+  out.set(envelope.subarray(2 + n), 2 + id.length);
+  return out.buffer;
+}
+
+/**
  * A ResizeObserver stand-in: resize(el, width, height) reports a new
  * content box for an observed element.
  */

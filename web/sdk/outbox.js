@@ -173,3 +173,45 @@ export class SignalOutbox {
     }, /** @type {Backoff} */ (from.backoff).duration());
   }
 }
+
+/**
+ * Requests that must reach the server in order and whose replies matter (an
+ * auto room's sfu-join, sfu-leave and mode-ack): a SignalOutbox whose
+ * send() resolves with the reply, or rejects when the request failed for
+ * good (a passing failure is sent again first).
+ */
+export class RequestQueue {
+  #outbox;
+
+  /**
+   * @param {(frame: {type: string, [key: string]: any}) => Promise<any>} request
+   * @param {(err: unknown) => void} onError a request is given up
+   * @param {SignalRetryOptions} [retry]
+   */
+  constructor(request, onError, retry) {
+    this.#outbox = new SignalOutbox(
+      (item) => {
+        const { frame, resolve, reject } = /** @type {any} */ (item);
+        return request(frame).then(resolve, (err) => {
+          if (!retryable(err)) reject(err);
+          throw err;
+        });
+      },
+      onError,
+      retry,
+    );
+  }
+
+  /**
+   * @param {{type: string, [key: string]: any}} frame
+   * @returns {Promise<any>} the reply
+   */
+  send(frame) {
+    return new Promise((resolve, reject) => this.#outbox.push({ frame, resolve, reject }));
+  }
+
+  /** The underlying outbox, held and released with the room's others. */
+  get outbox() {
+    return this.#outbox;
+  }
+}

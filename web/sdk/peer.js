@@ -94,6 +94,8 @@ export function adoptChannel(channel, list, onChange, onMessage) {
  * @property {RTCConfiguration} [rtcConfig] the app's settings; its iceServers, if any, replace the server's
  * @property {(data: object) => void} signal sends signaling data to the remote peer
  * @property {(data: unknown) => void} [onData] a message arrived on a data channel
+ * @property {(raw: string|ArrayBuffer) => void} [onMessage] instead of onData: each
+ *   message as it came, undecoded (auto rooms read envelopes, see dataseq.js)
  * @property {(state: PeerState) => void} [onState] the link's state changed
  * @property {(type: ConnectionType|null) => void} [onConnectionType] the selected candidate pair changed type
  * @property {(track: MediaStreamTrack, stream: MediaStream) => void} [onTrack] a remote track arrived
@@ -462,7 +464,10 @@ export class PeerLink {
    * @param {RTCDataChannel[]} list #reliable or #unreliable
    */
   #adopt(channel, list) {
-    adoptChannel(channel, list, () => this.#update(), (data) => this.#opts.onData?.(decodeData(data)));
+    adoptChannel(channel, list, () => this.#update(), (data) => {
+      if (this.#opts.onMessage) this.#opts.onMessage(data);
+      else this.#opts.onData?.(decodeData(data));
+    });
   }
 
   /** @param {unknown} err */

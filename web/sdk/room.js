@@ -1,21 +1,23 @@
 // A room seen from one peer: who else is in it, and either a full mesh of
 // WebRTC links to them ("mesh" rooms) or one link to the server's SFU
-// ("sfu" rooms, sfu.js), as the joined frame says. Membership comes from the
-// server (joined, peer-joined, peer-left); each pair's link negotiates
+// ("sfu" rooms, sfu.js), as the joined frame says; "auto" rooms switch
+// between the two when the server says so (auto.js). Membership comes from
+// the server (joined, peer-joined, peer-left); each pair's link negotiates
 // through signal frames, the SFU link through sfu frames.
 
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, sfu, signal } from './protocol.js';
-import { SignalOutbox } from './outbox.js';
+import { RequestQueue } from './outbox.js';
+import { AutoRoom } from './auto.js';
+import { OfflineBroadcasts } from './broadcasts.js';
+import { MeshLinks } from './mesh.js';
+import { SfuSlot } from './sfuslot.js';
+import { DirectRoutes } from './routes.js';
 import { PeerLink, encodeData } from './peer.js';
 import { QUALITIES, SfuLink } from './sfu.js';
 import { SizeWatch } from './sizes.js';
 
-/** Broadcasts a room keeps while the connection is down, to send once it is back. */
-export const MAX_OFFLINE_BROADCASTS = 100;
-
-/** SFU messages kept when they come before the join's reply (the link is made then). */
-const MAX_EARLY_SFU = 64;
+export { MAX_OFFLINE_BROADCASTS } from './broadcasts.js';
 
 /**
  * @typedef {import('./peer.js').PeerState} PeerState
@@ -41,6 +43,7 @@ const MAX_EARLY_SFU = 64;
  * @property {PeerState} state
  * @property {RTCPeerConnection} pc
  * @property {MediaStream} [remoteStream]
+ * @property {ConnectionType|null} [connectionType]
  * @property {(data: any) => void} handleSignal
  * @property {(message: string|ArrayBuffer|ArrayBufferView|Blob, opts?: {reliable?: boolean}) => boolean} sendRaw
  *   sends a message made by encodeData; false when the channel is not open
@@ -52,6 +55,14 @@ const MAX_EARLY_SFU = 64;
  *
  * @typedef {(opts: import('./peer.js').PeerLinkOptions) => LinkLike} LinkFactory
  * @typedef {(opts: import('./sfu.js').SfuLinkOptions) => SfuLink} SfuFactory
+ *
+ * @typedef {object} RoomHooks how Switchboard.join makes a room
+ * @property {() => void} forget the room is closed: drop it
+ * @property {LinkFactory} [createLink]
+ * @property {SfuFactory} [createSfu]
+ * @property {import('./outbox.js').SignalRetryOptions} [signalRetry] how refused signals are sent again, for tests
+ * @property {typeof MediaStream} [MediaStream] constructor of an auto room's peer streams
+ * @property {import('./auto.js').AutoOptions} [auto] an auto room's probes and deadlines, for tests
  */
 
 export class Room extends Emitter {
@@ -65,8 +76,9 @@ export class Room extends Emitter {
   /** Whether the room is joined in the current session. */
   joined = false;
   /**
-   * How the room's media and data travel, from the last join: "mesh" (peer
-   * to peer) or "sfu" (through the server).
+   * How the room's media and data travel: "mesh" (peer to peer) or "sfu"
+   * (through the server), from the last join; in an auto room, the mode of
+   * the last switch this client finished (the "mode" event).
    * @type {'mesh'|'sfu'}
    */
   mode = 'mesh';
@@ -75,11 +87,8 @@ export class Room extends Emitter {
 
   #host;
   #forget;
-  #createLink;
-  /** @type {Map<string, LinkLike>} */
-  #links = new Map();
-  /** @type {Map<string, SignalOutbox>} the signals of each link, by peer id */
-  #outboxes = new Map();
+  /** the mesh links, by peer id */
+  #links;
   /** @type {import('./outbox.js').SignalRetryOptions|undefined} */
   #signalRetry;
   /** @type {{timer: any, info: {rejoin: boolean, sameSession: boolean}}|null} the first "joined", due in a moment */
@@ -91,42 +100,64 @@ export class Room extends Emitter {
   #suspended = false;
   /** join requests under way */
   #joining = 0;
-  /** @type {{data: unknown, resolve: (v: any) => void, reject: (e: Error) => void}[]} broadcasts made while offline */
-  #offline = [];
+  /** broadcasts made while offline */
+  #offline = new OfflineBroadcasts();
   /** joins completed, the first one included */
   #joins = 0;
   /** @type {MediaStream|null} */
   #localStream = null;
   /** @type {{promise: Promise<Room>, resolve: (r: Room) => void, reject: (e: Error) => void, done: boolean}} */
   #ready;
-  #createSfu;
-  /** @type {SfuLink|null} the SFU link of an sfu room */
-  #sfu = null;
-  /** @type {SignalOutbox|null} its messages */
-  #sfuOutbox = null;
-  /** @type {unknown[]} sfu messages that came while the join was under way */
-  #early = [];
+  /** the SFU link of an sfu room (or of an auto room using the SFU) */
+  #slot;
   /** @type {SizeWatch|null} the video elements the app registered (observe) */
   #sizes = null;
   /** @type {Map<string, string>} setQuality choices other than auto, by peer */
   #quality = new Map();
+  /** @type {AutoRoom|null} what an auto room adds; null in mesh and sfu rooms */
+  #auto = null;
+  /** @type {import('./routes.js').Routes} where link events go: the auto room's, or straight to the room's events */
+  #routes;
+  #direct;
+  /** @type {RequestQueue|null} an auto room's sfu-join, sfu-leave and mode-ack frames */
+  #controls = null;
+  /** @type {RoomHooks} */
+  #hooks;
 
   /**
    * Rooms are made by Switchboard.join; do not call this yourself.
    * @param {RoomHost} host
    * @param {string} name
    * @param {string|undefined} ns
-   * @param {{forget: () => void, createLink?: LinkFactory, createSfu?: SfuFactory, signalRetry?: import('./outbox.js').SignalRetryOptions}} hooks
-   *   signalRetry: how refused signals are sent again, for tests
+   * @param {RoomHooks} hooks
    */
-  constructor(host, name, ns, { forget, createLink, createSfu, signalRetry }) {
+  constructor(host, name, ns, hooks) {
     super();
+    const { forget, createLink, createSfu, signalRetry } = hooks;
+    this.#hooks = hooks;
     this.#host = host;
     this.name = name;
     this.ns = ns;
     this.#forget = forget;
-    this.#createLink = createLink ?? ((opts) => new PeerLink(opts));
-    this.#createSfu = createSfu ?? ((opts) => new SfuLink(opts));
+    this.#links = new MeshLinks({
+      create: createLink ?? ((opts) => new PeerLink(opts)),
+      signal: (peer, data) => host.request(signal(name, ns, peer, data)),
+      onSignalError: (err) => this.#signalFailed(/** @type {Error} */ (err)),
+      retry: signalRetry,
+    });
+    this.#direct = new DirectRoutes({
+      emit: (event, ...args) => this.emit(event, ...args),
+      setState: (peer, state) => this.#setState(peer, state),
+      setConnectionType: (peer, type) => this.#setConnectionType(peer, type),
+      peers: () => this.peers.keys(),
+    });
+    this.#routes = this.#direct;
+    this.#slot = new SfuSlot({
+      create: createSfu ?? ((opts) => new SfuLink(opts)),
+      send: (data) => host.request(sfu(name, ns, data)),
+      onSignalError: (err) => this.#signalFailed(/** @type {Error} */ (err)),
+      retry: signalRetry,
+    });
     this.#signalRetry = signalRetry;
     /** @type {any} */
     const ready = { done: false };
@@ -139,9 +170,22 @@ export class Room extends Emitter {
     this.#ready = ready;
   }
 
+  /** The SFU link, if there is one. */
+  get #sfu() {
+    return this.#slot.link;
+  }
+
   /** Own peer id in this room. */
   get self() {
     return this.#selfId;
+  }
+
+  /**
+   * Whether the server runs the room in mode auto: a mesh that moves to the
+   * SFU when it grows and back when it shrinks ("mode" events).
+   */
+  get auto() {
+    return this.#auto !== null;
   }
 
   /** What publish() was last given; null before or after unpublish(). */
@@ -166,6 +210,7 @@ export class Room extends Emitter {
   send(data, opts) {
     const message = this.#encode(data);
     if (message === null) return 0;
+    if (this.#auto) return this.#sendAuto(() => /** @type {AutoRoom} */ (this.#auto).send(message, opts?.reliable !== false), 0);
     if (this.#sfu) return this.#sendSfu(message, null, opts) ? this.peers.size : 0;
     let sent = 0;
     for (const peer of this.#links.keys()) if (this.#sendOn(peer, message, opts)) sent++;
@@ -183,8 +228,28 @@ export class Room extends Emitter {
   sendTo(peer, data, opts) {
     const message = this.#encode(data);
     if (message === null) return false;
+    if (this.#auto) {
+      if (!this.peers.has(peer)) return false;
+      return this.#sendAuto(() => /** @type {AutoRoom} */ (this.#auto).sendTo(peer, message, opts?.reliable !== false), false);
+    }
     if (this.#sfu) return this.peers.has(peer) && this.#sendSfu(message, peer, opts);
     return this.#sendOn(peer, message, opts);
+  }
+
+  /**
+   * Sends in an auto room (numbered envelopes, each peer on its path).
+   * @template T
+   * @param {() => T} sending
+   * @param {T} failed what it returns when sending throws
+   * @returns {T}
+   */
+  #sendAuto(sending, failed) {
+    try {
+      return sending();
+    } catch (err) {
+      this.#error(new SwitchboardError('send_failed', `cannot send: ${errorText(err)}`));
+      return failed;
+    }
   }
 
   /**
@@ -293,6 +358,7 @@ export class Room extends Emitter {
    * @returns {MediaStream|undefined} undefined when there is no link to the peer
    */
   remoteStream(peer) {
+    if (this.#auto) return this.peers.has(peer) ? this.#auto.streams.stream(peer) : undefined;
     if (this.#sfu) return this.peers.has(peer) ? this.#sfu.remoteStream(peer) : undefined;
     return this.#links.get(peer)?.remoteStream;
   }
@@ -305,6 +371,7 @@ export class Room extends Emitter {
    * @returns {Promise<PeerStats|null>} null when there is no link to the peer
    */
   async getStats(peer) {
+    if (this.#auto) return this.peers.has(peer) ? this.#auto.getStats(peer) : null;
     if (this.#sfu) return this.peers.has(peer) ? this.#sfu.getStats(peer) : null;
     const link = this.#links.get(peer);
     if (!link?.getStats) return null;
@@ -324,20 +391,13 @@ export class Room extends Emitter {
       return;
     }
     // Offline (or rejoining): kept, in order, and sent once the room is
-    // joined again; a bounded queue, so an app that keeps sending while the
-    // server is away learns it.
-    if (this.#offline.length >= MAX_OFFLINE_BROADCASTS) {
-      throw new SwitchboardError(ClientErrorCode.QUEUE_FULL, `${MAX_OFFLINE_BROADCASTS} broadcasts already wait for the connection`);
-    }
-    await new Promise((resolve, reject) => this.#offline.push({ data, resolve, reject }));
+    // joined again.
+    await this.#offline.wait(data);
   }
 
   /** Sends the broadcasts kept while offline, in order. */
   #flushOffline() {
-    const waiting = this.#offline.splice(0);
-    for (const { data, resolve, reject } of waiting) {
-      this.#host.request(broadcast(this.name, this.ns, data)).then(resolve, reject);
-    }
+    this.#offline.flush((data) => this.#host.request(broadcast(this.name, this.ns, data)));
   }
 
   /**
@@ -348,6 +408,7 @@ export class Room extends Emitter {
    * @returns {RTCPeerConnection|undefined}
    */
   getConnection(peer) {
+    if (this.#auto) return this.peers.has(peer) ? this.#auto.connection(peer) : undefined;
     if (this.#sfu) return this.peers.has(peer) ? this.#sfu.sub : undefined;
     return this.#links.get(peer)?.pc;
   }
@@ -399,7 +460,7 @@ export class Room extends Emitter {
       reply = await this.#host.request(join(this.name, this.ns));
     } catch (err) {
       this.#joining--;
-      this.#early = [];
+      this.#slot.forgetEarly();
       // Lost the session on the way: the next session joins again.
       if (/** @type {any} */ (err).code === ClientErrorCode.DISCONNECTED || this.#left) return;
       if (this.#ready.done) this.#error(/** @type {Error} */ (err));
@@ -486,7 +547,7 @@ export class Room extends Emitter {
         // While a resumed session replays what it missed, the room is not
         // joined again yet but its signals count.
         if (!(this.joined || this.#suspended) || typeof from !== 'string' || from === this.#selfId) return;
-        if (this.mode === 'sfu') return; // no links to signal
+        if (this.#auto ? !this.#auto.wantsMesh(from) : this.mode === 'sfu') return; // no links to signal
         if (!this.peers.has(from)) this.#addPeer({ peer: from });
         this.#links.get(from)?.handleSignal(frame.data ?? {});
         break;
@@ -497,7 +558,16 @@ export class Room extends Emitter {
       case 'sfu':
         if (this.#sfu && (this.joined || this.#suspended)) this.#sfu.handle(frame.data);
         // The SFU may speak before the join's reply: kept for the link made then.
-        else if (this.#joining > 0 && this.#early.length < MAX_EARLY_SFU) this.#early.push(frame.data);
+        else if (this.#joining > 0) this.#slot.keep(frame.data);
+        break;
+      case 'mode':
+        // An auto room switched (also while a resumed session replays).
+        if (this.#auto && (this.joined || this.#suspended) && typeof frame.switch === 'number') {
+          this.#auto.switchTo(frame.switch, frame.mode === 'sfu' ? 'sfu' : 'mesh');
+        }
+        break;
+      case 'mode-ack':
+        if (this.#auto && (this.joined || this.#suspended) && frame.from !== this.#selfId) this.#auto.acked(frame);
         break;
     }
   }
@@ -507,24 +577,37 @@ export class Room extends Emitter {
     const self = this.#host.id;
     const sameSession = self === this.#selfId;
     const mode = /** @type {any} */ (reply).mode === 'sfu' ? 'sfu' : 'mesh'; // servers before SFUs say nothing
-    if (!sameSession || mode !== this.mode) {
-      // A new session means a new peer id: the others drop links to the old
-      // one, so start every link afresh (and so for another mode).
-      this.#closeLinks();
-      this.#closeSfu();
-      this.#selfId = self;
-      this.mode = mode;
-      for (const entry of this.peers.values()) entry.connectionType = mode === 'sfu' ? 'sfu' : null;
-    }
+    const auto = /** @type {any} */ (reply).auto === true;
+    const sw = /** @type {any} */ (reply).switch;
+    const switchId = typeof sw === 'number' && Number.isFinite(sw) ? sw : 0;
     const listed = (Array.isArray(reply.peers) ? reply.peers : []).filter(
       (p) => p && typeof p.peer === 'string' && p.peer !== self,
     );
+    const afresh = !sameSession || auto !== (this.#auto !== null) || (!auto && mode !== this.mode);
+    if (afresh) {
+      // A new session means a new peer id: the others drop links to the old
+      // one, so start every link afresh (and so for another mode). An auto
+      // room follows its switches from here.
+      this.#closeLinks();
+      this.#closeSfu();
+      this.#auto?.close();
+      this.#controls?.outbox.close();
+      this.#controls = null;
+      this.#selfId = self;
+      this.mode = mode;
+      this.#auto = auto ? this.#makeAuto() : null;
+      this.#routes = this.#auto ?? this.#direct;
+      this.#auto?.reset(switchId, mode, listed.map((p) => p.peer));
+      for (const entry of this.peers.values()) entry.connectionType = mode === 'sfu' ? 'sfu' : null;
+    }
     const ids = new Set(listed.map((p) => p.peer));
     for (const id of [...this.peers.keys()]) if (!ids.has(id)) this.#removePeer(id);
     this.joined = true;
     for (const p of listed) this.#addPeer(p);
-    if (mode === 'sfu' && !this.#sfu) this.#openSfu();
-    this.#early = [];
+    if (mode === 'sfu' && !this.#sfu && (afresh || !this.#auto)) this.#openSfu();
+    // The same session rejoined an auto room that switched meanwhile.
+    if (!afresh) this.#auto?.switchTo(switchId, mode);
+    this.#slot.forgetEarly();
     // Same session: links kept through the outage send the signals that
     // waited, then resume what waited for signaling (ICE restarts).
     if (sameSession) {
@@ -563,8 +646,10 @@ export class Room extends Emitter {
       this.#ensureLink(info.peer);
       return;
     }
-    const viaSfu = this.mode === 'sfu';
-    entry = { peer: info.peer, user: info.user, name: info.name, state: this.#sfu?.state ?? 'connecting', connectionType: viaSfu ? 'sfu' : null };
+    this.#auto?.added(info.peer);
+    const viaSfu = this.#auto ? this.#auto.pathOf(info.peer) === 'sfu' : this.mode === 'sfu';
+    const state = this.#auto ? this.#auto.stateOf(info.peer) : (this.#sfu?.state ?? 'connecting');
+    entry = { peer: info.peer, user: info.user, name: info.name, state, connectionType: viaSfu ? 'sfu' : null };
     this.peers.set(info.peer, entry);
     this.#ensureLink(info.peer);
     this.emit('peer-joined', entry);
@@ -575,6 +660,7 @@ export class Room extends Emitter {
     const entry = this.peers.get(id);
     this.#closeLink(id);
     this.#sfu?.dropPeer(id);
+    this.#auto?.removed(id);
     this.#quality.delete(id);
     if (!entry) return;
     this.peers.delete(id);
@@ -586,42 +672,31 @@ export class Room extends Emitter {
   #ensureLink(id) {
     const existing = this.#links.get(id);
     if (existing && existing.state !== 'closed') return;
-    if (this.#selfId === null || this.mode === 'sfu') return;
-    this.#closeLink(id);
-    const outbox = new SignalOutbox(
-      (data) => this.#host.request(signal(this.name, this.ns, id, data)),
-      (err) => this.#signalFailed(/** @type {Error} */ (err)),
-      this.#signalRetry,
-    );
-    if (!this.joined) outbox.hold(); // a peer met in a replay: its signals go after the replay
+    if (this.#selfId === null || (this.#auto ? this.#auto.target !== 'mesh' : this.mode === 'sfu')) return;
+    const routes = this.#routes;
+    const selfId = this.#selfId;
     let link;
     try {
-      link = this.#createLink({
-        selfId: this.#selfId,
+      // A peer met in a replay: its signals go after the replay.
+      link = this.#links.open(id, !this.joined, (current) => ({
+        selfId,
         peerId: id,
         iceServers: this.#host.iceServers,
-        // Kept while the connection is down (the outbox holds): a resumed
-        // session sends them; a new one closes this link and its outbox.
-        signal: (data) => outbox.push(data),
         canSignal: () => this.#host.connected && this.joined,
         onData: (data) => this.emit('data', id, data),
-        onState: (state) => this.#setState(id, state),
-        onConnectionType: (type) => {
-          if (this.#links.get(id) === link) this.#setConnectionType(id, type);
-        },
-        onTrack: (track, stream) => this.emit('track', id, track, stream),
-        onTrackEnded: (track, stream) => this.emit('track-ended', id, track, stream),
+        onMessage: routes.meshMessage && ((raw) => routes.meshMessage?.(id, raw)),
+        onState: (state) => current() && routes.meshState(id, state),
+        onConnectionType: (type) => current() && routes.meshType(id, type),
+        onTrack: (track, stream) => routes.meshTrack(id, track, stream, true),
+        onTrackEnded: (track, stream) => routes.meshTrack(id, track, stream, false),
         onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `link to ${id}: ${errorText(err)}`)),
-      });
+      }));
     } catch (err) {
-      outbox.close();
       this.#error(/** @type {Error} */ (err));
       return;
     }
-    this.#links.set(id, link);
-    this.#outboxes.set(id, outbox);
     const entry = this.peers.get(id);
-    if (entry) {
+    if (entry && routes.showsMesh(id)) {
       // The old link's candidate pair says nothing about the new one.
       const typeChanged = entry.connectionType !== null;
       entry.connectionType = null;
@@ -648,44 +723,79 @@ export class Room extends Emitter {
    * @param {string} id
    */
   #closeLink(id) {
-    this.#links.get(id)?.close();
-    this.#links.delete(id);
-    this.#outboxes.get(id)?.close();
-    this.#outboxes.delete(id);
+    this.#links.close(id);
   }
 
   #closeLinks() {
-    for (const id of [...this.#links.keys(), ...this.#outboxes.keys()]) this.#closeLink(id);
+    this.#links.closeAll();
   }
 
-  /** The outboxes of every link, the SFU link's included. */
+  /** The outboxes of every link, the SFU link's and the control frames' included. */
   #allOutboxes() {
-    return this.#sfuOutbox ? [...this.#outboxes.values(), this.#sfuOutbox] : [...this.#outboxes.values()];
+    return [...this.#links.outboxes(), ...(this.#slot.outbox ? [this.#slot.outbox] : []), ...(this.#controls ? [this.#controls.outbox] : [])];
   }
 
   /**
-   * Makes the SFU link of a joined sfu room, with what the app asked for
-   * (published stream, sizes, qualities), and hands it what the server sent
-   * before the join's reply.
+   * An auto room's sfu-join, sfu-leave and mode-ack: in order, held while
+   * the connection is down, sent again when rate-limited.
+   * @param {{type: string, [key: string]: any}} frame
+   * @returns {Promise<any>} the reply
    */
-  #openSfu() {
-    const outbox = new SignalOutbox(
-      (data) => this.#host.request(sfu(this.name, this.ns, data)),
-      (err) => this.#signalFailed(/** @type {Error} */ (err)),
-      this.#signalRetry,
+  #control(frame) {
+    if (!this.#controls) {
+      this.#controls = new RequestQueue((f) => this.#host.request(f), (err) => this.#signalFailed(/** @type {Error} */ (err)), this.#signalRetry);
+      if (!this.joined) this.#controls.outbox.hold();
+    }
+    return this.#controls.send(frame);
+  }
+
+  /** What an auto room adds, wired to this room. */
+  #makeAuto() {
+    const auto = new AutoRoom(
+      this.name,
+      this.ns,
+      {
+        self: () => this.#selfId ?? '',
+        peers: () => this.peers.keys(),
+        link: (peer) => this.#links.get(peer),
+        ensureLink: (peer) => this.#ensureLink(peer),
+        closeLink: (peer) => this.#closeLink(peer),
+        sfu: () => this.#sfu,
+        openSfu: (admitted) => this.#openSfu(admitted),
+        closeSfu: () => this.#closeSfu(),
+        control: (frame) => this.#control(frame),
+        emit: (event, ...args) => this.emit(event, ...args),
+        setState: (peer, state) => this.#setState(peer, state),
+        setConnectionType: (peer, type) => this.#setConnectionType(peer, /** @type {any} */ (type)),
+        error: (err) => this.#error(err),
+        done: (info) => {
+          if (this.#auto !== auto) return;
+          this.mode = info.mode;
+          this.emit('mode', info);
+        },
+      },
+      { MediaStream: this.#hooks.MediaStream, ...this.#hooks.auto },
     );
-    /** @type {SfuLink} */
+    return auto;
+  }
+
+  /**
+   * Makes the SFU link of a joined sfu room (or of an auto room moving to
+   * the SFU), with what the app asked for (published stream, sizes,
+   * qualities), and hands it what the server sent before the join's reply.
+   * @param {Promise<unknown>} [admitted] an auto room's sfu-join: the link's messages wait for its ack
+   */
+  #openSfu(admitted) {
+    const routes = this.#routes;
     let link;
     try {
-      link = this.#createSfu({
+      link = this.#slot.open(!this.joined, admitted, (current) => ({
         iceServers: this.#host.iceServers,
-        send: (data) => outbox.push(data),
-        onTrack: (peer, track, stream) => this.emit('track', peer, track, stream),
-        onTrackEnded: (peer, track, stream) => this.emit('track-ended', peer, track, stream),
+        onTrack: (peer, track, stream) => routes.sfuTrack(peer, track, stream, true),
+        onTrackEnded: (peer, track, stream) => routes.sfuTrack(peer, track, stream, false),
         onData: (peer, data) => this.emit('data', peer, data),
-        onState: (state) => {
-          if (this.#sfu === link) for (const id of this.peers.keys()) this.#setState(id, state);
-        },
+        onMessage: routes.sfuMessage && ((raw) => routes.sfuMessage?.(raw)),
+        onState: (state) => current() && routes.sfuState(state),
         onSpeakers: (peers) => {
           this.speakers = peers;
           this.emit('speakers', peers);
@@ -693,26 +803,20 @@ export class Room extends Emitter {
         onLayer: (peer, track, layer, paused, media) => this.emit('layer', peer, track, layer, paused, media),
         onServerError: (code, message) => this.#error(new SwitchboardError('sfu_error', `SFU: ${message || code} (${code})`)),
         onError: (err) => this.#error(new SwitchboardError('negotiation_failed', `SFU link: ${errorText(err)}`)),
-      });
+      }));
     } catch (err) {
-      outbox.close();
       this.#error(/** @type {Error} */ (err));
       return;
     }
-    this.#sfu = link;
-    this.#sfuOutbox = outbox;
-    for (const id of this.peers.keys()) this.#setState(id, link.state);
+    routes.sfuState(link.state);
     if (this.#localStream) link.publish(this.#localStream);
     for (const [peer, quality] of this.#quality) link.setQuality(peer, quality);
     for (const [peer, { width, height }] of this.#sizes?.sizes() ?? []) link.setSize(peer, width, height);
-    for (const msg of this.#early.splice(0)) link.handle(msg);
+    this.#slot.flushEarly();
   }
 
   #closeSfu() {
-    this.#sfu?.close();
-    this.#sfu = null;
-    this.#sfuOutbox?.close();
-    this.#sfuOutbox = null;
+    this.#slot.close();
     this.speakers = [];
   }
 
@@ -742,15 +846,18 @@ export class Room extends Emitter {
   #shutdown(err) {
     if (this.#left) return;
     this.#left = true;
-    for (const { reject } of this.#offline.splice(0)) reject(err);
+    this.#offline.reject(err);
     this.joined = false;
     this.#forget();
     clearTimeout(this.#firstJoined?.timer);
     this.#firstJoined = null;
     this.#closeLinks();
     this.#closeSfu();
+    this.#auto?.close();
+    this.#controls?.outbox.close();
+    this.#controls = null;
     this.#sizes?.close();
-    this.#early = [];
+    this.#slot.forgetEarly();
     for (const entry of this.peers.values()) entry.state = 'closed';
     this.peers.clear();
     if (!this.#ready.done) {

@@ -60,6 +60,8 @@ export function encodingsFor(track) {
  * @property {(peer: string, track: MediaStreamTrack, stream: MediaStream) => void} [onTrack]
  * @property {(peer: string, track: MediaStreamTrack, stream: MediaStream) => void} [onTrackEnded]
  * @property {(peer: string, data: unknown) => void} [onData] a data channel message from a peer
+ * @property {(raw: unknown) => void} [onMessage] instead of onData: each message as it
+ *   came, an envelope not opened yet (auto rooms, see dataseq.js)
  * @property {(state: PeerState) => void} [onState] the link's state changed
  * @property {(peers: string[]) => void} [onSpeakers]
  * @property {(peer: string, track: string, layer: string, paused: boolean, media: MediaStreamTrack|undefined) => void} [onLayer]
@@ -153,7 +155,16 @@ export class SfuLink {
    * @param {{reliable?: boolean}} [opts]
    */
   sendRaw(message, to, opts) {
-    const envelope = encodeEnvelope(message, to);
+    return this.sendBytes(encodeEnvelope(message, to), opts);
+  }
+
+  /**
+   * Sends an envelope made already (auto rooms number their messages, see
+   * dataseq.js). False when the channel is not open.
+   * @param {Uint8Array} envelope
+   * @param {{reliable?: boolean}} [opts]
+   */
+  sendBytes(envelope, opts) {
     const channel = (opts?.reliable === false ? this.#unreliable : this.#reliable).find((c) => c.readyState === 'open');
     if (!channel) return false;
     channel.send(/** @type {any} */ (envelope));
@@ -536,6 +547,10 @@ export class SfuLink {
    */
   #adopt(channel, list) {
     adoptChannel(channel, list, () => this.#update(), (data) => {
+      if (this.#opts.onMessage) {
+        this.#opts.onMessage(data);
+        return;
+      }
       const env = decodeEnvelope(data);
       if (env) this.#opts.onData?.(env.peer, decodeData(env.payload));
     });

@@ -240,6 +240,15 @@ export type ConnectionType = 'direct' | 'relayed';
 /** How a room's media and data travel: peer to peer, or through the server's SFU. */
 export type RoomMode = 'mesh' | 'sfu';
 
+/** Room "mode" event (auto rooms): a switch this client finished. */
+export interface ModeInfo {
+  mode: RoomMode;
+  /** The server's id of the switch (one more per switch of the room). */
+  switch: number;
+  /** Peers still reached on the other path. */
+  failed: string[];
+}
+
 /** Room.setQuality: a fixed simulcast layer, or the server's choice. */
 export type Quality = 'low' | 'medium' | 'high' | 'auto';
 
@@ -322,10 +331,23 @@ export interface RoomEvents {
   'peer-left': (peer: PeerInfo) => void;
   /** The link's state or its connectionType changed. */
   'peer-state': (peer: string, state: PeerState, info: PeerInfo) => void;
-  /** A remote track arrived; stream is room.remoteStream(peer). */
+  /**
+   * A remote track arrived; stream is room.remoteStream(peer). In an auto
+   * room also when a switch moved the peer: its tracks on the new path join
+   * the same stream ("track" for each), then those of the old path leave it
+   * ("track-ended" for each).
+   */
   track: (peer: string, track: MediaStreamTrack, stream: MediaStream) => void;
-  /** The peer stopped sending the track (unpublish), or the link closed. */
+  /** The peer stopped sending the track (unpublish), the link closed, or (auto rooms) a switch replaced it. */
   'track-ended': (peer: string, track: MediaStreamTrack, stream: MediaStream) => void;
+  /**
+   * auto rooms: this client finished a switch the server announced: every
+   * peer is now reached on path `mode` except those in `failed` (their new
+   * path did not come up within 10 s, or they could not move to us), which
+   * stay on the other path. room.mode is `mode` from now on. No peer-left or
+   * peer-joined comes with a switch.
+   */
+  mode: (info: ModeInfo) => void;
   /** A data channel message: JSON text arrives parsed, binary as an ArrayBuffer. */
   data: (peer: string, data: unknown) => void;
   /** sfu rooms: the active speakers, loudest first (possibly empty; may include room.self). */
@@ -352,7 +374,9 @@ declare class TypedEmitter<E extends { [K in keyof E]: (...args: any[]) => void 
 /**
  * A room as seen from one peer: a WebRTC link to every other peer in it
  * (mode "mesh"), or one connection to the server's SFU through which every
- * peer's media and data come (mode "sfu"); the API is the same.
+ * peer's media and data come (mode "sfu"); the API is the same. An auto
+ * room (room.auto) moves between the two when the server says so, make
+ * before break: the app sees a "mode" event and nothing else changes.
  */
 export declare class Room extends TypedEmitter<RoomEvents> {
   private constructor();
@@ -367,9 +391,12 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   /**
    * From the last join: "mesh" (a link to every peer) or "sfu" (media and
    * data through the server). "mesh" before the first join and with servers
-   * that do not say.
+   * that do not say. In an auto room, the mode of the last switch this
+   * client finished (the "mode" event).
    */
   readonly mode: RoomMode;
+  /** Whether the server runs the room in mode auto (a mesh that moves to the SFU when it grows, and back). */
+  readonly auto: boolean;
   /** sfu rooms: the last "speakers" event's peers; [] otherwise. */
   readonly speakers: string[];
   /** What publish() was last given; null before, and after unpublish(). */
@@ -408,11 +435,19 @@ export declare class Room extends TypedEmitter<RoomEvents> {
   publish(stream: MediaStream): void;
   /** Stops sending media to every peer. */
   unpublish(): void;
-  /** The peer's live remote tracks: one stream for the life of the link; undefined without a link. */
+  /**
+   * The peer's live remote tracks: one stream for the life of the link (in
+   * an auto room, for as long as the peer is in the room, across switches);
+   * undefined without a link.
+   */
   remoteStream(peer: string): MediaStream | undefined;
-  /** Statistics of the link to a peer; null when there is no link. */
+  /** Statistics of the link to a peer (auto rooms: of the path the peer is on now); null when there is no link. */
   getStats(peer: string): Promise<PeerStats | null>;
-  /** The RTCPeerConnection to a peer; in an sfu room the server's "sub" connection every peer comes through. */
+  /**
+   * The RTCPeerConnection to a peer; in an sfu room the server's "sub"
+   * connection every peer comes through; in an auto room the one of the
+   * path the peer is on now.
+   */
   getConnection(peer: string): RTCPeerConnection | undefined;
   /**
    * sfu rooms: the RTCPeerConnection this side publishes on (the server's

@@ -305,6 +305,7 @@ export class Switchboard extends Emitter {
         },
         createLink: (o) => new PeerLink({ ...o, ...rtc }),
         createSfu: (o) => new SfuLink({ ...o, ...rtc }),
+        MediaStream: this.#opts.MediaStream,
       });
       room = created;
       this.#rooms.set(key, room);
@@ -579,6 +580,8 @@ export class Switchboard extends Emitter {
       case 'signal':
       case 'broadcast':
       case 'sfu':
+      case 'mode':
+      case 'mode-ack':
         if (typeof frame.room === 'string') this.#rooms.get(roomKey(frame.room, frame.ns))?._handle(frame);
         return;
       default:

@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,10 @@ type binding struct {
 	ssrc uint32
 	pt   uint8
 	twcc uint8 // the transport-wide sequence number's extension id; 0: not negotiated
+	// rtxSSRC and rtxPT: NACKed packets are resent as RTX on this SSRC
+	// with this payload type (rtx.go); rtxSSRC 0: RTX not negotiated.
+	rtxSSRC uint32
+	rtxPT   uint8
 }
 
 // DownTrack forwards one UpTrack to one subscriber. It is the
@@ -63,6 +68,14 @@ type DownTrack struct {
 	fwd, resend       rtp.Header
 	fwdExt, resendExt [1]rtp.Extension
 	fwdSeq, resendSeq [2]byte
+
+	// The RTCP reader's: a cached packet being resent (its header's
+	// storage is reused: nothing allocated per resend), and for RTX
+	// (rtx.go) the RTX stream's next sequence number and the buffer an
+	// RTX payload is built in.
+	cached rtp.Packet
+	rtxSeq uint16
+	rtxBuf []byte
 }
 
 var (
@@ -75,7 +88,8 @@ func newDownTrack(up conn.UpTrack, ssrc uint32, id, stream string, c *Counters, 
 	if err := m.Switch(ssrc, up.ClockRate()); err != nil {
 		return nil, err
 	}
-	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), bw: bw, munger: m}
+	d := &DownTrack{id: id, stream: stream, up: up, kind: kindOf(up.Kind()), mime: up.MimeType(), c: c.fill(), bw: bw, munger: m,
+		rtxSeq: uint16(rand.Uint32())} //nolint:gosec // an RTP stream's random first number, not a secret
 	if strings.EqualFold(d.mime, "video/VP8") {
 		d.vp8 = &vp8Munger{}
 	}
@@ -172,9 +186,14 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			twcc = uint8(x.ID)
 		}
 	}
-	for _, p := range ctx.CodecParameters() {
+	codecs := ctx.CodecParameters()
+	for _, p := range codecs {
 		if strings.EqualFold(p.MimeType, d.mime) {
-			d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(p.PayloadType), twcc: twcc})
+			b := &binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(p.PayloadType), twcc: twcc}
+			if rtx, ok := rtxPayloadType(codecs, p.PayloadType); ok && ctx.SSRCRetransmission() != 0 {
+				b.rtxSSRC, b.rtxPT = uint32(ctx.SSRCRetransmission()), uint8(rtx)
+			}
+			d.bound.Store(b)
 			return p, nil
 		}
 	}
@@ -365,7 +384,8 @@ func (d *DownTrack) receiverReport(p *rtcp.ReceiverReport) {
 	}
 }
 
-// nack resends what the caches hold of the packets p asks for and returns
+// nack resends what the caches hold of the packets p asks for (as RTX
+// when the subscriber negotiated it, rtx.go) and returns
 // the source numbers of layer cur that they do not hold (misses of an
 // older layer are not asked for: the subscriber has moved on).
 func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16, cur uint32) []uint16 {
@@ -373,7 +393,7 @@ func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16
 	if b == nil {
 		return misses
 	}
-	var pkt rtp.Packet
+	pkt := &d.cached
 	for _, pair := range p.Nacks {
 		pair.Range(func(seq uint16) bool {
 			d.c.NACKsReceived.Add(1)
@@ -403,11 +423,18 @@ func (d *DownTrack) nack(p *rtcp.TransportLayerNack, buf []byte, misses []uint16
 			d.mu.Unlock()
 			if ok {
 				hdr.SSRC, hdr.PayloadType = b.ssrc, b.pt
+				rtx := b.rtxSSRC != 0
+				if rtx {
+					payload = d.wrapRTX(hdr, payload, b)
+				}
 				if b.twcc != 0 && d.bw.hist != nil {
 					d.bw.hist.stamp(hdr, b.twcc, &d.resendExt, &d.resendSeq, payload, time.Now())
 				}
 				if _, err := b.w.WriteRTP(hdr, payload); err == nil {
 					d.c.NACKsAnswered.Add(1)
+					if rtx {
+						d.c.RTXSent.Add(1)
+					}
 				}
 			}
 			return true

@@ -9,7 +9,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
@@ -65,23 +64,18 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		lf = f
 	}
 	m, pm := &webrtc.MediaEngine{}, &webrtc.MediaEngine{}
-	if err := registerCodecs(m, true); err != nil {
+	if err := RegisterCodecs(m); err != nil {
 		return nil, err
 	}
-	if err := registerCodecs(pm, false); err != nil {
+	if err := RegisterCodecsWith(pm, CodecOptions{NoTransportCC: true}); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
-	// Receiver reports to publishers, sender reports to subscribers, NACKs
-	// to publishers for what the server lost of their packets (at once,
-	// rather than when every subscriber has found the same hole and asked
-	// for it). Subscribers' NACKs are handled by hand (answered from the
-	// cache), keyframe requests too.
-	nacks, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("rtc: nack generator: %w", err)
-	}
-	reg.Add(nacks)
+	// Receiver reports to publishers, sender reports to subscribers.
+	// NACKs to publishers are the UpTracks' (losses.go: pion's generator
+	// would ask again for every packet repaired with RTX); subscribers'
+	// NACKs are answered from the cache by hand, keyframe requests
+	// handled by hand too.
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("rtc: receiver reports: %w", err)
@@ -91,7 +85,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, fmt.Errorf("rtc: sender reports: %w", err)
 	}
 	reg.Add(rr)
-	reg.Add(sr)
+	reg.Add(reportsWithoutRTX{sr}) // rtxreports.go
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	udp, batch, err := udpbatch.Wrap(cfg.UDP)
 	if err != nil {
@@ -181,15 +175,31 @@ func (e *Engine) Close() error {
 
 // RegisterCodecs registers what the SFU forwards: Opus (with transport-cc
 // feedback), VP8 and H.264 with transport-cc, NACK, PLI, FIR and REMB
-// feedback, and the audio level, mid, rid and transport-wide sequence
-// number header extensions (the last on audio and video: the estimate is
-// of everything sent to a subscriber). Clients (sfuclient) use the same
-// set.
-func RegisterCodecs(m *webrtc.MediaEngine) error { return registerCodecs(m, true) }
+// feedback and RTX (RFC 4588: video/rtx with apt= the codec's payload
+// type, as Chromium offers it), and the audio level, mid, rid, repaired
+// rid and transport-wide sequence number header extensions (the last on
+// audio and video: the estimate is of everything sent to a subscriber).
+// Clients (sfuclient) use the same set.
+func RegisterCodecs(m *webrtc.MediaEngine) error { return RegisterCodecsWith(m, CodecOptions{}) }
 
-// registerCodecs is RegisterCodecs, without transport-cc when
-// transportCC is false (the server's publisher PCs: see NewEngine).
-func registerCodecs(m *webrtc.MediaEngine, transportCC bool) error {
+// CodecOptions leave parts of RegisterCodecs out; the zero value leaves
+// nothing out.
+type CodecOptions struct {
+	// NoTransportCC: no transport-cc feedback nor transport-wide sequence
+	// numbers (the server's publisher PCs: see NewEngine).
+	NoTransportCC bool
+	// NoRTX: no video/rtx; retransmissions then go on the media SSRC (a
+	// client that does not implement RTX).
+	NoRTX bool
+}
+
+// rtxPayloadTypes are the video/rtx payload types registered for each
+// video codec's (apt): Chromium's own pairs.
+var rtxPayloadTypes = map[webrtc.PayloadType]webrtc.PayloadType{96: 97, 102: 103}
+
+// RegisterCodecsWith is RegisterCodecs without what o leaves out.
+func RegisterCodecsWith(m *webrtc.MediaEngine, o CodecOptions) error {
+	transportCC := !o.NoTransportCC
 	videoFB := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 	var audioFB []webrtc.RTCPFeedback
 	if transportCC {
@@ -207,6 +217,14 @@ func registerCodecs(m *webrtc.MediaEngine, transportCC bool) error {
 	for _, c := range codecs {
 		if err := m.RegisterCodec(c.p, c.t); err != nil {
 			return fmt.Errorf("rtc: codec %s: %w", c.p.MimeType, err)
+		}
+		rtx, ok := rtxPayloadTypes[c.p.PayloadType]
+		if !ok || o.NoRTX {
+			continue
+		}
+		p := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", c.p.PayloadType)}, PayloadType: rtx}
+		if err := m.RegisterCodec(p, webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("rtc: codec %s for %s: %w", p.MimeType, c.p.MimeType, err)
 		}
 	}
 	exts := []struct {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -34,8 +35,16 @@ type Counters struct {
 	ForwardedPackets, ForwardedBytes Counter
 	NACKsReceived, NACKsAnswered     Counter
 	NACKsForwarded                   Counter
-	PLIsReceived, PLIsForwarded      Counter
-	BadPackets, BadRTCP              Counter
+	// PublisherNACKs counts the packets the server asked publishers for
+	// (its own losses on the way in, losses.go); DuplicatePackets the
+	// retransmissions that came after the original and were dropped;
+	// RTXReceived the repairs that came as RTX.
+	PublisherNACKs, DuplicatePackets, RTXReceived Counter
+	// RTXSent counts the NACKed packets resent to subscribers as RTX
+	// (counted in NACKsAnswered as well).
+	RTXSent                     Counter
+	PLIsReceived, PLIsForwarded Counter
+	BadPackets, BadRTCP         Counter
 	// DelayDecreases counts the cuts of subscribers' delay-based
 	// estimates (overuse seen in transport-cc feedback).
 	DelayDecreases Counter
@@ -47,7 +56,7 @@ type Counters struct {
 func (c *Counters) fill() *Counters {
 	out := *c
 	for _, f := range []*Counter{&out.ForwardedPackets, &out.ForwardedBytes, &out.NACKsReceived, &out.NACKsAnswered,
-		&out.NACKsForwarded, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets, &out.BadRTCP, &out.DelayDecreases} {
+		&out.NACKsForwarded, &out.PublisherNACKs, &out.DuplicatePackets, &out.RTXReceived, &out.RTXSent, &out.PLIsReceived, &out.PLIsForwarded, &out.BadPackets, &out.BadRTCP, &out.DelayDecreases} {
 		if *f == nil {
 			*f = nopCounter{}
 		}
@@ -69,6 +78,8 @@ type UpTrack struct {
 	c     *Counters
 	level uint8            // audio level extension id, 0 = none
 	batch udpbatch.Batcher // the publisher PC's socket (nil: none)
+	nack  bool             // the publisher resends what it is NACKed (negotiated)
+	lost  lossLog          // the reader's: what to NACK (losses.go)
 
 	mu    sync.Mutex                       // serializes changes of downs
 	downs atomic.Pointer[[]conn.DownTrack] // copy-on-write
@@ -96,6 +107,9 @@ func NewUpTrack(pc *webrtc.PeerConnection, track *webrtc.TrackRemote, recv *webr
 		if x.URI == AudioLevelURI {
 			u.level = uint8(x.ID)
 		}
+	}
+	for _, fb := range track.Codec().RTCPFeedback {
+		u.nack = u.nack || fb.Type == "nack" && fb.Parameter == ""
 	}
 	u.downs.Store(&[]conn.DownTrack{})
 	return u, nil
@@ -179,7 +193,7 @@ func (u *UpTrack) Run() {
 	}
 	var errs readErrors
 	for {
-		n, _, err := u.track.Read(buf)
+		n, attrs, err := u.track.Read(buf)
 		if err != nil {
 			if errs.closed(err) {
 				return
@@ -192,11 +206,21 @@ func (u *UpTrack) Run() {
 			u.c.BadPackets.Add(1)
 			continue
 		}
+		if u.duplicate(p.SequenceNumber, attrs) {
+			continue
+		}
 		now := time.Now()
 		u.last.Store(now.UnixNano())
 		u.bytes.Add(uint64(n))
 		u.deferredPLI(now)
 		_ = u.cache.Store(p.SequenceNumber, buf[:n]) // too old or too large: forwarded all the same
+		if u.nack {
+			u.lost.add(p.SequenceNumber)
+			if seqs := u.lost.missing(now); len(seqs) > 0 {
+				u.c.PublisherNACKs.Add(float64(len(seqs)))
+				u.writeNACK(seqs)
+			}
+		}
 		if u.level != 0 {
 			if e := p.GetExtension(u.level); len(e) > 0 {
 				u.audio.Store(uint32(e[0]&0x7f) | 1<<8)
@@ -221,13 +245,39 @@ func (u *UpTrack) Packet(seq uint16, buf []byte) int {
 	return u.cache.Get(seq, buf)
 }
 
-// NACK asks the publisher to retransmit seqs.
+// NACK asks the publisher to retransmit seqs (for subscribers: packets
+// they asked for that the cache lacks).
 func (u *UpTrack) NACK(seqs []uint16) {
 	if len(seqs) == 0 {
 		return
 	}
 	u.c.NACKsForwarded.Add(float64(len(seqs)))
+	u.writeNACK(seqs)
+}
+
+func (u *UpTrack) writeNACK(seqs []uint16) {
 	_ = u.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: u.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
+}
+
+// duplicate reports whether the packet numbered seq, read with attrs,
+// came already (a retransmission answering a NACK that crossed the
+// original, or RTX the publisher sends as padding): it is dropped. A
+// late packet that did not come yet is a repair; pion has unwrapped it
+// already if it came as RTX (counted). One atomic load for a packet
+// newer than the last.
+func (u *UpTrack) duplicate(seq uint16, attrs interceptor.Attributes) bool {
+	last, ok := u.cache.Last()
+	if !ok || seq-last-1 < 1<<15 {
+		return false
+	}
+	if u.cache.Has(seq) {
+		u.c.DuplicatePackets.Add(1)
+		return true
+	}
+	if attrs != nil && attrs.Get(webrtc.AttributeRtxSsrc) != nil {
+		u.c.RTXReceived.Add(1)
+	}
+	return false
 }
 
 // RequestKeyframe sends a PLI unless one went out less than
