@@ -76,6 +76,7 @@ type Client struct {
 	box   *mailbox
 	stop  chan struct{}
 	done  chan struct{} // the loop ended
+	rdone chan struct{} // the reader ended
 	wg    sync.WaitGroup
 	video *webrtc.TrackLocalStaticRTP // nil without Config.Video
 	log   *slog.Logger
@@ -123,7 +124,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrSignaling, cfg.WSURL, err)
 	}
-	c := &Client{cfg: cfg, ws: ws, box: newMailbox(), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Client{cfg: cfg, ws: ws, box: newMailbox(), stop: make(chan struct{}), done: make(chan struct{}), rdone: make(chan struct{})}
 	joined, err := c.hello(ctx)
 	if err != nil {
 		ws.Close()
@@ -217,6 +218,7 @@ func (c *Client) write(v any) error {
 // read hands every frame to the loop.
 func (c *Client) read() {
 	defer c.wg.Done()
+	defer close(c.rdone)
 	for {
 		_, b, err := c.ws.ReadMessage()
 		if err != nil {
@@ -277,11 +279,19 @@ func (c *Client) loop(joined frame) {
 	}
 }
 
-// shutdown closes the session and every peer connection.
+// shutdown closes the session and every peer connection. The socket
+// closes once the server has answered the close frame (or after a
+// second): closed with frames still coming in, it would send a reset
+// that can overtake the close frame, and the server would keep the
+// session for resume instead of ending it.
 func (c *Client) shutdown() {
 	c.wmu.Lock()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	c.wmu.Unlock()
+	select {
+	case <-c.rdone:
+	case <-time.After(time.Second):
+	}
 	_ = c.ws.Close()
 	st := c.st
 	for _, r := range st.remotes {
