@@ -38,7 +38,9 @@ var listenRe = regexp.MustCompile(`websocket=(ws://\S+)`)
 func startServe(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, string, *strings.Builder) {
 	t.Helper()
 	// TURN on free ports, so tests can run side by side and next to a real TURN server.
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--turn-listen-ip", "127.0.0.1", "--turn-port", "-1"}, args...)...)
+	// The SFU (auto rooms by default) on free ports too.
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--turn-listen-ip", "127.0.0.1", "--turn-port", "-1",
+		"--sfu-listen-ip", "127.0.0.1", "--sfu-udp-port", "0", "--sfu-tcp-port", "0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

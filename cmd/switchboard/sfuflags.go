@@ -28,7 +28,7 @@ func addSFUFlags(fs *flag.FlagSet) *sfuFlags {
 	f := &sfuFlags{}
 	fs.BoolVar(&f.on, "sfu", true, "run the SFU for sfu rooms (--sfu=false: every room is a mesh)")
 	fs.StringVar(&f.modes, "room-modes", "", `room modes by room name, first match wins, e.g. "webinar-*=sfu,p2p-*=mesh" (patterns as in tokens: a name, a prefix*, or *)`)
-	fs.StringVar(&f.def, "room-mode-default", "mesh", "mode of a room that no --room-modes rule matches: mesh, sfu or auto (a mesh up to --mesh-max peers, the SFU beyond)")
+	fs.StringVar(&f.def, "room-mode-default", "auto", "mode of a room that no --room-modes rule matches: mesh, sfu or auto (a mesh up to --mesh-max peers, the SFU beyond)")
 	fs.IntVar(&f.meshMax, "mesh-max", signaling.DefaultMeshMax, "auto rooms: the most peers a mesh holds; one more moves the room to the SFU")
 	fs.DurationVar(&f.meshHold, "mesh-hold", signaling.DefaultMeshHold, "auto rooms: how long a room on the SFU must hold --mesh-max - 1 peers or fewer before it moves back to a mesh")
 	fs.IntVar(&f.udpPort, "sfu-udp-port", 7882, "the SFU's UDP port, for the ICE traffic of every participant (0: any free port)")

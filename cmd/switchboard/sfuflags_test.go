@@ -40,9 +40,14 @@ func TestSFUFlagDefaults(t *testing.T) {
 	if !reflect.DeepEqual(cfg.SFU, want) {
 		t.Errorf("SFU %+v, want %+v", cfg.SFU, want)
 	}
-	// Every room a mesh: the server starts no SFU and opens no port for it.
-	if cfg.RoomModes.Default != signaling.ModeMesh || len(cfg.RoomModes.Rules) != 0 || cfg.RoomModes.Uses(signaling.ModeSFU) {
-		t.Errorf("room modes %+v", cfg.RoomModes)
+	// Every room auto: the SFU runs, for rooms of five and more.
+	want2 := signaling.RoomModes{Default: signaling.ModeAuto, MeshMax: 4, MeshHold: 10 * time.Second}
+	if !reflect.DeepEqual(cfg.RoomModes, want2) || !cfg.RoomModes.Uses(signaling.ModeSFU) {
+		t.Errorf("room modes %+v, want %+v", cfg.RoomModes, want2)
+	}
+	// With every room a mesh, the server starts no SFU and opens no port for it.
+	if cfg, err := parseSFUFlags(t, "--room-mode-default", "mesh"); err != nil || cfg.RoomModes.Uses(signaling.ModeSFU) {
+		t.Errorf("--room-mode-default mesh: %+v, %v", cfg.RoomModes, err)
 	}
 }
 
@@ -106,7 +111,7 @@ func TestSFUFlagErrors(t *testing.T) {
 	}
 	// No SFU will run, so no clash: the same ports are fine.
 	for _, args := range [][]string{
-		{"--sfu-udp-port", "3478"},
+		{"--room-mode-default", "mesh", "--sfu-udp-port", "3478"},
 		{"--sfu=false", "--room-modes", "big-*=sfu", "--sfu-tcp-port", "8080"},
 		{"--turn=false", "--room-modes", "big-*=sfu", "--sfu-udp-port", "3478"},
 		{"--turn-no-udp", "--room-modes", "big-*=sfu", "--sfu-udp-port", "3478"},

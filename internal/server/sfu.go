@@ -17,7 +17,7 @@ import (
 
 // SFUConfig configures the SFU, which forwards the media of sfu rooms
 // (Config.RoomModes). It runs only when Enabled and some room can be an sfu
-// room; otherwise it opens no port and every room is a mesh.
+// room (sfu or auto); otherwise it opens no port and every room is a mesh.
 type SFUConfig struct {
 	Enabled bool
 	UDPPort int // the one UDP port of all ICE traffic (default flag 7882; 0: a free port)

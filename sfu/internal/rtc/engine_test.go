@@ -2,7 +2,10 @@ package rtc
 
 import (
 	"net"
+	"strings"
 	"testing"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // Clients' candidates may name LAN and public addresses, never the server's
@@ -49,5 +52,38 @@ func TestRemoteIPAllowed(t *testing.T) {
 	}
 	if RemoteIPAllowed(nil, true) || RemoteIPAllowed(net.IP{1, 2, 3}, true) {
 		t.Error("a malformed IP allowed")
+	}
+}
+
+// RegisterCodecs offers RTX for VP8 and H.264 (Chromium's payload type
+// pairs) and the repaired RID extension; NoRTX leaves RTX out.
+func TestRegisterCodecsRTX(t *testing.T) {
+	offer := func(o CodecOptions) string {
+		m := &webrtc.MediaEngine{}
+		if err := RegisterCodecsWith(m, o); err != nil {
+			t.Fatal(err)
+		}
+		pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = pc.Close() }()
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+		sd, err := pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sd.SDP
+	}
+	sdp := offer(CodecOptions{})
+	for _, want := range []string{"a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96", "a=rtpmap:103 rtx/90000", "a=fmtp:103 apt=102", "repaired-rtp-stream-id"} {
+		if !strings.Contains(sdp, want) {
+			t.Errorf("offer without %q:\n%s", want, sdp)
+		}
+	}
+	if sdp := offer(CodecOptions{NoRTX: true}); strings.Contains(sdp, "rtx") {
+		t.Errorf("NoRTX offers rtx:\n%s", sdp)
 	}
 }
