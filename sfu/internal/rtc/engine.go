@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
@@ -70,12 +71,21 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err := RegisterCodecsWith(pm, CodecOptions{NoTransportCC: true}); err != nil {
 		return nil, err
 	}
-	reg := &interceptor.Registry{}
+	pubReg, subReg := &interceptor.Registry{}, &interceptor.Registry{}
 	// Receiver reports to publishers, sender reports to subscribers.
 	// NACKs to publishers are the UpTracks' (losses.go: pion's generator
 	// would ask again for every packet repaired with RTX); subscribers'
 	// NACKs are answered from the cache by hand, keyframe requests
-	// handled by hand too.
+	// handled by hand too. Subscriber PCs keep pion's NACK generator,
+	// although they receive no media: without it TestSFUCallFourTabs
+	// failed in two clean-clone CI runs of two (every video paused at one
+	// Chromium subscriber), and with it, as before RTX, it passed; why is
+	// not understood yet (docs/sfu.md, "Not yet").
+	nacks, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("rtc: nack generator: %w", err)
+	}
+	subReg.Add(nacks)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("rtc: receiver reports: %w", err)
@@ -84,8 +94,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtc: sender reports: %w", err)
 	}
-	reg.Add(rr)
-	reg.Add(reportsWithoutRTX{sr}) // rtxreports.go
+	for _, reg := range []*interceptor.Registry{pubReg, subReg} {
+		reg.Add(rr)
+		reg.Add(reportsWithoutRTX{sr}) // rtxreports.go
+	}
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	udp, batch, err := udpbatch.Wrap(cfg.UDP)
 	if err != nil {
@@ -116,8 +128,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetLite(false)
-	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
-	e.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(pm), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(subReg), webrtc.WithSettingEngine(se))
+	e.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(pm), webrtc.WithInterceptorRegistry(pubReg), webrtc.WithSettingEngine(se))
 	return e, nil
 }
 
