@@ -108,13 +108,6 @@ func noSFU(t *testing.T, cs []*roomclient.Client) {
 	})
 }
 
-// drain stops the talking and lets the last messages arrive.
-func drain(tk *talker) map[string]int {
-	sent := tk.halt()
-	time.Sleep(500 * time.Millisecond)
-	return sent
-}
-
 // meshOfFour starts four clients (prefix0..3, changed by change if set)
 // in room, waits for their mesh and makes them talk.
 func meshOfFour(t *testing.T, srv *testutil.Server, prefix, room string, change func(int, *roomclient.Config)) ([]*roomclient.Client, *talker) {
@@ -177,7 +170,7 @@ func onMesh(t *testing.T, cs []*roomclient.Client, id int) {
 func finish(t *testing.T, tk *talker, cs []*roomclient.Client, early map[string]bool) {
 	t.Helper()
 	time.Sleep(300 * time.Millisecond)
-	sent := drain(tk)
+	sent := drain(t, tk, cs)
 	checkData(t, tk, cs, sent, early)
 	gaps(t, cs, gapBound)
 }

@@ -187,24 +187,56 @@ func (tk *talker) halt() map[string]int {
 // once, every one from the first it got up to the last sent (from, if
 // both sender and receiver are in early, the first must be among the
 // first few: nothing was missed at the start).
+// phaseMessages returns what rc delivered from sc in tk's phase, and the
+// number a message of the phase carries.
+func phaseMessages(tk *talker, rc, sc *roomclient.Client) []roomclient.Message {
+	var got []roomclient.Message
+	for _, m := range rc.Messages(sc.ID()) {
+		if strings.HasPrefix(string(m.Payload), tk.phase+":") {
+			got = append(got, m)
+		}
+	}
+	return got
+}
+
+func (tk *talker) num(m roomclient.Message) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(string(m.Payload), tk.phase+":"))
+	return n
+}
+
+// drain stops the talking and waits until every client has delivered the
+// last message each other one sent (checkData then says what went wrong
+// if that never comes).
+func drain(t *testing.T, tk *talker, cs []*roomclient.Client) map[string]int {
+	t.Helper()
+	sent := tk.halt()
+	waitFor(t, "the last messages", 10*time.Second, func() error {
+		for _, rc := range cs {
+			for _, sc := range cs {
+				if rc == sc {
+					continue
+				}
+				got := phaseMessages(tk, rc, sc)
+				if len(got) == 0 || tk.num(got[len(got)-1]) != sent[sc.ID()] {
+					return fmt.Errorf("%s has not delivered %s's message %d", rc.Name(), sc.Name(), sent[sc.ID()])
+				}
+			}
+		}
+		return nil
+	})
+	return sent
+}
+
 func checkData(t *testing.T, tk *talker, cs []*roomclient.Client, sent map[string]int, early map[string]bool) {
 	t.Helper()
-	num := func(m roomclient.Message) int {
-		n, _ := strconv.Atoi(strings.TrimPrefix(string(m.Payload), tk.phase+":"))
-		return n
-	}
+	num := tk.num
 	for _, rc := range cs {
 		for _, sc := range cs {
 			if rc == sc {
 				continue
 			}
 			last := sent[sc.ID()]
-			var got []roomclient.Message
-			for _, m := range rc.Messages(sc.ID()) {
-				if strings.HasPrefix(string(m.Payload), tk.phase+":") {
-					got = append(got, m)
-				}
-			}
+			got := phaseMessages(tk, rc, sc)
 			if len(got) == 0 {
 				t.Errorf("%s got nothing from %s (sent %d)", rc.Name(), sc.Name(), last)
 				continue

@@ -21,8 +21,7 @@ func TestMeshRoom(t *testing.T) {
 	waitFor(t, "a settled mesh", 20*time.Second, settled(cs, roomclient.PathMesh))
 	tk := startTalking(t, cs, 20*time.Millisecond)
 	time.Sleep(time.Second)
-	sent := tk.halt()
-	time.Sleep(300 * time.Millisecond)
+	sent := drain(t, tk, cs)
 	checkData(t, tk, cs, sent, nil)
 	gaps(t, cs, 2*time.Second)
 }
