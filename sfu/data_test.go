@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"bytes"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +101,62 @@ func TestDataRelay(t *testing.T) {
 	})
 	if n := len(a.received()); n > 1+12 {
 		t.Fatalf("a got %d messages, the flood was not limited", n)
+	}
+}
+
+// Reliable messages sent to a participant whose data channel has not
+// opened yet (it joined a moment ago) reach it once it opens, in order:
+// in an auto room another peer moves its data to the SFU as soon as it
+// sees the newcomer's media, which can be before that.
+func TestDataBeforeOpen(t *testing.T) {
+	s, reg := newSFU(t, sfu.Config{})
+	const room = "ns/early"
+	a := newPeer(t, s, room, "a", peerOpts{})
+	waitData(t, a)
+
+	// b's signaling is held back: its PCs cannot connect until released.
+	b := newPeer(t, s, room, "b", peerOpts{noJoin: true})
+	var mu sync.Mutex
+	var held [][]byte
+	released := false
+	if err := s.Join(room, "b", func(m []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if released {
+			return b.in.push(m)
+		}
+		held = append(held, m)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if err := a.c.SendData("b", []byte{byte(i)}, false, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the messages at the server", 10*time.Second, func() bool {
+		return counter(t, reg, "switchboard_sfu_data_messages_relayed_total") == n
+	})
+	mu.Lock()
+	for _, m := range held {
+		b.in.push(m)
+	}
+	released = true
+	mu.Unlock()
+	waitData(t, b)
+	if err := a.c.SendData("b", []byte{n}, false, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the messages at b", 20*time.Second, func() bool { return len(b.received()) == n+1 })
+	for i, d := range b.received() {
+		if d.From != "a" || len(d.Payload) != 1 || int(d.Payload[0]) != i {
+			t.Fatalf("message %d: %+v", i, d)
+		}
+	}
+	if v := labelled(t, reg, "switchboard_sfu_data_messages_dropped_total", "full"); v != 0 {
+		t.Fatalf("%v messages dropped as full", v)
 	}
 }
 

@@ -72,7 +72,7 @@ type Peer struct {
 	pc     *webrtc.PeerConnection
 	cfg    PeerConfig
 	c      *Counters
-	rel    *webrtc.DataChannel
+	rel    *reliableChannel // the subscriber PC's (datachan.go)
 	unr    *webrtc.DataChannel
 	mu     sync.Mutex
 	wait   []webrtc.ICECandidateInit // remote candidates before the remote description
@@ -136,15 +136,17 @@ func (e *Engine) NewSubscriber(cfg PeerConfig) (*Peer, error) {
 	}
 	p.bw.hist = newSendHistory(time.Now())
 	ordered, zero := false, uint16(0)
-	if p.rel, err = p.pc.CreateDataChannel(LabelReliable, nil); err == nil {
+	rel, err := p.pc.CreateDataChannel(LabelReliable, nil)
+	if err == nil {
 		p.unr, err = p.pc.CreateDataChannel(LabelUnreliable, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &zero})
 	}
 	if err != nil {
 		_ = p.pc.Close()
 		return nil, fmt.Errorf("rtc: data channels: %w", err)
 	}
-	for _, dc := range []*webrtc.DataChannel{p.rel, p.unr} {
-		reliable := dc == p.rel
+	p.rel = newReliableChannel(rel)
+	for _, dc := range []*webrtc.DataChannel{rel, p.unr} {
+		reliable := dc == rel
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			if p.cfg.OnData != nil {
 				p.cfg.OnData(reliable, m.Data)
@@ -377,12 +379,16 @@ func (p *Peer) RemoveDown(d *DownTrack) error {
 	return nil
 }
 
-// Send writes msg on the reliable or unreliable data channel.
+// Send writes msg on the reliable or unreliable data channel. The
+// reliable one keeps what is sent before it opens (datachan.go).
 func (p *Peer) Send(reliable bool, msg []byte) error {
-	dc := p.unr
 	if reliable {
-		dc = p.rel
+		if p.rel == nil {
+			return ErrNotOpen
+		}
+		return p.rel.send(msg)
 	}
+	dc := p.unr
 	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen || dc.BufferedAmount() > maxBuffered {
 		return ErrNotOpen
 	}
