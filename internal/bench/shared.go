@@ -15,10 +15,11 @@ import (
 // This file holds what the signaling (Run) and TURN (RunTURN) generators
 // share.
 
-// errNote keeps the first error a run saw.
+// errNote keeps the first error a run saw, and how many it saw.
 type errNote struct {
 	errMu    sync.Mutex
 	firstErr string
+	noted    int64
 }
 
 func (e *errNote) noteErr(err error) {
@@ -26,7 +27,14 @@ func (e *errNote) noteErr(err error) {
 	if e.firstErr == "" {
 		e.firstErr = err.Error()
 	}
+	e.noted++
 	e.errMu.Unlock()
+}
+
+func (e *errNote) notedErrs() int64 {
+	e.errMu.Lock()
+	defer e.errMu.Unlock()
+	return e.noted
 }
 
 func (e *errNote) firstError() string {

@@ -46,7 +46,7 @@ func RunSwitch(ctx context.Context, cfg SwitchConfig, out io.Writer) (SwitchResu
 		ToSFU:  SwitchDir{Direction: "to_sfu", Size: cfg.MeshMax + 1},
 		ToMesh: SwitchDir{Direction: "to_mesh", Size: cfg.MeshMax - 1}}
 	err := r.run(ctx, &res)
-	res.FirstError = r.firstError()
+	res.FirstError, res.Noted = r.firstError(), r.notedErrs()
 	fmt.Fprintln(out, res.line(res.ToSFU))
 	fmt.Fprintln(out, res.line(res.ToMesh))
 	res.WriteSummary(out)
