@@ -39,6 +39,35 @@ func TestUnknownUntilASignal(t *testing.T) {
 	}
 }
 
+// A subscriber paused for bandwidth is sent nothing, so its receiver
+// stops reporting: the loss-based estimate is then forgotten rather than
+// kept for good, and the next reports start from scratch.
+func TestLossEstimateForgottenWhenReportsStop(t *testing.T) {
+	var e Estimator
+	e.Sending(1_000_000)
+	e.Loss(at(0), 0.5)
+	if got := estimate(t, &e, at(0)); !near(got, 750_000) {
+		t.Fatalf("estimate %v after 50%% loss from 1 Mbit/s, want 750k", got)
+	}
+	e.Loss(at(1000), 0) // reports go on: kept, and grown
+	if got := estimate(t, &e, at(1000).Add(LossFresh)); !near(got, 810_000) {
+		t.Fatalf("estimate %v while reports are fresh, want 810k", got)
+	}
+	if _, ok := e.Estimate(at(1001).Add(LossFresh)); ok {
+		t.Fatal("the loss-based estimate outlived its reports")
+	}
+	// Reports again: low loss leaves it unknown, high loss starts again
+	// from what is sent.
+	e.Loss(at(20_000), 0)
+	if _, ok := e.Estimate(at(20_000)); ok {
+		t.Fatal("low loss after the gap set an estimate")
+	}
+	e.Loss(at(21_000), 0.2)
+	if got := estimate(t, &e, at(21_000)); !near(got, 900_000) {
+		t.Fatalf("estimate %v after 20%% loss, want 900k from what is sent", got)
+	}
+}
+
 func TestREMBCaps(t *testing.T) {
 	var e Estimator
 	e.REMB(at(0), 300_000)
