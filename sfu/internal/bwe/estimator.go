@@ -10,7 +10,10 @@
 // IncreaseInterval; in between held) and a fresh REMB.
 package bwe
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 const (
 	// IncreaseInterval is the least time between two increases of the
@@ -88,6 +91,7 @@ func (e *Estimator) Sending(bps float64) {
 // gives.
 func (e *Estimator) Loss(now time.Time, fraction float64) {
 	e.forgetStale(now)
+	span := now.Sub(e.lossAt) // since the previous report
 	e.lossAt = now
 	if e.loss == 0 {
 		// Nothing to grow or cut from yet: start from the rate the
@@ -119,7 +123,11 @@ func (e *Estimator) Loss(now time.Time, fraction float64) {
 		if now.Sub(e.lastUp) < IncreaseInterval {
 			return
 		}
-		e.loss *= 1.08
+		// 8% per report, and per second of a longer span between
+		// reports (at most 5 s of it): a receiver of audio alone reports
+		// every 5 s, and a subscriber paused for bandwidth may get
+		// nothing else while it waits to come back.
+		e.loss *= math.Pow(1.08, min(max(span.Seconds(), 1), 5))
 		e.lastUp = now
 	}
 	// Growth above a fresh REMB or the delay-based estimate means nothing

@@ -118,6 +118,24 @@ func TestLossCutsAndGrows(t *testing.T) {
 	}
 }
 
+// Reports far apart (a receiver of audio alone reports every 5 s) grow
+// the estimate by 8% a second of the span, up to 5 s of it.
+func TestLossGrowsWithTheSpan(t *testing.T) {
+	var e Estimator
+	e.Sending(100_000)
+	e.Loss(at(0), 0.5)
+	e.Loss(at(5000), 0)
+	want := 75_000 * math.Pow(1.08, 5)
+	if got := estimate(t, &e, at(5000)); !near(got, want) {
+		t.Fatalf("after a report 5 s later: %v, want %v", got, want)
+	}
+	e.Loss(at(14_000), 0) // 9 s: counted as 5
+	want *= math.Pow(1.08, 5)
+	if got := estimate(t, &e, at(14_000)); !near(got, want) {
+		t.Fatalf("after a report 9 s later: %v, want %v", got, want)
+	}
+}
+
 func TestLossFloor(t *testing.T) {
 	var e Estimator
 	e.Sending(100_000)
