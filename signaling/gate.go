@@ -62,8 +62,11 @@ func (s *Server) NewGate(cfg GateConfig) (*Gate, error) {
 		l.PeersPerRoom = def.PeersPerRoom
 	}
 	cfg.Limits = l
+	if cfg.Rate == 0 && cfg.Burst == 0 {
+		cfg.Rate, cfg.Burst = s.cfg.Rate, s.cfg.Burst
+	}
 	if cfg.Rate == 0 {
-		cfg.Rate, cfg.Burst = s.cfg.Rate, max(cfg.Burst, s.cfg.Burst)
+		cfg.Rate = s.cfg.Rate
 	}
 	if cfg.Burst == 0 {
 		cfg.Burst = max(1, int(2*cfg.Rate))
@@ -111,18 +114,18 @@ func (g *Gate) ErrorOut(code Code) { g.s.m.errorOut(code) }
 func (g *Gate) Upgrade(w http.ResponseWriter, r *http.Request) (*GateConn, bool) {
 	s := g.s
 	s.mu.Lock()
-	refuse := ""
+	reason, msg := "", ""
 	switch {
 	case s.draining:
-		refuse = "draining"
+		reason, msg = "draining", "server is shutting down"
 	case len(s.conns)+len(s.gated)+s.pending >= s.cfg.MaxSessions,
 		g.cfg.MaxConns > 0 && g.open >= g.cfg.MaxConns:
-		refuse = "full"
+		reason, msg = "full", "server is full"
 	}
-	if refuse != "" {
+	if reason != "" {
 		s.mu.Unlock()
-		s.m.refused.WithLabelValues(refuse).Inc()
-		http.Error(w, "server is "+map[string]string{"draining": "shutting down", "full": "full"}[refuse], http.StatusServiceUnavailable)
+		s.m.refused.WithLabelValues(reason).Inc()
+		http.Error(w, msg, http.StatusServiceUnavailable)
 		return nil, false
 	}
 	s.pending++

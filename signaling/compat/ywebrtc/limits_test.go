@@ -270,3 +270,27 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("close %d", code)
 	}
 }
+
+// y-webrtc connections count against --max-sessions with /ws sessions; the
+// public endpoint has a cap of its own below it.
+func TestServerFull(t *testing.T) {
+	srv := start(t, testutil.Options{Signaling: signaling.Config{MaxSessions: 2},
+		YWebRTC: ywebrtc.Config{Public: true, PublicLimits: signaling.GateConfig{MaxConns: 1}}})
+	ping(dial(t, srv, ""))
+	full := func(u string) {
+		t.Helper()
+		_, err := testutil.TryDial(t, u, nil)
+		var de *testutil.DialError
+		if !errors.As(err, &de) || de.Status != http.StatusServiceUnavailable {
+			t.Fatalf("dial when full: %v", err)
+		}
+	}
+	full(endpoint(srv, "")) // the public endpoint's one connection is taken
+	ws := testutil.Dial(t, srv.WSURL, nil)
+	t.Cleanup(ws.Close)
+	ws.Hello(srv.Token(t, "w", "*"))
+	full(endpoint(srv, token(t, "a", "*"))) // the server's two are taken
+	if n := srv.Metric(t, `switchboard_signaling_connections_refused_total{reason="full"}`); n != 2 {
+		t.Fatalf("refused as full: %v", n)
+	}
+}

@@ -53,6 +53,10 @@ func (s *session) handle(b []byte) {
 
 func (s *session) binary() {
 	s.gate.FrameIn("invalid")
+	if err := s.c.Allow(); err != nil {
+		s.replyError(err, "")
+		return
+	}
 	s.replyError(&signaling.Error{Code: signaling.CodeBadRequest, Message: "binary messages are not part of the protocol"}, "")
 }
 
