@@ -294,3 +294,34 @@ func TestServerFull(t *testing.T) {
 		t.Fatalf("refused as full: %v", n)
 	}
 }
+
+// The y-webrtc namespace is the endpoint's own: a /ws session cannot join
+// its topics, and a server that declares it for /ws does not start.
+func TestNamespaceIsOwn(t *testing.T) {
+	srv := start(t, testutil.Options{})
+	tok := token(t, "a", "*")
+	y := dial(t, srv, tok)
+	subscribe(y, "t")
+	ws := testutil.Dial(t, srv.WSURL, nil)
+	t.Cleanup(ws.Close)
+	ws.Hello(tok)
+	ws.Send(map[string]any{"type": "join", "ns": ywebrtc.Namespace, "room": "t", "id": 1})
+	ws.ExpectError("not_found")
+
+	sig, err := signaling.New(signaling.Config{Verifier: mustVerifier(t), Namespaces: []signaling.Namespace{{Name: ywebrtc.Namespace}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ywebrtc.New(sig, ywebrtc.Config{}); !errors.Is(err, signaling.ErrBadConfig) {
+		t.Fatalf("declared y-webrtc namespace: %v", err)
+	}
+}
+
+func mustVerifier(t *testing.T) *signaling.Verifier {
+	t.Helper()
+	v, err := signaling.NewHMACVerifier([]byte(testutil.TestSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
