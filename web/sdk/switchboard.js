@@ -38,19 +38,11 @@ import { PeerLink } from './peer.js';
 import { Room } from './room.js';
 import { SfuLink } from './sfu.js';
 import { DEFAULTS, resolveURL } from './options.js';
+import { SessionToken } from './token.js';
 
 export { Room } from './room.js';
 export { resolveURL } from './options.js';
 export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, ResumeErrorCode, MAX_FRAME_BYTES } from './protocol.js';
-
-/** Largest delay between attempts to refresh the token, in milliseconds. */
-const TOKEN_REFRESH_DELAY_MAX = 30000;
-
-/**
- * A token that expires within this many milliseconds is replaced through
- * getToken before a hello (the server would warn about it at once).
- */
-const TOKEN_MIN_LIFE = 60000;
 
 /**
  * How long after a lost connection a resume may still work, beyond the
@@ -65,9 +57,6 @@ const RESUME_SLACK = 30000;
  * only what a resume may need.
  */
 const CONFIRM_DELAY = 250;
-
-/** Error codes with which the server refuses a token: final, not worth retrying. */
-const TOKEN_REFUSALS = new Set([ErrorCode.FORBIDDEN, ErrorCode.UNAUTHORIZED, ErrorCode.TOKEN_EXPIRED]);
 
 /**
  * @typedef {import('./options.js').SwitchboardOptions} SwitchboardOptions
@@ -132,9 +121,6 @@ export class Switchboard extends Emitter {
   #confirmedSeq = 0;
   /** @type {any} */ #welcomeTimer = null;
   /** @type {any} */ #pingTimer = null;
-  /** @type {any} */ #refreshTimer = null;
-  /** counts token refreshes: a newer warning or a lost connection ends an older one */
-  #refreshRound = 0;
   /** @type {string|null} resumes the session once; from the last welcome */
   #resumeToken = null;
   /** the server's grace period for a resume, in milliseconds */
@@ -149,10 +135,8 @@ export class Switchboard extends Emitter {
   #joinedAtCut = new Map();
   /** @type {number|null} the delay of the next attempt, from a reconnect frame */
   #reconnectHint = null;
-  /** @type {string|null} the token the hello sent, and #tokenExpires its expiry (unix seconds) */
-  #tokenFor = null;
-  /** @type {number|null} */
-  #tokenExpires = null;
+  /** the token the server knows, its expiry and its refresh */
+  #token;
 
   /**
    * @param {string|SwitchboardOptions} [url] ws(s):// or http(s):// URL of the
@@ -168,6 +152,7 @@ export class Switchboard extends Emitter {
     this.#opts = { ...DEFAULTS, ...opts };
     this.#url = url;
     this.auth = { ...this.#opts.auth };
+    this.#token = new SessionToken(this, this.#opts);
     this.#backoff = new Backoff({
       min: this.#opts.reconnectionDelay,
       max: this.#opts.reconnectionDelayMax,
@@ -320,79 +305,10 @@ export class Switchboard extends Emitter {
     this.auth = { ...this.auth, token };
     const expires = Number(reply.expires);
     if (Number.isFinite(expires)) {
-      this.#tokenFor = token;
-      this.#tokenExpires = expires;
+      this.#token.token = token;
+      this.#token.expires = expires;
     }
     return expires;
-  }
-
-  /**
-   * The server warned that the token expires soon: refresh it through
-   * getToken. A failure is reported ("refresh_failed") and tried again with
-   * backoff until the token expires; a lost connection ends the attempts (the
-   * reconnection fetches a token itself), and a token the server refuses is
-   * reported as the server said, once.
-   * @param {number} expires the token's expiry, unix seconds
-   */
-  async #refreshToken(expires) {
-    const getToken = this.#opts.getToken;
-    if (!getToken) return; // the app listens for "token-expiring" and calls refresh()
-    clearTimeout(this.#refreshTimer);
-    const round = ++this.#refreshRound;
-    const current = () => round === this.#refreshRound && this.connected;
-    // Without a usable expiry: the server warns a minute ahead.
-    const deadline = Number.isFinite(expires) && expires > 0 ? expires * 1000 : Date.now() + 60000;
-    const backoff = new Backoff({
-      min: this.#opts.tokenRefreshDelay,
-      max: Math.max(this.#opts.tokenRefreshDelay, TOKEN_REFRESH_DELAY_MAX),
-      jitter: this.#opts.randomizationFactor,
-    });
-    for (;;) {
-      let token;
-      try {
-        token = await getToken();
-      } catch (err) {
-        if (!current()) return;
-        if (!(await this.#refreshAgain(backoff, deadline, `getToken failed: ${errorText(err)}`, current))) return;
-        continue;
-      }
-      if (!current()) return;
-      try {
-        await this.refresh(token);
-        return;
-      } catch (err) {
-        const e = /** @type {any} */ (err);
-        if (!current() || e?.code === ClientErrorCode.DISCONNECTED) return;
-        if (e instanceof SwitchboardError && e.frame && TOKEN_REFUSALS.has(e.code)) {
-          this.emit('error', e);
-          return;
-        }
-        if (!(await this.#refreshAgain(backoff, deadline, `the refresh failed: ${errorText(err)}`, current))) return;
-      }
-    }
-  }
-
-  /**
-   * Reports a failed token refresh and waits for the next attempt. Resolves
-   * false when there is to be none: the token expires first, or the
-   * connection went meanwhile.
-   * @param {Backoff} backoff
-   * @param {number} deadline the token's expiry, milliseconds
-   * @param {string} why
-   * @param {() => boolean} current whether this refresh is still the one to make
-   * @returns {Promise<boolean>}
-   */
-  async #refreshAgain(backoff, deadline, why, current) {
-    const delay = backoff.duration();
-    const again = Date.now() + delay < deadline;
-    const next = again ? `; trying again in ${Math.ceil(delay / 1000)} s` : '; giving up: the token expires first';
-    this.emit('error', new SwitchboardError(ClientErrorCode.REFRESH_FAILED, `refreshing the token: ${why}${next}`));
-    if (!again || !current()) return false;
-    await new Promise((resolve) => {
-      this.#refreshTimer = setTimeout(resolve, delay);
-    });
-    this.#refreshTimer = null;
-    return current();
   }
 
   async #open() {
@@ -406,7 +322,7 @@ export class Switchboard extends Emitter {
     let token = this.auth?.token;
     const mustFetch = !token || this.#needToken;
     // A token about to expire is replaced first: a resume needs a valid one.
-    if ((mustFetch || this.#expiresSoon(token)) && this.#opts.getToken) {
+    if ((mustFetch || this.#token.expiresSoon(token)) && this.#opts.getToken) {
       try {
         token = await this.#opts.getToken();
         this.auth = { ...this.auth, token };
@@ -446,8 +362,8 @@ export class Switchboard extends Emitter {
       // With a session to resume: its token, and the last frame processed.
       const resume = this.#resumeToken ?? undefined;
       this.#triedResume = resume !== undefined;
-      this.#tokenFor = token;
-      this.#tokenExpires = null;
+      this.#token.token = token;
+      this.#token.expires = null;
       ws.send(encode(hello(token, { resume, lastSeq: this.lastSeq })));
     };
     ws.onmessage = (ev) => this.#onMessage(ws, ev.data);
@@ -512,7 +428,7 @@ export class Switchboard extends Emitter {
         return;
       case 'token-expiring':
         this.emit('token-expiring', Number(frame.expires));
-        this.#refreshToken(Number(frame.expires));
+        this.#token.refreshSoon(Number(frame.expires));
         return;
       case 'reconnect':
         // The server drains: it closes soon (1001); come back after this delay.
@@ -548,7 +464,7 @@ export class Switchboard extends Emitter {
     this.name = frame.name ?? null;
     this.limits = frame.limits ?? null;
     this.iceServers = Array.isArray(frame.iceServers) ? frame.iceServers : [];
-    this.#tokenExpires = typeof frame.expires === 'number' ? frame.expires : null;
+    this.#token.expires = typeof frame.expires === 'number' ? frame.expires : null;
     this.#resumeToken = r.token;
     this.#resumeGrace = r.grace;
     this.#reconnectHint = null;
@@ -739,16 +655,6 @@ export class Switchboard extends Emitter {
     this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, why));
   }
 
-  /**
-   * Whether the token is the one the last welcome or refresh named and
-   * expires within TOKEN_MIN_LIFE.
-   * @param {string|undefined} token
-   */
-  #expiresSoon(token) {
-    if (!token || token !== this.#tokenFor || this.#tokenExpires === null) return false;
-    return this.#tokenExpires * 1000 - Date.now() < TOKEN_MIN_LIFE;
-  }
-
   /** Schedules the next attempt, or gives up after the last one. */
   #retry() {
     if (!this.#active) return;
@@ -822,10 +728,7 @@ export class Switchboard extends Emitter {
     clearInterval(this.#pingTimer);
     this.#welcomeTimer = null;
     this.#pingTimer = null;
-    // A token refresh waiting to try again is over: the next session brings its own token.
-    clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = null;
-    this.#refreshRound++;
+    this.#token.stop();
   }
 }
 
