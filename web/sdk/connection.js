@@ -5,7 +5,6 @@
 // session's public state, which this writes, and the rooms; frames that are
 // not about the connection go to it. Nothing here touches the DOM.
 
-import { Backoff } from './backoff.js';
 import {
   ClientErrorCode,
   CloseCode,
@@ -25,6 +24,7 @@ import {
   seenSeq,
 } from './protocol.js';
 import { resolveURL } from './options.js';
+import { Reconnection, lossError } from './reconnect.js';
 
 /**
  * How long after a lost connection a resume may still work, beyond the
@@ -52,7 +52,8 @@ export class Connection {
   #sb;
   #opts;
   #url;
-  #backoff;
+  /** when to try again after a loss */
+  #reconnect;
   #requests = new Requests();
   /** @type {Map<string, Room>} the Switchboard's rooms, by roomKey */
   #rooms;
@@ -61,11 +62,9 @@ export class Connection {
   #active = false;
   /** counts #open calls and deactivations, so a stale getToken result is dropped */
   #gen = 0;
-  #attempt = 0;
   #needToken = false;
   /** @type {SwitchboardError|null} the last error frame of this connection */
   #lastError = null;
-  /** @type {any} */ #reconnectTimer = null;
   /** @type {any} */ #confirmTimer = null;
   /** the last seq a confirm frame told the server */
   #confirmedSeq = 0;
@@ -83,8 +82,6 @@ export class Connection {
   #replayUntil = null;
   /** @type {Map<string, Room>} rooms joined when the connection dropped (the server keeps them) */
   #joinedAtCut = new Map();
-  /** @type {number|null} the delay of the next attempt, from a reconnect frame */
-  #reconnectHint = null;
   /** the token the server knows, its expiry and its refresh */
   #token;
   /** @type {(frame: {type: string, [key: string]: any}) => void} handles the frames not about the connection */
@@ -103,16 +100,12 @@ export class Connection {
     this.#rooms = rooms;
     this.#token = token;
     this.#onFrame = onFrame;
-    this.#backoff = new Backoff({
-      min: this.#opts.reconnectionDelay,
-      max: this.#opts.reconnectionDelayMax,
-      jitter: this.#opts.randomizationFactor,
-    });
+    this.#reconnect = new Reconnection(this.#opts);
     if (this.#opts.autoConnect) {
       // Let the caller add listeners before anything can happen.
       this.#active = true;
       queueMicrotask(() => {
-        if (this.#active && !this.#ws && this.#reconnectTimer === null) this.#open();
+        if (this.#active && !this.#ws && this.#reconnect.timer === null) this.#open();
       });
     }
   }
@@ -131,8 +124,7 @@ export class Connection {
   connect() {
     if (this.#active) return;
     this.#active = true;
-    this.#attempt = 0;
-    this.#backoff.reset();
+    this.#reconnect.reset();
     this.#open();
   }
 
@@ -165,8 +157,7 @@ export class Connection {
   }
 
   async #open() {
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
+    this.#reconnect.cancel();
     const gen = ++this.#gen;
     if (this.#resumeToken !== null && Date.now() > this.#resumeDeadline) {
       // Away for longer than the server keeps a session: it is gone.
@@ -275,7 +266,7 @@ export class Connection {
         return;
       case 'reconnect':
         // The server drains: it closes soon (1001); come back after this delay.
-        this.#reconnectHint = reconnectDelay(frame);
+        this.#reconnect.hint = reconnectDelay(frame);
         return;
       default:
         this.#onFrame(frame);
@@ -300,7 +291,7 @@ export class Connection {
     this.#token.expires = typeof frame.expires === 'number' ? frame.expires : null;
     this.#resumeToken = r.token;
     this.#resumeGrace = r.grace;
-    this.#reconnectHint = null;
+    this.#reconnect.hint = null;
     this.#sb.resumed = resumed;
     this.#sb.resumeError = !this.#triedResume || resumed
       ? null
@@ -317,9 +308,8 @@ export class Connection {
     }
     this.#sb.connected = true;
     this.#lastError = null;
-    const attempts = this.#attempt;
-    this.#attempt = 0;
-    this.#backoff.reset();
+    const attempts = this.#reconnect.attempt;
+    this.#reconnect.reset();
     this.#pingTimer = setInterval(() => this.#heartbeat(ws), this.#opts.pingInterval);
     /** @type {ConnectInfo} */
     const info = { resumed, resumeError: this.#sb.resumeError };
@@ -453,19 +443,7 @@ export class Connection {
     const details = { code: code ?? undefined, reason: closeReason || undefined, error: frameErr ?? undefined };
     if (wasConnected) this.#sb.emit('disconnect', info.reason, details);
 
-    // Tell about failures the app may need to act on: refused tokens, and
-    // connections that never got as far as the welcome.
-    let err = null;
-    if (code === CloseCode.TAKEN_OVER) {
-      err = new SwitchboardError(ClientErrorCode.SESSION_TAKEN_OVER, 'the session was resumed on another connection', { closeCode: code });
-    } else if (code === CloseCode.UNAUTHORIZED) {
-      const c = frameErr?.code === ErrorCode.TOKEN_EXPIRED ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHORIZED;
-      err = new SwitchboardError(c, frameErr?.message || closeReason || 'token refused', { closeCode: code });
-    } else if (!wasConnected) {
-      if (frameErr) err = new SwitchboardError(frameErr.code, frameErr.message, { frame: frameErr.frame, closeCode: code ?? undefined });
-      else if (code === CloseCode.ABNORMAL) err = new SwitchboardError(ClientErrorCode.UNREACHABLE, 'cannot reach the server', { closeCode: code });
-      else err = new SwitchboardError(ClientErrorCode.UNREACHABLE, `connection closed before welcome: ${closeReason || info.reason}`, { closeCode: code ?? undefined });
-    }
+    const err = lossError(code, closeReason, frameErr, wasConnected, info.reason);
     if (err) this.#sb.emit('error', err);
 
     if (!this.#active) return;
@@ -495,25 +473,17 @@ export class Connection {
       this.deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'reconnection is off'), false);
       return;
     }
-    if (this.#backoff.attempts >= this.#opts.reconnectionAttempts) {
+    if (this.#reconnect.exhausted(this.#opts.reconnectionAttempts)) {
       this.deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'reconnection attempts exhausted'), false);
       this.#sb.emit('reconnect_failed');
       return;
     }
-    let delay = this.#backoff.duration();
-    if (this.#reconnectHint !== null) {
-      // The draining server said when to come back.
-      delay = this.#reconnectHint;
-      this.#reconnectHint = null;
-    } else if (this.#resumeToken !== null) {
-      // Several attempts within the grace period, whatever the backoff says.
-      delay = Math.min(delay, Math.floor(this.#resumeGrace / 4));
-    }
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null;
+    const delay = this.#reconnect.delay(this.#resumeToken !== null ? this.#resumeGrace : null);
+    this.#reconnect.timer = setTimeout(() => {
+      this.#reconnect.timer = null;
       if (!this.#active || this.#ws) return;
-      this.#attempt++;
-      this.#sb.emit('reconnect_attempt', this.#attempt);
+      this.#reconnect.attempt++;
+      this.#sb.emit('reconnect_attempt', this.#reconnect.attempt);
       if (this.#active && !this.#ws) this.#open();
     }, delay);
   }
@@ -532,10 +502,9 @@ export class Connection {
     this.#resumeToken = null;
     this.#joinedAtCut.clear();
     this.#replayUntil = null;
-    this.#reconnectHint = null;
+    this.#reconnect.hint = null;
     this.#stopTimers();
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
+    this.#reconnect.cancel();
     const ws = this.#ws;
     this.#ws = null;
     if (ws) {
