@@ -1,9 +1,10 @@
 // The signaling connection of a Switchboard: the WebSocket and its hello
-// and welcome, requests by id, heartbeats, session resume (what a resumed
-// session replays, the confirm frames), and after a loss reconnection with
-// bounded exponential backoff. The Switchboard (switchboard.js) holds the
-// session's public state, which this writes, and the rooms; frames that are
-// not about the connection go to it. Nothing here touches the DOM.
+// and welcome, requests by id, heartbeats, and what happens when it is lost.
+// It decides when to resume and when to reconnect; the bookkeeping of a
+// resume is in resume.js, when and how often to try again in reconnect.js.
+// The Switchboard (switchboard.js) holds the session's public state, which
+// this writes, and the rooms; frames that are not about the connection go to
+// it. Nothing here touches the DOM.
 
 import {
   ClientErrorCode,
@@ -12,11 +13,9 @@ import {
   Requests,
   SwitchboardError,
   closeInfo,
-  confirm,
   decode,
   encode,
   hello,
-  leave,
   nextSeq,
   ping,
   reconnectDelay,
@@ -25,20 +24,8 @@ import {
 } from './protocol.js';
 import { resolveURL } from './options.js';
 import { Reconnection, lossError } from './reconnect.js';
-
-/**
- * How long after a lost connection a resume may still work, beyond the
- * server's grace period: the server may notice the loss later than the
- * client (it drops a silent connection after 30 s).
- */
-const RESUME_SLACK = 30000;
-
-/**
- * At most this often (milliseconds) the client tells the server which
- * frames its app has processed (a confirm frame), so that the server keeps
- * only what a resume may need.
- */
-const CONFIRM_DELAY = 250;
+import { SessionResume } from './resume.js';
+import { detach, sendOpen } from './socket.js';
 
 /**
  * @typedef {import('./switchboard.js').Switchboard} Switchboard
@@ -65,25 +52,12 @@ export class Connection {
   #needToken = false;
   /** @type {SwitchboardError|null} the last error frame of this connection */
   #lastError = null;
-  /** @type {any} */ #confirmTimer = null;
-  /** the last seq a confirm frame told the server */
-  #confirmedSeq = 0;
   /** @type {any} */ #welcomeTimer = null;
   /** @type {any} */ #pingTimer = null;
-  /** @type {string|null} resumes the session once; from the last welcome */
-  #resumeToken = null;
-  /** the server's grace period for a resume, in milliseconds */
-  #resumeGrace = 0;
-  /** after this time (Date.now()) the session cannot be resumed any more */
-  #resumeDeadline = 0;
-  /** whether the hello of the current connection tried to resume */
-  #triedResume = false;
-  /** @type {number|null} while a resumed session replays what it missed: the seq of its last frame */
-  #replayUntil = null;
-  /** @type {Map<string, Room>} rooms joined when the connection dropped (the server keeps them) */
-  #joinedAtCut = new Map();
   /** the token the server knows, its expiry and its refresh */
   #token;
+  /** what a resume needs: its token, the replay, the rooms at the cut, the confirms */
+  #resume;
   /** @type {(frame: {type: string, [key: string]: any}) => void} handles the frames not about the connection */
   #onFrame;
 
@@ -101,6 +75,13 @@ export class Connection {
     this.#token = token;
     this.#onFrame = onFrame;
     this.#reconnect = new Reconnection(this.#opts);
+    this.#resume = new SessionResume({
+      ws: () => this.#ws,
+      requests: this.#requests,
+      rooms,
+      sb,
+      drop: (reason) => this.#drop(reason),
+    });
     if (this.#opts.autoConnect) {
       // Let the caller add listeners before anything can happen.
       this.#active = true;
@@ -117,7 +98,7 @@ export class Connection {
 
   /** Whether a resumed session replays what it missed. */
   get replaying() {
-    return this.#replayUntil !== null;
+    return this.#resume.replayUntil !== null;
   }
 
   /** Connects (see Switchboard.connect). */
@@ -159,7 +140,7 @@ export class Connection {
   async #open() {
     this.#reconnect.cancel();
     const gen = ++this.#gen;
-    if (this.#resumeToken !== null && Date.now() > this.#resumeDeadline) {
+    if (this.#resume.expired()) {
       // Away for longer than the server keeps a session: it is gone.
       this.#forgetSession('the session could not be resumed in time');
     }
@@ -200,12 +181,12 @@ export class Connection {
     }
     this.#ws = ws;
     this.#lastError = null;
-    this.#triedResume = false;
+    this.#resume.tried = false;
     ws.onopen = () => {
       if (ws !== this.#ws) return;
       // With a session to resume: its token, and the last frame processed.
-      const resume = this.#resumeToken ?? undefined;
-      this.#triedResume = resume !== undefined;
+      const resume = this.#resume.token ?? undefined;
+      this.#resume.tried = resume !== undefined;
       this.#token.token = token;
       this.#token.expires = null;
       ws.send(encode(hello(token, { resume, lastSeq: this.#sb.lastSeq })));
@@ -241,14 +222,9 @@ export class Connection {
     if (seenSeq(this.#sb.lastSeq, frame)) return; // processed already: never twice
     this.#sb.lastSeq = nextSeq(this.#sb.lastSeq, frame);
     this.#dispatch(frame);
-    if (this.#confirmTimer === null && ws === this.#ws && this.#sb.lastSeq > this.#confirmedSeq) {
-      this.#confirmTimer = setTimeout(() => {
-        this.#confirmTimer = null;
-        this.#confirm(ws);
-      }, CONFIRM_DELAY);
-    }
-    if (this.#replayUntil !== null && ws === this.#ws && this.#sb.connected && this.#sb.lastSeq >= this.#replayUntil) {
-      this.#replayDone();
+    if (ws === this.#ws) this.#resume.confirmSoon(ws);
+    if (this.#resume.replayUntil !== null && ws === this.#ws && this.#sb.connected && this.#sb.lastSeq >= this.#resume.replayUntil) {
+      this.#resume.replayDone();
     }
   }
 
@@ -281,7 +257,7 @@ export class Connection {
     clearTimeout(this.#welcomeTimer);
     const r = resumeOf(frame);
     // Resumed: the same peer, whose rooms, links and requests carry on.
-    const resumed = r.resumed && this.#triedResume && String(frame.peer) === this.#sb.id;
+    const resumed = r.resumed && this.#resume.tried && String(frame.peer) === this.#sb.id;
     this.#sb.id = String(frame.peer);
     this.#sb.session = frame.session ?? null;
     this.#sb.user = frame.user ?? null;
@@ -289,20 +265,19 @@ export class Connection {
     this.#sb.limits = frame.limits ?? null;
     this.#sb.iceServers = Array.isArray(frame.iceServers) ? frame.iceServers : [];
     this.#token.expires = typeof frame.expires === 'number' ? frame.expires : null;
-    this.#resumeToken = r.token;
-    this.#resumeGrace = r.grace;
+    this.#resume.token = r.token;
+    this.#resume.grace = r.grace;
     this.#reconnect.hint = null;
     this.#sb.resumed = resumed;
-    this.#sb.resumeError = !this.#triedResume || resumed
+    this.#sb.resumeError = !this.#resume.tried || resumed
       ? null
       : (r.error ?? new SwitchboardError('session_unknown', r.resumed ? 'the server resumed another session' : 'the session was not resumed'));
     if (resumed) {
       // Frames lastSeq+1 .. r.lastSeq follow: the replay of what was missed.
-      this.#replayUntil = r.lastSeq ?? this.#sb.lastSeq;
+      this.#resume.replayUntil = r.lastSeq ?? this.#sb.lastSeq;
     } else {
       this.#sb.lastSeq = 0; // a new session counts from 1
-      this.#confirmedSeq = 0;
-      this.#joinedAtCut.clear();
+      this.#resume.newSession();
       // Nothing of the old session reaches the new one.
       this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'connection lost; the session was not resumed'));
     }
@@ -321,66 +296,13 @@ export class Connection {
       return;
     }
     if (Array.isArray(frame.iceServers)) for (const room of this.#rooms.values()) room._iceServers(this.#sb.iceServers);
-    if (this.#replayUntil !== null && this.#sb.lastSeq >= this.#replayUntil) this.#replayDone();
-  }
-
-  /**
-   * A resumed session's replay is through: every request still without a
-   * reply never reached the server, so it goes again (once, in order, the
-   * requests held during the replay after them); rooms left while away are
-   * left on the server; the rooms carry on.
-   */
-  #replayDone() {
-    this.#replayUntil = null;
-    const ws = /** @type {WebSocket} */ (this.#ws);
-    for (const frame of this.#requests.resend()) {
-      let text;
-      try {
-        text = encode(frame);
-      } catch (err) {
-        this.#requests.cancel(frame.id, /** @type {Error} */ (err));
-        continue;
-      }
-      try {
-        sendOpen(ws, text);
-      } catch (err) {
-        // A broken socket: the next resume sends what is left.
-        this.#drop(`send failed: ${errorText(err)}`);
-        return;
-      }
-    }
-    const joined = [...this.#joinedAtCut];
-    this.#joinedAtCut.clear();
-    for (const [key, room] of joined) {
-      if (this.#rooms.get(key) !== room) this.#sb.request(leave(room.name, room.ns)).catch(() => {});
-    }
-    for (const room of [...this.#rooms.values()]) {
-      if (ws !== this.#ws) return; // a listener disconnected
-      room._resumed();
-    }
-  }
-
-  /**
-   * Tells the server what the app has processed: it keeps frames for a
-   * resume until then (a pong proves only that the socket has them, and a
-   * browser drops what it has not dispatched when the socket is closed).
-   * @param {WebSocket} ws
-   */
-  #confirm(ws) {
-    if (ws !== this.#ws || !this.#sb.connected || this.#sb.lastSeq <= this.#confirmedSeq) return;
-    const text = encode(confirm(this.#sb.lastSeq));
-    try {
-      sendOpen(ws, text);
-    } catch {
-      return; // a closing or broken socket: the heartbeat notices
-    }
-    this.#confirmedSeq = this.#sb.lastSeq;
+    if (this.#resume.replayUntil !== null && this.#sb.lastSeq >= this.#resume.replayUntil) this.#resume.replayDone();
   }
 
   /** @param {WebSocket} ws */
   #heartbeat(ws) {
     if (ws !== this.#ws || !this.#sb.connected) return;
-    this.#confirm(ws);
+    this.#resume.sendConfirm(ws);
     // Not held by a replay: a replay that stalls is a dead connection too.
     this.request(ping(), this.#opts.pingTimeout, false).catch((err) => {
       if (ws === this.#ws && err?.code === ClientErrorCode.TIMEOUT) this.#drop('ping timeout');
@@ -397,7 +319,7 @@ export class Connection {
     const ws = this.#ws;
     if (ws) {
       detach(ws);
-      const resumable = this.#resumeToken !== null && this.#opts.reconnection;
+      const resumable = this.#resume.token !== null && this.#opts.reconnection;
       try {
         ws.close(resumable ? CloseCode.RECONNECTING : CloseCode.NORMAL, reason);
       } catch {
@@ -420,19 +342,18 @@ export class Connection {
     this.#stopTimers();
     const wasConnected = this.#sb.connected;
     this.#sb.connected = false;
-    this.#replayUntil = null;
+    this.#resume.replayUntil = null;
 
     const info = localReason
       ? { reason: localReason, reconnect: true, newToken: false }
       : closeInfo(/** @type {number} */ (code));
     const reconnect = this.#active && this.#opts.reconnection && info.reconnect && !(info.newToken && !this.#opts.getToken);
-    if (reconnect && this.#resumeToken !== null) {
+    if (reconnect && this.#resume.token !== null) {
       // The server keeps the session for a while: requests wait for its
       // replies (or are sent again), rooms for the resume.
       if (wasConnected) {
         this.#requests.pause();
-        for (const [key, room] of this.#rooms) if (room.joined) this.#joinedAtCut.set(key, room);
-        this.#resumeDeadline = Date.now() + this.#resumeGrace + RESUME_SLACK;
+        this.#resume.cut();
       }
     } else {
       this.#forgetSession('connection lost');
@@ -461,8 +382,7 @@ export class Connection {
    * @param {string} why
    */
   #forgetSession(why) {
-    this.#resumeToken = null;
-    this.#joinedAtCut.clear();
+    this.#resume.forget();
     this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, why));
   }
 
@@ -478,7 +398,7 @@ export class Connection {
       this.#sb.emit('reconnect_failed');
       return;
     }
-    const delay = this.#reconnect.delay(this.#resumeToken !== null ? this.#resumeGrace : null);
+    const delay = this.#reconnect.delay(this.#resume.token !== null ? this.#resume.grace : null);
     this.#reconnect.timer = setTimeout(() => {
       this.#reconnect.timer = null;
       if (!this.#active || this.#ws) return;
@@ -499,9 +419,8 @@ export class Connection {
     this.#active = false;
     this.#gen++;
     this.#needToken = false;
-    this.#resumeToken = null;
-    this.#joinedAtCut.clear();
-    this.#replayUntil = null;
+    this.#resume.forget();
+    this.#resume.replayUntil = null;
     this.#reconnect.hint = null;
     this.#stopTimers();
     this.#reconnect.cancel();
@@ -524,34 +443,13 @@ export class Connection {
   }
 
   #stopTimers() {
-    clearTimeout(this.#confirmTimer);
-    this.#confirmTimer = null;
+    this.#resume.stopConfirms();
     clearTimeout(this.#welcomeTimer);
     clearInterval(this.#pingTimer);
     this.#welcomeTimer = null;
     this.#pingTimer = null;
     this.#token.stop();
   }
-}
-
-/**
- * Sends on a socket that is open, and throws otherwise: a browser does not
- * throw for a socket the server is closing, it drops the frame and logs an
- * error to the console, which an app's error reporting then picks up.
- * @param {WebSocket} ws
- * @param {string} text
- */
-function sendOpen(ws, text) {
-  if (ws.readyState !== 1) throw new Error('socket not open');
-  ws.send(text);
-}
-
-/** @param {WebSocket} ws */
-function detach(ws) {
-  ws.onopen = null;
-  ws.onmessage = null;
-  ws.onclose = null;
-  ws.onerror = null;
 }
 
 /** @param {unknown} err */
