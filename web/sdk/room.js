@@ -13,7 +13,8 @@ import { OfflineBroadcasts } from './broadcasts.js';
 import { MeshLinks } from './mesh.js';
 import { SfuSlot } from './sfuslot.js';
 import { DirectRoutes } from './routes.js';
-import { PeerLink, encodeData } from './peer.js';
+import { PeerLink } from './peer.js';
+import { RoomSender } from './sending.js';
 import { QUALITIES, SfuLink } from './sfu.js';
 import { SizeWatch } from './sizes.js';
 
@@ -123,6 +124,8 @@ export class Room extends Emitter {
   #controls = null;
   /** @type {RoomHooks} */
   #hooks;
+  /** sends the app's data on each peer's path */
+  #sender;
 
   /**
    * Rooms are made by Switchboard.join; do not call this yourself.
@@ -159,6 +162,13 @@ export class Room extends Emitter {
       retry: signalRetry,
     });
     this.#signalRetry = signalRetry;
+    this.#sender = new RoomSender({
+      auto: () => this.#auto,
+      sfu: () => this.#sfu,
+      links: this.#links,
+      peers: this.peers,
+      error: (err) => this.#error(err),
+    });
     /** @type {any} */
     const ready = { done: false };
     ready.promise = new Promise((resolve, reject) => {
@@ -208,13 +218,7 @@ export class Room extends Emitter {
    * @returns {number} the number of peers it was sent to
    */
   send(data, opts) {
-    const message = this.#encode(data);
-    if (message === null) return 0;
-    if (this.#auto) return this.#sendAuto(() => /** @type {AutoRoom} */ (this.#auto).send(message, opts?.reliable !== false), 0);
-    if (this.#sfu) return this.#sendSfu(message, null, opts) ? this.peers.size : 0;
-    let sent = 0;
-    for (const peer of this.#links.keys()) if (this.#sendOn(peer, message, opts)) sent++;
-    return sent;
+    return this.#sender.send(data, opts);
   }
 
   /**
@@ -226,74 +230,7 @@ export class Room extends Emitter {
    * @param {{reliable?: boolean}} [opts]
    */
   sendTo(peer, data, opts) {
-    const message = this.#encode(data);
-    if (message === null) return false;
-    if (this.#auto) {
-      if (!this.peers.has(peer)) return false;
-      return this.#sendAuto(() => /** @type {AutoRoom} */ (this.#auto).sendTo(peer, message, opts?.reliable !== false), false);
-    }
-    if (this.#sfu) return this.peers.has(peer) && this.#sendSfu(message, peer, opts);
-    return this.#sendOn(peer, message, opts);
-  }
-
-  /**
-   * Sends in an auto room (numbered envelopes, each peer on its path).
-   * @template T
-   * @param {() => T} sending
-   * @param {T} failed what it returns when sending throws
-   * @returns {T}
-   */
-  #sendAuto(sending, failed) {
-    try {
-      return sending();
-    } catch (err) {
-      this.#error(new SwitchboardError('send_failed', `cannot send: ${errorText(err)}`));
-      return failed;
-    }
-  }
-
-  /**
-   * @param {string|ArrayBuffer|ArrayBufferView|Blob} message
-   * @param {string|null} to
-   * @param {{reliable?: boolean}} [opts]
-   */
-  #sendSfu(message, to, opts) {
-    try {
-      return /** @type {SfuLink} */ (this.#sfu).sendRaw(message, to, opts);
-    } catch (err) {
-      this.#error(new SwitchboardError('send_failed', `sending through the SFU: ${errorText(err)}`));
-      return false;
-    }
-  }
-
-  /**
-   * Encodes data for the data channels once; null (and a "send_failed"
-   * error event) when it cannot be.
-   * @param {unknown} data
-   */
-  #encode(data) {
-    try {
-      return encodeData(data);
-    } catch (err) {
-      this.#error(new SwitchboardError('send_failed', `cannot send: ${errorText(err)}`));
-      return null;
-    }
-  }
-
-  /**
-   * @param {string} peer
-   * @param {string|ArrayBuffer|ArrayBufferView|Blob} message
-   * @param {{reliable?: boolean}} [opts]
-   */
-  #sendOn(peer, message, opts) {
-    const link = this.#links.get(peer);
-    if (!link) return false;
-    try {
-      return link.sendRaw(message, opts);
-    } catch (err) {
-      this.#error(new SwitchboardError('send_failed', `sending to ${peer}: ${errorText(err)}`));
-      return false;
-    }
+    return this.#sender.sendTo(peer, data, opts);
   }
 
   /**
