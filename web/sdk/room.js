@@ -6,8 +6,8 @@
 // through signal frames, the SFU link through sfu frames.
 //
 // This file is the app's side of a room: its API, public state and events.
-// Joins, members, the room's frames and its links are in roomsession.js;
-// sending data in sending.js.
+// Joins, members and the room's frames are in roomsession.js, the links to
+// the peers in roomlinks.js, sending data in sending.js.
 
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, leave } from './protocol.js';
@@ -103,9 +103,9 @@ export class Room extends Emitter {
     this.ns = ns;
     this.#session = new RoomSession(this, host, name, ns, hooks);
     this.#sender = new RoomSender({
-      auto: () => this.#session.auto,
-      sfu: () => this.#session.sfu,
-      links: this.#session.links,
+      auto: () => this.#session.links.auto,
+      sfu: () => this.#session.links.sfu,
+      links: this.#session.links.mesh,
       peers: this.peers,
       error: (err) => this.#session.error(err),
     });
@@ -121,7 +121,7 @@ export class Room extends Emitter {
    * SFU when it grows and back when it shrinks ("mode" events).
    */
   get auto() {
-    return this.#session.auto !== null;
+    return this.#session.links.auto !== null;
   }
 
   /** What publish() was last given; null before or after unpublish(). */
@@ -172,15 +172,15 @@ export class Room extends Emitter {
     }
     this.#session.localStream = stream;
     if (this.#session.left) return;
-    for (const link of this.#session.links.values()) link.publish?.(stream);
-    this.#session.sfu?.publish(stream);
+    for (const link of this.#session.links.mesh.values()) link.publish?.(stream);
+    this.#session.links.sfu?.publish(stream);
   }
 
   /** Stops sending media to every peer. */
   unpublish() {
     this.#session.localStream = null;
-    for (const link of this.#session.links.values()) link.publish?.(null);
-    this.#session.sfu?.publish(null);
+    for (const link of this.#session.links.mesh.values()) link.publish?.(null);
+    this.#session.links.sfu?.publish(null);
   }
 
   /**
@@ -197,7 +197,7 @@ export class Room extends Emitter {
     }
     if (quality === 'auto') this.#session.quality.delete(peer);
     else this.#session.quality.set(peer, quality);
-    this.#session.sfu?.setQuality(peer, quality);
+    this.#session.links.sfu?.setQuality(peer, quality);
   }
 
   /**
@@ -210,7 +210,7 @@ export class Room extends Emitter {
    * @returns {() => void} stops following the element (its peer counts as not shown by it)
    */
   observe(peer, element) {
-    this.#session.sizes ??= new SizeWatch((p, w, h) => this.#session.sfu?.setSize(p, w, h));
+    this.#session.sizes ??= new SizeWatch((p, w, h) => this.#session.links.sfu?.setSize(p, w, h));
     return this.#session.sizes.observe(peer, element);
   }
 
@@ -221,9 +221,9 @@ export class Room extends Emitter {
    * @returns {MediaStream|undefined} undefined when there is no link to the peer
    */
   remoteStream(peer) {
-    if (this.#session.auto) return this.peers.has(peer) ? this.#session.auto.streams.stream(peer) : undefined;
-    if (this.#session.sfu) return this.peers.has(peer) ? this.#session.sfu.remoteStream(peer) : undefined;
-    return this.#session.links.get(peer)?.remoteStream;
+    if (this.#session.links.auto) return this.peers.has(peer) ? this.#session.links.auto.streams.stream(peer) : undefined;
+    if (this.#session.links.sfu) return this.peers.has(peer) ? this.#session.links.sfu.remoteStream(peer) : undefined;
+    return this.#session.links.mesh.get(peer)?.remoteStream;
   }
 
   /**
@@ -234,9 +234,9 @@ export class Room extends Emitter {
    * @returns {Promise<PeerStats|null>} null when there is no link to the peer
    */
   async getStats(peer) {
-    if (this.#session.auto) return this.peers.has(peer) ? this.#session.auto.getStats(peer) : null;
-    if (this.#session.sfu) return this.peers.has(peer) ? this.#session.sfu.getStats(peer) : null;
-    const link = this.#session.links.get(peer);
+    if (this.#session.links.auto) return this.peers.has(peer) ? this.#session.links.auto.getStats(peer) : null;
+    if (this.#session.links.sfu) return this.peers.has(peer) ? this.#session.links.sfu.getStats(peer) : null;
+    const link = this.#session.links.mesh.get(peer);
     if (!link?.getStats) return null;
     return link.getStats();
   }
@@ -266,9 +266,9 @@ export class Room extends Emitter {
    * @returns {RTCPeerConnection|undefined}
    */
   getConnection(peer) {
-    if (this.#session.auto) return this.peers.has(peer) ? this.#session.auto.connection(peer) : undefined;
-    if (this.#session.sfu) return this.peers.has(peer) ? this.#session.sfu.sub : undefined;
-    return this.#session.links.get(peer)?.pc;
+    if (this.#session.links.auto) return this.peers.has(peer) ? this.#session.links.auto.connection(peer) : undefined;
+    if (this.#session.links.sfu) return this.peers.has(peer) ? this.#session.links.sfu.sub : undefined;
+    return this.#session.links.mesh.get(peer)?.pc;
   }
 
   /**
@@ -278,7 +278,7 @@ export class Room extends Emitter {
    * @returns {RTCPeerConnection|undefined}
    */
   getPublishConnection() {
-    return this.#session.sfu?.pub ?? undefined;
+    return this.#session.links.sfu?.pub ?? undefined;
   }
 
   /** Leaves the room and closes every link of it. */

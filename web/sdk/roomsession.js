@@ -1,20 +1,13 @@
 // A room within the signaling session: its joins (the first, rejoins in a
 // new session, carrying on after a resume), its members as the server lists
-// them (joined, peer-joined, peer-left), the frames for the room, and the
-// links to its peers in the room's mode: a mesh of PeerLinks (mesh.js), the
-// SFU link (sfuslot.js), or an auto room's switching between them (auto.js).
-// The Room (room.js) is the app's side: its API, public state and events,
-// which this writes.
+// them (joined, peer-joined, peer-left) with their PeerInfo, and the frames
+// for the room. It decides when the links to the peers (roomlinks.js) are
+// made and closed. The Room (room.js) is the app's side: its API, public
+// state and events, which this writes.
 
-import { ClientErrorCode, ErrorCode, SwitchboardError, broadcast, join, leave, sfu, signal } from './protocol.js';
-import { RequestQueue } from './outbox.js';
-import { AutoRoom } from './auto.js';
+import { ClientErrorCode, broadcast, join, leave } from './protocol.js';
 import { OfflineBroadcasts } from './broadcasts.js';
-import { MeshLinks } from './mesh.js';
-import { SfuSlot } from './sfuslot.js';
-import { DirectRoutes } from './routes.js';
-import { PeerLink } from './peer.js';
-import { SfuLink } from './sfu.js';
+import { RoomLinks } from './roomlinks.js';
 
 /**
  * @typedef {import('./room.js').Room} Room
@@ -28,13 +21,11 @@ import { SfuLink } from './sfu.js';
 export class RoomSession {
   /** @type {Room} the room whose session this is: its public state and events */
   #room;
+  /** the links to the room's peers in its mode: mesh, SFU, or an auto room's */
+  links;
   /** @type {RoomHost} the Switchboard */
   host;
   #forget;
-  /** the mesh links, by peer id */
-  links;
-  /** @type {import('./outbox.js').SignalRetryOptions|undefined} */
-  #signalRetry;
   /** @type {{timer: any, info: {rejoin: boolean, sameSession: boolean}}|null} the first "joined", due in a moment */
   #firstJoined = null;
   /** @type {string|null} own peer id the links were made with */
@@ -53,21 +44,10 @@ export class RoomSession {
   localStream = null;
   /** @type {{promise: Promise<Room>, resolve: (r: Room) => void, reject: (e: Error) => void, done: boolean}} */
   ready;
-  /** the SFU link of an sfu room (or of an auto room using the SFU) */
-  #slot;
   /** @type {SizeWatch|null} the video elements the app registered (observe) */
   sizes = null;
   /** @type {Map<string, string>} setQuality choices other than auto, by peer */
   quality = new Map();
-  /** @type {AutoRoom|null} what an auto room adds; null in mesh and sfu rooms */
-  auto = null;
-  /** @type {import('./routes.js').Routes} where link events go: the auto room's, or straight to the room's events */
-  #routes;
-  #direct;
-  /** @type {RequestQueue|null} an auto room's sfu-join, sfu-leave and mode-ack frames */
-  #controls = null;
-  /** @type {RoomHooks} */
-  #hooks;
 
   /**
    * @param {Room} room the room whose session this is
@@ -78,30 +58,9 @@ export class RoomSession {
    */
   constructor(room, host, name, ns, hooks) {
     this.#room = room;
-    const { forget, createLink, createSfu, signalRetry } = hooks;
-    this.#hooks = hooks;
+    this.#forget = hooks.forget;
     this.host = host;
-    this.#forget = forget;
-    this.links = new MeshLinks({
-      create: createLink ?? ((opts) => new PeerLink(opts)),
-      signal: (peer, data) => host.request(signal(name, ns, peer, data)),
-      onSignalError: (err) => this.#signalFailed(/** @type {Error} */ (err)),
-      retry: signalRetry,
-    });
-    this.#direct = new DirectRoutes({
-      emit: (event, ...args) => this.#room.emit(event, ...args),
-      setState: (peer, state) => this.#setState(peer, state),
-      setConnectionType: (peer, type) => this.#setConnectionType(peer, type),
-      peers: () => this.#room.peers.keys(),
-    });
-    this.#routes = this.#direct;
-    this.#slot = new SfuSlot({
-      create: createSfu ?? ((opts) => new SfuLink(opts)),
-      send: (data) => host.request(sfu(name, ns, data)),
-      onSignalError: (err) => this.#signalFailed(/** @type {Error} */ (err)),
-      retry: signalRetry,
-    });
-    this.#signalRetry = signalRetry;
+    this.links = new RoomLinks(room, this, name, ns, hooks);
     /** @type {any} */
     const ready = { done: false };
     ready.promise = new Promise((resolve, reject) => {
@@ -111,11 +70,6 @@ export class RoomSession {
     // Nobody may wait for it (a rejoin after a failed first join).
     ready.promise.catch(() => {});
     this.ready = ready;
-  }
-
-  /** The SFU link, if there is one. */
-  get sfu() {
-    return this.#slot.link;
   }
 
   /** Sends the broadcasts kept while offline, in order. */
@@ -137,7 +91,7 @@ export class RoomSession {
       reply = await this.host.request(join(this.#room.name, this.#room.ns));
     } catch (err) {
       this.#joining--;
-      this.#slot.forgetEarly();
+      this.links.slot.forgetEarly();
       // Lost the session on the way: the next session joins again.
       if (/** @type {any} */ (err).code === ClientErrorCode.DISCONNECTED || this.left) return;
       if (this.ready.done) this.error(/** @type {Error} */ (err));
@@ -161,7 +115,7 @@ export class RoomSession {
   disconnected() {
     if (this.#room.joined) this.#suspended = true;
     this.#room.joined = false;
-    for (const outbox of this.#allOutboxes()) outbox.hold();
+    for (const outbox of this.links.allOutboxes()) outbox.hold();
   }
 
   /**
@@ -181,8 +135,8 @@ export class RoomSession {
     this.#joins++;
     // Signals kept while away first, then what waited for signaling (ICE
     // restarts), then the broadcasts made while away.
-    for (const outbox of this.#allOutboxes()) outbox.release();
-    for (const link of this.links.values()) link.resume?.();
+    for (const outbox of this.links.allOutboxes()) outbox.release();
+    for (const link of this.links.mesh.values()) link.resume?.();
     this.#flushOffline();
     this.#flushJoined();
     this.#room.emit('joined', { rejoin: true, sameSession: true, resumed: true });
@@ -202,8 +156,8 @@ export class RoomSession {
    * @param {RTCIceServer[]} list
    */
   iceServers(list) {
-    for (const link of this.links.values()) link.setIceServers?.(list);
-    this.sfu?.setIceServers(list);
+    for (const link of this.links.mesh.values()) link.setIceServers?.(list);
+    this.links.sfu?.setIceServers(list);
   }
 
   /**
@@ -224,27 +178,27 @@ export class RoomSession {
         // While a resumed session replays what it missed, the room is not
         // joined again yet but its signals count.
         if (!(this.#room.joined || this.#suspended) || typeof from !== 'string' || from === this.selfId) return;
-        if (this.auto ? !this.auto.wantsMesh(from) : this.#room.mode === 'sfu') return; // no links to signal
+        if (this.links.auto ? !this.links.auto.wantsMesh(from) : this.#room.mode === 'sfu') return; // no links to signal
         if (!this.#room.peers.has(from)) this.#addPeer({ peer: from });
-        this.links.get(from)?.handleSignal(frame.data ?? {});
+        this.links.mesh.get(from)?.handleSignal(frame.data ?? {});
         break;
       }
       case 'broadcast':
         this.#room.emit('broadcast', frame.from, frame.data);
         break;
       case 'sfu':
-        if (this.sfu && (this.#room.joined || this.#suspended)) this.sfu.handle(frame.data);
+        if (this.links.sfu && (this.#room.joined || this.#suspended)) this.links.sfu.handle(frame.data);
         // The SFU may speak before the join's reply: kept for the link made then.
-        else if (this.#joining > 0) this.#slot.keep(frame.data);
+        else if (this.#joining > 0) this.links.slot.keep(frame.data);
         break;
       case 'mode':
         // An auto room switched (also while a resumed session replays).
-        if (this.auto && (this.#room.joined || this.#suspended) && typeof frame.switch === 'number') {
-          this.auto.switchTo(frame.switch, frame.mode === 'sfu' ? 'sfu' : 'mesh');
+        if (this.links.auto && (this.#room.joined || this.#suspended) && typeof frame.switch === 'number') {
+          this.links.auto.switchTo(frame.switch, frame.mode === 'sfu' ? 'sfu' : 'mesh');
         }
         break;
       case 'mode-ack':
-        if (this.auto && (this.#room.joined || this.#suspended) && frame.from !== this.selfId) this.auto.acked(frame);
+        if (this.links.auto && (this.#room.joined || this.#suspended) && frame.from !== this.selfId) this.links.auto.acked(frame);
         break;
     }
   }
@@ -260,36 +214,36 @@ export class RoomSession {
     const listed = (Array.isArray(reply.peers) ? reply.peers : []).filter(
       (p) => p && typeof p.peer === 'string' && p.peer !== self,
     );
-    const afresh = !sameSession || auto !== (this.auto !== null) || (!auto && mode !== this.#room.mode);
+    const afresh = !sameSession || auto !== (this.links.auto !== null) || (!auto && mode !== this.#room.mode);
     if (afresh) {
       // A new session means a new peer id: the others drop links to the old
       // one, so start every link afresh (and so for another mode). An auto
       // room follows its switches from here.
-      this.#closeLinks();
-      this.#closeSfu();
-      this.auto?.close();
-      this.#controls?.outbox.close();
-      this.#controls = null;
+      this.links.closeLinks();
+      this.links.closeSfu();
+      this.links.auto?.close();
+      this.links.controls?.outbox.close();
+      this.links.controls = null;
       this.selfId = self;
       this.#room.mode = mode;
-      this.auto = auto ? this.#makeAuto() : null;
-      this.#routes = this.auto ?? this.#direct;
-      this.auto?.reset(switchId, mode, listed.map((p) => p.peer));
+      this.links.auto = auto ? this.links.makeAuto() : null;
+      this.links.routes = this.links.auto ?? this.links.direct;
+      this.links.auto?.reset(switchId, mode, listed.map((p) => p.peer));
       for (const entry of this.#room.peers.values()) entry.connectionType = mode === 'sfu' ? 'sfu' : null;
     }
     const ids = new Set(listed.map((p) => p.peer));
     for (const id of [...this.#room.peers.keys()]) if (!ids.has(id)) this.#removePeer(id);
     this.#room.joined = true;
     for (const p of listed) this.#addPeer(p);
-    if (mode === 'sfu' && !this.sfu && (afresh || !this.auto)) this.#openSfu();
+    if (mode === 'sfu' && !this.links.sfu && (afresh || !this.links.auto)) this.links.openSfu();
     // The same session rejoined an auto room that switched meanwhile.
-    if (!afresh) this.auto?.switchTo(switchId, mode);
-    this.#slot.forgetEarly();
+    if (!afresh) this.links.auto?.switchTo(switchId, mode);
+    this.links.slot.forgetEarly();
     // Same session: links kept through the outage send the signals that
     // waited, then resume what waited for signaling (ICE restarts).
     if (sameSession) {
-      for (const outbox of this.#allOutboxes()) outbox.release();
-      for (const link of this.links.values()) link.resume?.();
+      for (const outbox of this.links.allOutboxes()) outbox.release();
+      for (const link of this.links.mesh.values()) link.resume?.();
     }
     this.#flushOffline();
     const info = { rejoin: this.#joins++ > 0, sameSession };
@@ -320,24 +274,24 @@ export class RoomSession {
     if (entry) {
       if (typeof info.user === 'string') entry.user = info.user;
       if (typeof info.name === 'string') entry.name = info.name;
-      this.#ensureLink(info.peer);
+      this.links.ensureLink(info.peer);
       return;
     }
-    this.auto?.added(info.peer);
-    const viaSfu = this.auto ? this.auto.pathOf(info.peer) === 'sfu' : this.#room.mode === 'sfu';
-    const state = this.auto ? this.auto.stateOf(info.peer) : (this.sfu?.state ?? 'connecting');
+    this.links.auto?.added(info.peer);
+    const viaSfu = this.links.auto ? this.links.auto.pathOf(info.peer) === 'sfu' : this.#room.mode === 'sfu';
+    const state = this.links.auto ? this.links.auto.stateOf(info.peer) : (this.links.sfu?.state ?? 'connecting');
     entry = { peer: info.peer, user: info.user, name: info.name, state, connectionType: viaSfu ? 'sfu' : null };
     this.#room.peers.set(info.peer, entry);
-    this.#ensureLink(info.peer);
+    this.links.ensureLink(info.peer);
     this.#room.emit('peer-joined', entry);
   }
 
   /** @param {string} id */
   #removePeer(id) {
     const entry = this.#room.peers.get(id);
-    this.#closeLink(id);
-    this.sfu?.dropPeer(id);
-    this.auto?.removed(id);
+    this.links.closeLink(id);
+    this.links.sfu?.dropPeer(id);
+    this.links.auto?.removed(id);
     this.quality.delete(id);
     if (!entry) return;
     this.#room.peers.delete(id);
@@ -345,163 +299,13 @@ export class RoomSession {
     this.#room.emit('peer-left', entry);
   }
 
-  /** @param {string} id */
-  #ensureLink(id) {
-    const existing = this.links.get(id);
-    if (existing && existing.state !== 'closed') return;
-    if (this.selfId === null || (this.auto ? this.auto.target !== 'mesh' : this.#room.mode === 'sfu')) return;
-    const routes = this.#routes;
-    const selfId = this.selfId;
-    let link;
-    try {
-      // A peer met in a replay: its signals go after the replay.
-      link = this.links.open(id, !this.#room.joined, (current) => ({
-        selfId,
-        peerId: id,
-        iceServers: this.host.iceServers,
-        canSignal: () => this.host.connected && this.#room.joined,
-        onData: (data) => this.#room.emit('data', id, data),
-        onMessage: routes.meshMessage && ((raw) => routes.meshMessage?.(id, raw)),
-        onState: (state) => current() && routes.meshState(id, state),
-        onConnectionType: (type) => current() && routes.meshType(id, type),
-        onTrack: (track, stream) => routes.meshTrack(id, track, stream, true),
-        onTrackEnded: (track, stream) => routes.meshTrack(id, track, stream, false),
-        onError: (err) => this.error(new SwitchboardError('negotiation_failed', `link to ${id}: ${errorText(err)}`)),
-      }));
-    } catch (err) {
-      this.error(/** @type {Error} */ (err));
-      return;
-    }
-    const entry = this.#room.peers.get(id);
-    if (entry && routes.showsMesh(id)) {
-      // The old link's candidate pair says nothing about the new one.
-      const typeChanged = entry.connectionType !== null;
-      entry.connectionType = null;
-      if (entry.state !== link.state) this.#setState(id, link.state);
-      else if (typeChanged) this.#room.emit('peer-state', id, entry.state, entry);
-    }
-    // New peers, and links rebuilt in a new session, get what is published.
-    if (this.localStream) link.publish?.(this.localStream);
-  }
-
   /**
-   * A signal was given up (failed for good, or its retries are spent).
-   * @param {Error} err
-   */
-  #signalFailed(err) {
-    // The peer left, or the connection went: nothing to tell anyone.
-    const code = /** @type {any} */ (err)?.code;
-    if (code === ErrorCode.NOT_FOUND || code === ClientErrorCode.DISCONNECTED) return;
-    this.error(err);
-  }
-
-  /**
-   * Closes the link to a peer and drops its unsent signals.
-   * @param {string} id
-   */
-  #closeLink(id) {
-    this.links.close(id);
-  }
-
-  #closeLinks() {
-    this.links.closeAll();
-  }
-
-  /** The outboxes of every link, the SFU link's and the control frames' included. */
-  #allOutboxes() {
-    return [...this.links.outboxes(), ...(this.#slot.outbox ? [this.#slot.outbox] : []), ...(this.#controls ? [this.#controls.outbox] : [])];
-  }
-
-  /**
-   * An auto room's sfu-join, sfu-leave and mode-ack: in order, held while
-   * the connection is down, sent again when rate-limited.
-   * @param {{type: string, [key: string]: any}} frame
-   * @returns {Promise<any>} the reply
-   */
-  #control(frame) {
-    if (!this.#controls) {
-      this.#controls = new RequestQueue((f) => this.host.request(f), (err) => this.#signalFailed(/** @type {Error} */ (err)), this.#signalRetry);
-      if (!this.#room.joined) this.#controls.outbox.hold();
-    }
-    return this.#controls.send(frame);
-  }
-
-  /** What an auto room adds, wired to this room. */
-  #makeAuto() {
-    const auto = new AutoRoom(
-      this.#room.name,
-      this.#room.ns,
-      {
-        self: () => this.selfId ?? '',
-        peers: () => this.#room.peers.keys(),
-        link: (peer) => this.links.get(peer),
-        ensureLink: (peer) => this.#ensureLink(peer),
-        closeLink: (peer) => this.#closeLink(peer),
-        sfu: () => this.sfu,
-        openSfu: (admitted) => this.#openSfu(admitted),
-        closeSfu: () => this.#closeSfu(),
-        control: (frame) => this.#control(frame),
-        emit: (event, ...args) => this.#room.emit(event, ...args),
-        setState: (peer, state) => this.#setState(peer, state),
-        setConnectionType: (peer, type) => this.#setConnectionType(peer, /** @type {any} */ (type)),
-        error: (err) => this.error(err),
-        done: (info) => {
-          if (this.auto !== auto) return;
-          this.#room.mode = info.mode;
-          this.#room.emit('mode', info);
-        },
-      },
-      { MediaStream: this.#hooks.MediaStream, ...this.#hooks.auto },
-    );
-    return auto;
-  }
-
-  /**
-   * Makes the SFU link of a joined sfu room (or of an auto room moving to
-   * the SFU), with what the app asked for (published stream, sizes,
-   * qualities), and hands it what the server sent before the join's reply.
-   * @param {Promise<unknown>} [admitted] an auto room's sfu-join: the link's messages wait for its ack
-   */
-  #openSfu(admitted) {
-    const routes = this.#routes;
-    let link;
-    try {
-      link = this.#slot.open(!this.#room.joined, admitted, (current) => ({
-        iceServers: this.host.iceServers,
-        onTrack: (peer, track, stream) => routes.sfuTrack(peer, track, stream, true),
-        onTrackEnded: (peer, track, stream) => routes.sfuTrack(peer, track, stream, false),
-        onData: (peer, data) => this.#room.emit('data', peer, data),
-        onMessage: routes.sfuMessage && ((raw) => routes.sfuMessage?.(raw)),
-        onState: (state) => current() && routes.sfuState(state),
-        onSpeakers: (peers) => {
-          this.#room.speakers = peers;
-          this.#room.emit('speakers', peers);
-        },
-        onLayer: (peer, track, layer, paused, media) => this.#room.emit('layer', peer, track, layer, paused, media),
-        onServerError: (code, message) => this.error(new SwitchboardError('sfu_error', `SFU: ${message || code} (${code})`)),
-        onError: (err) => this.error(new SwitchboardError('negotiation_failed', `SFU link: ${errorText(err)}`)),
-      }));
-    } catch (err) {
-      this.error(/** @type {Error} */ (err));
-      return;
-    }
-    routes.sfuState(link.state);
-    if (this.localStream) link.publish(this.localStream);
-    for (const [peer, quality] of this.quality) link.setQuality(peer, quality);
-    for (const [peer, { width, height }] of this.sizes?.sizes() ?? []) link.setSize(peer, width, height);
-    this.#slot.flushEarly();
-  }
-
-  #closeSfu() {
-    this.#slot.close();
-    this.#room.speakers = [];
-  }
-
-  /**
+   * A peer's state changed (the state of the path it is on): its PeerInfo
+   * and a "peer-state" event.
    * @param {string} id
    * @param {PeerState} state
    */
-  #setState(id, state) {
+  setState(id, state) {
     const entry = this.#room.peers.get(id);
     if (!entry || entry.state === state) return;
     entry.state = state;
@@ -509,10 +313,11 @@ export class RoomSession {
   }
 
   /**
+   * A peer's connection type changed: its PeerInfo and a "peer-state" event.
    * @param {string} id
    * @param {ConnectionType|null} type
    */
-  #setConnectionType(id, type) {
+  setConnectionType(id, type) {
     const entry = this.#room.peers.get(id);
     if (!entry || entry.connectionType === type) return;
     entry.connectionType = type;
@@ -528,13 +333,13 @@ export class RoomSession {
     this.#forget();
     clearTimeout(this.#firstJoined?.timer);
     this.#firstJoined = null;
-    this.#closeLinks();
-    this.#closeSfu();
-    this.auto?.close();
-    this.#controls?.outbox.close();
-    this.#controls = null;
+    this.links.closeLinks();
+    this.links.closeSfu();
+    this.links.auto?.close();
+    this.links.controls?.outbox.close();
+    this.links.controls = null;
     this.sizes?.close();
-    this.#slot.forgetEarly();
+    this.links.slot.forgetEarly();
     for (const entry of this.#room.peers.values()) entry.state = 'closed';
     this.#room.peers.clear();
     if (!this.ready.done) {
@@ -546,9 +351,5 @@ export class RoomSession {
   /** @param {Error} err */
   error(err) {
     if (!this.#room.emit('error', err)) console.warn('switchboard:', err);
-  }}
-
-/** @param {unknown} err */
-function errorText(err) {
-  return err instanceof Error ? err.message : String(err);
+  }
 }
