@@ -10,8 +10,11 @@
 //   room.publish(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
 //   room.on('track', (peer, track, stream) => { video.srcObject = stream; });
 //
-// The wire protocol lives in protocol.js, the WebRTC links in peer.js,
-// sfu.js and room.js. Nothing here touches the DOM, and nothing runs at import time.
+// This file is the public API. The connection itself (WebSocket, requests,
+// heartbeats, resume, reconnection) lives in connection.js, the options in
+// options.js, the wire protocol in protocol.js, rooms in room.js, the WebRTC
+// links in peer.js and sfu.js (docs/architecture.md has the whole map).
+// Nothing here touches the DOM, and nothing runs at import time.
 
 import { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
