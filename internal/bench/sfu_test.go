@@ -84,7 +84,7 @@ func TestRunSFUAgainstServer(t *testing.T) {
 	for _, want := range []string{
 		"RESULT server=switchboard mode=video-fanout n=3 ", "RESULT server=switchboard mode=audio n=3 ",
 		" lossless=3 ", "server_cpu_pct=", "gen_cpu_pct=", "server_rss_mib=", "out_pkts_per_s=", "us_per_pkt=",
-		"loss_pct=0.000 ", "fwd_latency_ms_p50=", "fwd_latency_ms_p99=", "rss_per_sub_mib=",
+		"loss_pct=0.000 ", "fwd_latency_ms_p50=", "fwd_latency_ms_p99=", "rss_per_sub_mib=", "server_udp_drops=", "gen_udp_drops=",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)

@@ -199,6 +199,7 @@ func (ph *sfuPhase) run(ctx context.Context) SFUPhase {
 
 	m0 := r.sfuCounters(ctx)
 	cpu := startCPUWindow(r.skipPIDs(), r.probe.cpuTicks)
+	drops := startSFUDrops(r.probe.pid)
 	ph.winFrom.Store(r.stamp())
 	for end := time.Now().Add(cfg.Window); time.Now().Before(end) && ctx.Err() == nil; {
 		sleepCtx(ctx, min(time.Second, time.Until(end)))
@@ -206,6 +207,7 @@ func (ph *sfuPhase) run(ctx context.Context) SFUPhase {
 	}
 	ph.winTo.Store(r.stamp())
 	u := cpu.stop()
+	res.ServerUDPDrops, res.GenUDPDrops = drops.stop()
 	m1 := r.sfuCounters(ctx)
 	sleepCtx(ctx, cfg.Drain)
 	res.Elapsed = u.Elapsed

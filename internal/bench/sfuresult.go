@@ -57,6 +57,10 @@ type SFUPhase struct {
 	CoreBusy                    []float64
 	SoftIRQ, Steal              float64
 	RSS, IdleRSS                int64 // largest server RSS in the window; before the first phase
+	// Datagrams the kernel dropped over the window because a socket's
+	// receive queue was full, at the server's sockets and at the
+	// generator's (udpdrops.go; 0 where /proc cannot tell).
+	ServerUDPDrops, GenUDPDrops int64
 
 	Behind, WriteErrors, BadPackets int64
 	NotSFU                          bool // the server made the room a mesh: nothing measured
@@ -139,14 +143,14 @@ func (r *SFUResult) phaseLine(p SFUPhase) string {
 		" server_fanout_ms_p50=%.3f server_fanout_ms_p99=%.3f server_fanout_ms_mean=%.3f server_fanout_samples=%d"+
 		" sub_loss_pct_p50=%.2f sub_loss_pct_p99=%.2f sub_loss_pct_max=%.2f rss_per_sub_mib=%.3f server_idle_rss_mib=%.0f"+
 		" server_cpu_pct_per_stream=%.4f forwarded_tracks=%d on_top_layer=%d keyframes_asked=%d publishers=%d streams=%d in_pkts_per_s=%.0f nacks=%d plis=%d dups=%d joined=%d ready=%d join_s=%.1f window_s=%.1f"+
-		" box_busy_pct=%.0f other_cpu_pct=%.0f softirq_pct=%.0f steal_pct=%.0f behind=%d write_errs=%d bad_pkts=%d %s",
+		" box_busy_pct=%.0f other_cpu_pct=%.0f softirq_pct=%.0f steal_pct=%.0f behind=%d write_errs=%d bad_pkts=%d server_udp_drops=%d gen_udp_drops=%d %s",
 		r.Label, p.Mode, p.N, p.ServerCPU, p.GenCPU, float64(p.RSS)/(1<<20),
 		p.OutPPS(), mbit, p.UsPerPacket(), p.Loss(), p.Lossless,
 		ms(p.LastP50), ms(p.LastP99), ms(p.LastMax), ms(p.CopyP50), ms(p.CopyP99),
 		s50, s99, p.serverFanoutMean(), sn,
 		p.SubLossQ(0.5), p.SubLossQ(0.99), p.SubLossQ(1), p.RSSPerReceiver(), float64(p.IdleRSS)/(1<<20),
 		p.CPUPerStream(), p.Forwarded, p.OnTop, p.Keyframes, p.Publishers, p.Streams, p.perSec(p.Sent), p.Server.nacks, p.Server.plis, p.Dups, p.Joined, p.Ready, p.JoinTime.Seconds(), p.Elapsed.Seconds(),
-		busy, p.OtherCPU, p.SoftIRQ, p.Steal, p.Behind, p.WriteErrors, p.BadPackets, resultTail(r.Machine, r.FirstError))
+		busy, p.OtherCPU, p.SoftIRQ, p.Steal, p.Behind, p.WriteErrors, p.BadPackets, p.ServerUDPDrops, p.GenUDPDrops, resultTail(r.Machine, r.FirstError))
 }
 
 // WriteSummary writes a human-readable summary of r.
