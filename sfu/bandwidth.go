@@ -119,6 +119,11 @@ func (p *participant) setBandwidthPaused(d *down, paused bool) {
 		} else {
 			p.r.s.m.bwPaused.Dec()
 		}
+		now := time.Now()
+		est, _ := p.sub.Estimate(now)
+		loss, delay := p.sub.EstimateParts(now)
+		p.r.s.log.Debug("sfu: video paused for bandwidth", "paused", paused, "room", p.r.id, "peer", p.id,
+			"track", d.from.downID, "share", d.budget, "estimate", est, "loss_based", loss, "delay_based", delay)
 	}
 	p.applyPause(d)
 }

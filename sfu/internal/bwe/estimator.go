@@ -162,6 +162,14 @@ func (e *Estimator) forgetStale(now time.Time) {
 	}
 }
 
+// Parts returns the loss-based and the fresh delay-based estimates (0:
+// unknown), for logs.
+func (e *Estimator) Parts(now time.Time) (loss, delay float64) {
+	e.forgetStale(now)
+	delay, _ = e.delayEstimate(now)
+	return e.loss, delay
+}
+
 func (e *Estimator) rembFresh(now time.Time) bool {
 	return e.remb > 0 && now.Sub(e.rembAt) < REMBFresh
 }

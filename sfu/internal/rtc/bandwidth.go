@@ -75,6 +75,15 @@ func (p *Peer) Estimate(now time.Time) (bps uint64, ok bool) {
 	return uint64(e), ok
 }
 
+// EstimateParts returns the loss-based and delay-based parts of the
+// estimate in bits/s (0: unknown), for logs.
+func (p *Peer) EstimateParts(now time.Time) (loss, delay uint64) {
+	p.bw.mu.Lock()
+	defer p.bw.mu.Unlock()
+	l, d := p.bw.est.Parts(now)
+	return uint64(l), uint64(d)
+}
+
 // SetSending tells the estimator the rate the subscriber is sent now
 // (bits/s): the estimate starts from it when loss is first reported with
 // nothing else known.
