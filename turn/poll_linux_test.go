@@ -366,3 +366,51 @@ func TestPollerBurst(t *testing.T) {
 	}
 	ts.waitMetric(t, clients*each, "switchboard_turn_relayed_packets_total", "transport", "udp", "direction", "from_peer")
 }
+
+// The poller's relay path allocates nothing per datagram: a ChannelData
+// round trip (client to peer, peer back to client) costs no allocation,
+// counted over the whole process, server goroutines included.
+func TestPollerAllocs(t *testing.T) {
+	ts := startServer(t, allowLoopback)
+	peerPC, pa := udpPeer(t)
+	c, relay := rawAllocate(t, ts, creds("allocs"))
+	checkSuccess(t, "ChannelBind", c.request(channelBindReq, channelAttr(0x4001), peerAttr{ip: pa.Addr(), port: pa.Port()}))
+	client, peer := c.conn.(*net.UDPConn), peerPC.(*net.UDPConn) //nolint:forcetypeassert // udp4
+	server := c.server.(*net.UDPAddr).AddrPort()                 //nolint:forcetypeassert // udp4
+	_ = client.SetReadDeadline(time.Now().Add(time.Minute))
+	_ = peer.SetReadDeadline(time.Now().Add(time.Minute))
+	cd := []byte{0x40, 0x01, 0, 100}
+	cd = append(cd, make([]byte, 100)...)
+	buf := make([]byte, 2048)
+	var failed error
+	roundTrip := func() {
+		if _, err := client.WriteToUDPAddrPort(cd, server); err != nil {
+			failed = err
+			return
+		}
+		n, _, err := peer.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			failed = err
+			return
+		}
+		if _, err := peer.WriteToUDPAddrPort(buf[:n], relay); err != nil {
+			failed = err
+			return
+		}
+		if _, _, err := client.ReadFromUDPAddrPort(buf); err != nil {
+			failed = err
+		}
+	}
+	for range 100 { // warm up
+		roundTrip()
+	}
+	allocs := testing.AllocsPerRun(2000, roundTrip)
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	// Not 0: pion's timers and the metrics may allocate now and then.
+	if allocs >= 0.5 {
+		t.Fatalf("%.2f allocations per round trip, want none", allocs)
+	}
+	t.Logf("%.3f allocations per round trip", allocs)
+}
