@@ -22,6 +22,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || { echo "go is not installed (need Go 1.26)"; exit 1; }
 command -v node >/dev/null || { echo "node is not installed (need Node 20 for the SDK unit tests)"; exit 1; }
+# The real client libraries of the compat tests (y-webrtc, yjs), exactly as
+# the committed lock file says; again only when the lock file changed since.
+compat=internal/e2e/compat
+if [ ! -f "$compat/node_modules/.package-lock.json" ] || [ "$compat/package-lock.json" -nt "$compat/node_modules/.package-lock.json" ]; then
+  echo "# npm ci in $compat"
+  command -v npm >/dev/null || { echo "npm is not installed (need it for the compat tests in $compat)"; exit 1; }
+  (cd "$compat" && npm ci --ignore-scripts --no-audit --no-fund) || { echo "npm ci failed in $compat: the compat browser tests cannot run"; exit 1; }
+fi
 
 # ---- static checks -----------------------------------------------------------
 echo "# gofmt"

@@ -62,7 +62,7 @@ func TestAutoRoomSwitchesBothWays(t *testing.T) {
 			t.Fatalf("peer-joined %v, want d", p)
 		}
 	}
-	if got := counter(t, srv, `switchboard_rooms_by_mode{mode="sfu"}`); got != 1 {
+	if got := srv.Metric(t, `switchboard_rooms_by_mode{mode="sfu"}`); got != 1 {
 		t.Errorf("rooms on the SFU: %v, want 1", got)
 	}
 
@@ -103,13 +103,13 @@ func TestAutoRoomSwitchesBothWays(t *testing.T) {
 	}
 	a.Expect("mode-ack")
 	d.Expect("mode-ack")
-	if got := counter(t, srv, `switchboard_room_switches_total{direction="to_sfu",outcome="partial"}`); got != 0 {
+	if got := srv.Metric(t, `switchboard_room_switches_total{direction="to_sfu",outcome="partial"}`); got != 0 {
 		t.Fatalf("the switch ended before c acked")
 	}
 	c.Send(map[string]any{"type": "mode-ack", "room": "call", "switch": 1, "mode": "sfu", "id": "ca"})
 	c.Expect("ack")
 	waitFor(t, func() bool {
-		return counter(t, srv, `switchboard_room_switches_total{direction="to_sfu",outcome="partial"}`) == 1
+		return srv.Metric(t, `switchboard_room_switches_total{direction="to_sfu",outcome="partial"}`) == 1
 	}, "the switch counted as partial (b named a failed peer)")
 
 	// Two leave: the room holds two, at most mesh-max - 1, and after the hold
@@ -143,12 +143,12 @@ func TestAutoRoomSwitchesBothWays(t *testing.T) {
 		sfu.waitLeaves(t, "/call", m.peer, 1)
 	}
 	waitFor(t, func() bool {
-		return counter(t, srv, `switchboard_room_switches_total{direction="to_mesh",outcome="ok"}`) == 1
+		return srv.Metric(t, `switchboard_room_switches_total{direction="to_mesh",outcome="ok"}`) == 1
 	}, "the switch back counted as ok")
-	if got := counter(t, srv, `switchboard_room_switch_seconds_count{direction="to_mesh"}`); got != 1 {
+	if got := srv.Metric(t, `switchboard_room_switch_seconds_count{direction="to_mesh"}`); got != 1 {
 		t.Errorf("switch durations observed: %v, want 1", got)
 	}
-	if got := counter(t, srv, `switchboard_rooms_by_mode{mode="mesh"}`); got != 1 {
+	if got := srv.Metric(t, `switchboard_rooms_by_mode{mode="mesh"}`); got != 1 {
 		t.Errorf("rooms as a mesh: %v, want 1", got)
 	}
 	// Off the SFU, an sfu frame is refused.

@@ -10,4 +10,9 @@
 // and delivery sit behind the Bus interface; MemoryBus is the single-node
 // implementation. Frames for one client are delivered in the order they were
 // queued, each numbered with a per-session "seq".
+//
+// Endpoints that speak other client libraries' protocols (signaling/compat:
+// y-webrtc) run their connections through a Gate (gate.go), which gives
+// them this Server's origin check, session caps, per-user limit, shutdown,
+// Bus rooms in a namespace of their own and metrics.
 package signaling

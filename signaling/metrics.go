@@ -44,6 +44,8 @@ type metrics struct {
 	refused     *prometheus.CounterVec
 	framesIn    map[string]prometheus.Counter
 	framesOut   [numKinds]prometheus.Counter
+	compatIn    *prometheus.CounterVec // frames of compat endpoints (gate.go), by protocol and type
+	compatOut   *prometheus.CounterVec
 	errors      map[Code]prometheus.Counter
 	disconnects *prometheus.CounterVec
 	detached    prometheus.Gauge
@@ -87,6 +89,12 @@ func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
 	for k := range numKinds {
 		m.framesOut[k] = out.WithLabelValues(kindNames[k])
 	}
+	m.compatIn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_signaling_compat_frames_in_total", Help: "Client frames received on the compat endpoints (y-webrtc), by protocol and type.",
+	}, []string{"protocol", "type"})
+	m.compatOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_signaling_compat_frames_out_total", Help: "Frames queued to clients of the compat endpoints, by protocol and type.",
+	}, []string{"protocol", "type"})
 	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_signaling_errors_total", Help: "Error frames sent to clients, by code.",
 	}, []string{"code"})
@@ -117,7 +125,7 @@ func newMetrics(reg prometheus.Registerer, rooms func() int) *metrics {
 		m.byMode.WithLabelValues(string(mode))
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.connects, m.refused, m.disconnects, m.detached, resumes, in, out, errs, roomsGauge,
+		reg.MustRegister(m.sessions, m.connects, m.refused, m.disconnects, m.detached, resumes, in, out, m.compatIn, m.compatOut, errs, roomsGauge,
 			m.byMode, m.switches, m.switchSeconds)
 	}
 	return m
@@ -136,10 +144,14 @@ func (m *metrics) switchDone(direction, outcome string, took time.Duration) {
 	}
 }
 
-func (m *metrics) frameIn(typ string) {
-	c, ok := m.framesIn[typ]
+func (m *metrics) frameIn(typ string) { countType(m.framesIn, typ) }
+
+// countType counts a frame of type typ in byType, as "unknown" when
+// byType has no counter for it.
+func countType(byType map[string]prometheus.Counter, typ string) {
+	c, ok := byType[typ]
 	if !ok {
-		c = m.framesIn["unknown"]
+		c = byType["unknown"]
 	}
 	c.Inc()
 }

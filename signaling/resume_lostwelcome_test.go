@@ -41,7 +41,7 @@ func TestResumeAfterALostWelcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
-		return counter(t, srv, `switchboard_signaling_resumes_total{result="resumed"}`) >= 1
+		return srv.Metric(t, `switchboard_signaling_resumes_total{result="resumed"}`) >= 1
 	}, "the server takes the resume hello")
 	proxy.Cut()
 

@@ -2,10 +2,7 @@ package signaling_test
 
 import (
 	"errors"
-	"io"
 	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -243,7 +240,7 @@ func TestResumeBufferOverflowEndsTheSession(t *testing.T) {
 		t.Fatalf("want an ack and alice's peer-left, got %v", got)
 	}
 	a.refused(a.tok, a.lastSeq, srv.Token(t, "alice", "*"), "session_overflow")
-	if m := scrape(t, srv); !strings.Contains(m, `switchboard_signaling_disconnects_total{reason="resume_overflow"} 1`) {
+	if m := srv.Scrape(t); !strings.Contains(m, `switchboard_signaling_disconnects_total{reason="resume_overflow"} 1`) {
 		t.Errorf("metrics lack the overflow:\n%s", grep(m, "disconnects"))
 	}
 }
@@ -342,7 +339,7 @@ func TestResumeRefusals(t *testing.T) {
 		b.c.Quiet(100 * time.Millisecond)
 		a.resume()
 	})
-	if m := scrape(t, srv); !strings.Contains(m, `switchboard_signaling_resumes_total{result="seq_out_of_range"} 3`) ||
+	if m := srv.Scrape(t); !strings.Contains(m, `switchboard_signaling_resumes_total{result="seq_out_of_range"} 3`) ||
 		!strings.Contains(m, `switchboard_signaling_resumes_total{result="resumed"} 2`) {
 		t.Errorf("resume metrics:\n%s", grep(m, "resumes_total"))
 	}
@@ -369,34 +366,8 @@ func TestResumeOff(t *testing.T) {
 func pingRounds(t *testing.T, srv *testutil.Server, n int) {
 	t.Helper()
 	const pings = `switchboard_signaling_frames_out_total{type="ping"}`
-	want := counter(t, srv, pings) + float64(n*srv.App.Signaling().Sessions())
-	waitFor(t, func() bool { return counter(t, srv, pings) >= want }, "ping rounds")
-}
-
-// counter reads one sample from /metrics (0 when absent).
-func counter(t *testing.T, srv *testutil.Server, name string) float64 {
-	t.Helper()
-	for _, l := range strings.Split(scrape(t, srv), "\n") {
-		if v, ok := strings.CutPrefix(l, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", l, err)
-			}
-			return f
-		}
-	}
-	return 0
-}
-
-func scrape(t *testing.T, srv *testutil.Server) string {
-	t.Helper()
-	res, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return string(b)
+	want := srv.Metric(t, pings) + float64(n*srv.App.Signaling().Sessions())
+	waitFor(t, func() bool { return srv.Metric(t, pings) >= want }, "ping rounds")
 }
 
 func grep(s, sub string) string {

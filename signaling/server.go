@@ -32,12 +32,13 @@ type Server struct {
 	pingFrames, pingBytes int
 
 	mu       sync.Mutex
-	conns    map[*Session]struct{} // every session (detached ones too) and connection in its handshake
-	perUser  map[string]int        // authenticated sessions per user id
-	active   int                   // authenticated sessions
-	pending  int                   // connections being upgraded
-	resumes  map[string]*Session   // resume token -> the session it resumes
-	tombs    map[string]tombstone  // resume tokens of sessions whose buffer overflowed while away
+	conns    map[*Session]struct{}  // every session (detached ones too) and connection in its handshake
+	gated    map[*GateConn]struct{} // connections of compat endpoints (gate.go)
+	perUser  map[string]int         // authenticated sessions per user id
+	active   int                    // authenticated sessions
+	pending  int                    // connections being upgraded
+	resumes  map[string]*Session    // resume token -> the session it resumes
+	tombs    map[string]tombstone   // resume tokens of sessions whose buffer overflowed while away
 	draining bool
 	wg       sync.WaitGroup // session goroutines (reader and writer)
 }
@@ -57,6 +58,7 @@ func New(cfg Config) (*Server, error) {
 		bus:      cfg.Bus,
 		ns:       map[string]*Namespace{"": {Limits: cfg.Limits}},
 		conns:    map[*Session]struct{}{},
+		gated:    map[*GateConn]struct{}{},
 		perUser:  map[string]int{},
 		resumes:  map[string]*Session{},
 		tombs:    map[string]tombstone{},
@@ -120,7 +122,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.m.refused.WithLabelValues("draining").Inc()
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
-	case len(s.conns)+s.pending >= s.cfg.MaxSessions:
+	case len(s.conns)+len(s.gated)+s.pending >= s.cfg.MaxSessions:
 		s.mu.Unlock()
 		s.m.refused.WithLabelValues("full").Inc()
 		http.Error(w, "server is full", http.StatusServiceUnavailable)
@@ -206,7 +208,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for se := range s.conns {
 		list = append(list, se)
 	}
+	gated := make([]*GateConn, 0, len(s.gated))
+	for c := range s.gated {
+		gated = append(gated, c)
+	}
 	s.mu.Unlock()
+	for _, c := range gated {
+		c.goingAway()
+	}
 	for _, se := range list {
 		if s.endDetached(se, "shutdown", false) {
 			continue
@@ -233,6 +242,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			l.conn.Close()
 		}
 		se.mu.Unlock()
+	}
+	for c := range s.gated {
+		c.WS.Close()
 	}
 	s.mu.Unlock()
 	<-done

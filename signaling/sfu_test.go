@@ -209,7 +209,7 @@ func TestSFUFrameRefused(t *testing.T) {
 	a.Send(map[string]any{"type": "sfu", "room": "big-1", "data": map[string]any{}, "id": 3})
 	a.Expect("ack")
 	// The metrics count the well-formed ones as sfu, the others as invalid.
-	if n := counter(t, srv, `switchboard_signaling_frames_in_total{type="sfu"}`); n != 4 {
+	if n := srv.Metric(t, `switchboard_signaling_frames_in_total{type="sfu"}`); n != 4 {
 		t.Errorf("sfu frames in: %v, want 4", n)
 	}
 }
@@ -257,7 +257,7 @@ func TestSFUSendReachesTheClient(t *testing.T) {
 			t.Fatalf("sfu frame %d: %v", i, m)
 		}
 	}
-	if n := counter(t, srv, `switchboard_signaling_frames_out_total{type="sfu"}`); n != 7 {
+	if n := srv.Metric(t, `switchboard_signaling_frames_out_total{type="sfu"}`); n != 7 {
 		t.Errorf("sfu frames out: %v, want 7", n)
 	}
 }

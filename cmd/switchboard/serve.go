@@ -46,6 +46,7 @@ func runServe(args []string) error {
 	fs.IntVar(&sc.Limits.PeersPerRoom, "peers-per-room", 50, "peers in one room (default namespace)")
 	fs.IntVar(&sc.SendQueueFrames, "send-queue", 1024, "frames queued for a client (or kept for it while away) before it is disconnected as too slow")
 	fs.DurationVar(&sc.ResumeGrace, "resume-grace", 30*time.Second, "how long a session whose connection dropped waits for its client to resume it (0: no resume)")
+	fs.BoolVar(&cfg.YWebRTC.Public, "y-webrtc-public", false, "let y-webrtc clients use /y-webrtc without a token: a public anonymous signaling server with tighter limits, topics apart from token holders' (docs/compat.md)")
 	sigOn := fs.Bool("signaling", true, "run the WebSocket signaling service (--signaling=false: TURN only)")
 	tf := addTURNFlags(fs)
 	sf := addSFUFlags(fs)

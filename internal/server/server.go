@@ -1,5 +1,5 @@
 // Package server assembles Switchboard's HTTP server from its components:
-// signaling at /ws, health and metrics, the dev-mode token endpoint, and the
+// signaling at /ws, y-webrtc's signaling at /y-webrtc, health and metrics, the dev-mode token endpoint, and the
 // embedded web SDK and demo pages. cmd/switchboard and the test fixture both
 // build it from a Config, so tests run the same server users run.
 package server
@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/signaling/compat/ywebrtc"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
 )
@@ -50,6 +51,10 @@ type Config struct {
 	Signaling   signaling.Config
 	NoSignaling bool
 
+	// YWebRTC configures the y-webrtc endpoint at /y-webrtc (docs/compat.md),
+	// which runs with signaling; New sets its Dev (from Dev) and Logger.
+	YWebRTC ywebrtc.Config
+
 	// RoomModes says which rooms are sfu rooms; the SFU runs only when
 	// SFU.Enabled and some room can be one (see sfu.go). Without it every
 	// room is a mesh.
@@ -69,6 +74,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	sig      *signaling.Server // nil with NoSignaling
+	ywebrtc  http.Handler      // /y-webrtc; nil with NoSignaling
 	turn     *turn.Server      // nil without TURN
 	sfu      io.Closer         // nil when no SFU runs
 	sfuAddrs SFUAddrs          // the SFU's sockets when it runs
@@ -137,6 +143,14 @@ func New(cfg Config) (*Server, error) {
 			s.closeTURN()
 			return nil, err
 		}
+		yc := cfg.YWebRTC
+		yc.Dev = cfg.Dev
+		yc.Logger = s.log.With("component", "y-webrtc")
+		if s.ywebrtc, err = ywebrtc.New(s.sig, yc); err != nil {
+			s.closeSFU()
+			s.closeTURN()
+			return nil, err
+		}
 	}
 	s.http = &http.Server{
 		Addr:              cfg.Listen,
@@ -172,10 +186,13 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if s.sig != nil {
 		mux.Handle("GET /ws", s.sig)
+		mux.Handle("GET /y-webrtc", s.ywebrtc)
 	} else {
-		mux.HandleFunc("GET /ws", func(w http.ResponseWriter, _ *http.Request) {
+		off := func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "signaling is switched off on this server"})
-		})
+		}
+		mux.HandleFunc("GET /ws", off)
+		mux.HandleFunc("GET /y-webrtc", off)
 	}
 	mux.HandleFunc("GET /v1/ice-servers", s.iceServers)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -205,7 +222,7 @@ func (s *Server) devToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	const ttl = time.Hour
-	ns := map[string][]string{}
+	ns := map[string][]string{ywebrtc.Namespace: {"*"}}
 	for _, n := range s.cfg.Signaling.Namespaces {
 		ns[n.Name] = []string{"*"}
 	}

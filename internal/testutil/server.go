@@ -5,8 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/switchboard-rtc/switchboard/internal/server"
 	"github.com/switchboard-rtc/switchboard/sfu"
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/signaling/compat/ywebrtc"
 	"github.com/switchboard-rtc/switchboard/turn"
 )
 
@@ -29,6 +32,8 @@ type Options struct {
 	// 127.0.0.1 (UDP and ICE-TCP), with SFULimits (zero: defaults).
 	RoomModes signaling.RoomModes
 	SFULimits sfu.Config
+	// YWebRTC configures the /y-webrtc endpoint (its Dev follows Dev).
+	YWebRTC ywebrtc.Config
 }
 
 // Server is a running Switchboard on 127.0.0.1 with a random port.
@@ -126,10 +131,54 @@ func serverConfig(opts Options, listen string) server.Config {
 		Dev:       opts.Dev,
 		JWTSecret: TestSecret,
 		Signaling: opts.Signaling,
+		YWebRTC:   opts.YWebRTC,
 		TURN:      tc,
 		RoomModes: opts.RoomModes,
 		SFU: server.SFUConfig{Enabled: true, ListenIP: netip.AddrFrom4([4]byte{127, 0, 0, 1}),
 			Limits: opts.SFULimits},
 		Logger: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// Metric reads one sample from the server's /metrics, as its exposition
+// line names it (`name{label="v"}`); 0 when absent.
+func (s *Server) Metric(t testing.TB, name string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(s.Scrape(t), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", l, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// Scrape returns the server's /metrics page.
+func (s *Server) Scrape(t testing.TB) string {
+	t.Helper()
+	res, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	return string(b)
+}
+
+// WaitFor polls cond until it holds, failing the test after Wait.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

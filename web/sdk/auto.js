@@ -33,7 +33,7 @@ export const LINGER_FENCE = 5000;
  * @typedef {import('./sfu.js').SfuLink} SfuLink
  * @typedef {import('./room.js').LinkLike} LinkLike
  *
- * @typedef {object} AutoOps what an auto room needs from its Room
+ * @typedef {object} AutoOps what an auto room needs from its room (wired by RoomLinks.makeAuto, roomlinks.js)
  * @property {() => string} self own peer id
  * @property {() => Iterable<string>} peers the other peers' ids
  * @property {(peer: string) => LinkLike|undefined} link the mesh link to a peer

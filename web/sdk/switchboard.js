@@ -10,125 +10,28 @@
 //   room.publish(await navigator.mediaDevices.getUserMedia({ audio: true, video: true }));
 //   room.on('track', (peer, track, stream) => { video.srcObject = stream; });
 //
-// The wire protocol lives in protocol.js, the WebRTC links in peer.js,
-// sfu.js and room.js. Nothing here touches the DOM, and nothing runs at import time.
+// This file is the public API. The connection itself (WebSocket, requests,
+// heartbeats, resume, reconnection) lives in connection.js, the options in
+// options.js, the wire protocol in protocol.js, rooms in room.js, the WebRTC
+// links in peer.js and sfu.js (docs/architecture.md has the whole map).
+// Nothing here touches the DOM, and nothing runs at import time.
 
-import { Backoff } from './backoff.js';
+import { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
-import {
-  ClientErrorCode,
-  CloseCode,
-  ErrorCode,
-  Requests,
-  SwitchboardError,
-  closeInfo,
-  confirm,
-  decode,
-  encode,
-  hello,
-  leave,
-  nextSeq,
-  ping,
-  reconnectDelay,
-  resumeOf,
-  roomKey,
-  seenSeq,
-} from './protocol.js';
+import { ClientErrorCode, ErrorCode, SwitchboardError, ping, roomKey } from './protocol.js';
+import { DEFAULTS } from './options.js';
 import { PeerLink } from './peer.js';
 import { Room } from './room.js';
 import { SfuLink } from './sfu.js';
+import { SessionToken } from './token.js';
 
 export { Room } from './room.js';
+export { resolveURL } from './options.js';
 export { SwitchboardError, ErrorCode, ClientErrorCode, CloseCode, ResumeErrorCode, MAX_FRAME_BYTES } from './protocol.js';
 
 /**
- * @typedef {object} SwitchboardOptions
- * @property {{token?: string}} [auth] credentials sent in the hello frame
- * @property {() => string|Promise<string>} [getToken] fetches a fresh token:
- *   used when auth.token is missing, when the server warns that the token
- *   expires soon (token-expiring), before a reconnection when the token
- *   expires within a minute, and after the server refused a token
- * @property {boolean} [autoConnect=true] connect from the constructor
- * @property {boolean} [reconnection=true] reconnect after a lost connection
- * @property {number} [reconnectionAttempts=Infinity] attempts before "reconnect_failed"
- * @property {number} [reconnectionDelay=1000] first delay, in milliseconds
- * @property {number} [reconnectionDelayMax=5000] largest delay, in milliseconds
- * @property {number} [randomizationFactor=0.5] jitter, 0 to 1
- * @property {number} [timeout=20000] time for a connection to reach the welcome frame
- * @property {number} [requestTimeout=10000] time for a request to get its reply
- * @property {number} [pingInterval=20000] time between heartbeat pings
- * @property {number} [pingTimeout=10000] time for a pong before the connection counts as dead
- * @property {number} [tokenRefreshDelay=2000] first delay before a failed token refresh is
- *   tried again, in milliseconds; it doubles (at most 30 s) until the token expires
- * @property {RTCConfiguration} [rtcConfig] settings for every RTCPeerConnection, such as
- *   {iceTransportPolicy: 'relay'}; its iceServers, if given, replace the server's
- * @property {typeof WebSocket} [WebSocket] WebSocket constructor (non-browser use, tests)
- * @property {typeof RTCPeerConnection} [RTCPeerConnection] RTCPeerConnection constructor
- * @property {typeof MediaStream} [MediaStream] MediaStream constructor for remote streams
- */
-
-const DEFAULTS = {
-  autoConnect: true,
-  reconnection: true,
-  reconnectionAttempts: Infinity,
-  reconnectionDelay: 1000,
-  reconnectionDelayMax: 5000,
-  randomizationFactor: 0.5,
-  timeout: 20000,
-  requestTimeout: 10000,
-  pingInterval: 20000,
-  pingTimeout: 10000,
-  tokenRefreshDelay: 2000,
-};
-
-/** Largest delay between attempts to refresh the token, in milliseconds. */
-const TOKEN_REFRESH_DELAY_MAX = 30000;
-
-/**
- * A token that expires within this many milliseconds is replaced through
- * getToken before a hello (the server would warn about it at once).
- */
-const TOKEN_MIN_LIFE = 60000;
-
-/**
- * How long after a lost connection a resume may still work, beyond the
- * server's grace period: the server may notice the loss later than the
- * client (it drops a silent connection after 30 s).
- */
-const RESUME_SLACK = 30000;
-
-/**
- * At most this often (milliseconds) the client tells the server which
- * frames its app has processed (a confirm frame), so that the server keeps
- * only what a resume may need.
- */
-const CONFIRM_DELAY = 250;
-
-/** Error codes with which the server refuses a token: final, not worth retrying. */
-const TOKEN_REFUSALS = new Set([ErrorCode.FORBIDDEN, ErrorCode.UNAUTHORIZED, ErrorCode.TOKEN_EXPIRED]);
-
-/**
- * The URL of the signaling endpoint: the given one (http(s) becomes ws(s),
- * relative URLs resolve against the page), or /ws on the page's host.
- * @param {string} [url]
- * @param {{protocol: string, host: string, href: string}} [loc] the page's location
- * @returns {string}
- */
-export function resolveURL(url, loc = /** @type {any} */ (globalThis).location) {
-  if (url === undefined || url === '') {
-    if (!loc) throw new SwitchboardError('bad_url', 'no URL given and no page location to default to');
-    return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
-  }
-  const u = loc ? new URL(url, loc.href) : new URL(url);
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  else if (u.protocol === 'https:') u.protocol = 'wss:';
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
-    throw new SwitchboardError('bad_url', `not a WebSocket URL: ${url}`);
-  }
-  return u.href;
-}
-
-/**
+ * @typedef {import('./options.js').SwitchboardOptions} SwitchboardOptions
+ *
  * @typedef {object} ConnectInfo what "connect" and "reconnect" tell
  * @property {boolean} resumed the session of the last connection carries on:
  *   same peer id, rooms and links, and nothing it was sent is lost
@@ -169,47 +72,12 @@ export class Switchboard extends Emitter {
   resumeError = null;
 
   #opts;
-  #url;
-  #backoff;
-  #requests = new Requests();
   /** @type {Map<string, Room>} */
   #rooms = new Map();
-  /** @type {WebSocket|null} */
-  #ws = null;
-  #active = false;
-  /** counts #open calls and deactivations, so a stale getToken result is dropped */
-  #gen = 0;
-  #attempt = 0;
-  #needToken = false;
-  /** @type {SwitchboardError|null} the last error frame of this connection */
-  #lastError = null;
-  /** @type {any} */ #reconnectTimer = null;
-  /** @type {any} */ #confirmTimer = null;
-  /** the last seq a confirm frame told the server */
-  #confirmedSeq = 0;
-  /** @type {any} */ #welcomeTimer = null;
-  /** @type {any} */ #pingTimer = null;
-  /** @type {any} */ #refreshTimer = null;
-  /** counts token refreshes: a newer warning or a lost connection ends an older one */
-  #refreshRound = 0;
-  /** @type {string|null} resumes the session once; from the last welcome */
-  #resumeToken = null;
-  /** the server's grace period for a resume, in milliseconds */
-  #resumeGrace = 0;
-  /** after this time (Date.now()) the session cannot be resumed any more */
-  #resumeDeadline = 0;
-  /** whether the hello of the current connection tried to resume */
-  #triedResume = false;
-  /** @type {number|null} while a resumed session replays what it missed: the seq of its last frame */
-  #replayUntil = null;
-  /** @type {Map<string, Room>} rooms joined when the connection dropped (the server keeps them) */
-  #joinedAtCut = new Map();
-  /** @type {number|null} the delay of the next attempt, from a reconnect frame */
-  #reconnectHint = null;
-  /** @type {string|null} the token the hello sent, and #tokenExpires its expiry (unix seconds) */
-  #tokenFor = null;
-  /** @type {number|null} */
-  #tokenExpires = null;
+  /** the token the server knows, its expiry and its refresh */
+  #token;
+  /** the WebSocket, its requests, heartbeats, resume and reconnection */
+  #conn;
 
   /**
    * @param {string|SwitchboardOptions} [url] ws(s):// or http(s):// URL of the
@@ -223,25 +91,18 @@ export class Switchboard extends Emitter {
       url = undefined;
     }
     this.#opts = { ...DEFAULTS, ...opts };
-    this.#url = url;
     this.auth = { ...this.#opts.auth };
-    this.#backoff = new Backoff({
-      min: this.#opts.reconnectionDelay,
-      max: this.#opts.reconnectionDelayMax,
-      jitter: this.#opts.randomizationFactor,
+    this.#token = new SessionToken(this, this.#opts);
+    this.#conn = new Connection(this, this.#opts, url, {
+      rooms: this.#rooms,
+      token: this.#token,
+      onFrame: (frame) => this.#dispatch(frame),
     });
-    if (this.#opts.autoConnect) {
-      // Let the caller add listeners before anything can happen.
-      this.#active = true;
-      queueMicrotask(() => {
-        if (this.#active && !this.#ws && this.#reconnectTimer === null) this.#open();
-      });
-    }
   }
 
   /** Whether the client is connected or trying to be. */
   get active() {
-    return this.#active;
+    return this.#conn.active;
   }
 
   /** The rooms joined or being joined. */
@@ -255,11 +116,7 @@ export class Switchboard extends Emitter {
    * @returns {this}
    */
   connect() {
-    if (this.#active) return this;
-    this.#active = true;
-    this.#attempt = 0;
-    this.#backoff.reset();
-    this.#open();
+    this.#conn.connect();
     return this;
   }
 
@@ -269,7 +126,7 @@ export class Switchboard extends Emitter {
    */
   disconnect() {
     const wasConnected = this.connected;
-    this.#deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'client disconnect'), true);
+    this.#conn.deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'client disconnect'), true);
     if (wasConnected) this.emit('disconnect', 'client disconnect', {});
     return this;
   }
@@ -324,35 +181,7 @@ export class Switchboard extends Emitter {
   request(frame, { timeout = this.#opts.requestTimeout } = {}) {
     // While a resumed session replays what it missed, new requests wait:
     // the requests the cut left without a reply go first.
-    return this.#request(frame, timeout, this.#replayUntil !== null);
-  }
-
-  /**
-   * @param {{type: string, [key: string]: any}} frame
-   * @param {number} timeout
-   * @param {boolean} hold track it now, send it once the replay is through
-   * @returns {Promise<any>}
-   */
-  #request(frame, timeout, hold) {
-    const ws = this.#ws;
-    if (!this.connected || !ws) {
-      return Promise.reject(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'not connected'));
-    }
-    const { frame: out, reply } = this.#requests.track(frame, { timeout, hold });
-    let text;
-    try {
-      text = encode(out);
-    } catch (err) {
-      this.#requests.cancel(out.id, /** @type {Error} */ (err));
-      return reply;
-    }
-    if (hold) return reply;
-    try {
-      sendOpen(ws, text);
-    } catch (err) {
-      this.#requests.cancel(out.id, /** @type {Error} */ (err));
-    }
-    return reply;
+    return this.#conn.request(frame, timeout, this.#conn.replaying);
   }
 
   /**
@@ -377,189 +206,19 @@ export class Switchboard extends Emitter {
     this.auth = { ...this.auth, token };
     const expires = Number(reply.expires);
     if (Number.isFinite(expires)) {
-      this.#tokenFor = token;
-      this.#tokenExpires = expires;
+      this.#token.token = token;
+      this.#token.expires = expires;
     }
     return expires;
   }
 
   /**
-   * The server warned that the token expires soon: refresh it through
-   * getToken. A failure is reported ("refresh_failed") and tried again with
-   * backoff until the token expires; a lost connection ends the attempts (the
-   * reconnection fetches a token itself), and a token the server refuses is
-   * reported as the server said, once.
-   * @param {number} expires the token's expiry, unix seconds
-   */
-  async #refreshToken(expires) {
-    const getToken = this.#opts.getToken;
-    if (!getToken) return; // the app listens for "token-expiring" and calls refresh()
-    clearTimeout(this.#refreshTimer);
-    const round = ++this.#refreshRound;
-    const current = () => round === this.#refreshRound && this.connected;
-    // Without a usable expiry: the server warns a minute ahead.
-    const deadline = Number.isFinite(expires) && expires > 0 ? expires * 1000 : Date.now() + 60000;
-    const backoff = new Backoff({
-      min: this.#opts.tokenRefreshDelay,
-      max: Math.max(this.#opts.tokenRefreshDelay, TOKEN_REFRESH_DELAY_MAX),
-      jitter: this.#opts.randomizationFactor,
-    });
-    for (;;) {
-      let token;
-      try {
-        token = await getToken();
-      } catch (err) {
-        if (!current()) return;
-        if (!(await this.#refreshAgain(backoff, deadline, `getToken failed: ${errorText(err)}`, current))) return;
-        continue;
-      }
-      if (!current()) return;
-      try {
-        await this.refresh(token);
-        return;
-      } catch (err) {
-        const e = /** @type {any} */ (err);
-        if (!current() || e?.code === ClientErrorCode.DISCONNECTED) return;
-        if (e instanceof SwitchboardError && e.frame && TOKEN_REFUSALS.has(e.code)) {
-          this.emit('error', e);
-          return;
-        }
-        if (!(await this.#refreshAgain(backoff, deadline, `the refresh failed: ${errorText(err)}`, current))) return;
-      }
-    }
-  }
-
-  /**
-   * Reports a failed token refresh and waits for the next attempt. Resolves
-   * false when there is to be none: the token expires first, or the
-   * connection went meanwhile.
-   * @param {Backoff} backoff
-   * @param {number} deadline the token's expiry, milliseconds
-   * @param {string} why
-   * @param {() => boolean} current whether this refresh is still the one to make
-   * @returns {Promise<boolean>}
-   */
-  async #refreshAgain(backoff, deadline, why, current) {
-    const delay = backoff.duration();
-    const again = Date.now() + delay < deadline;
-    const next = again ? `; trying again in ${Math.ceil(delay / 1000)} s` : '; giving up: the token expires first';
-    this.emit('error', new SwitchboardError(ClientErrorCode.REFRESH_FAILED, `refreshing the token: ${why}${next}`));
-    if (!again || !current()) return false;
-    await new Promise((resolve) => {
-      this.#refreshTimer = setTimeout(resolve, delay);
-    });
-    this.#refreshTimer = null;
-    return current();
-  }
-
-  async #open() {
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
-    const gen = ++this.#gen;
-    if (this.#resumeToken !== null && Date.now() > this.#resumeDeadline) {
-      // Away for longer than the server keeps a session: it is gone.
-      this.#forgetSession('the session could not be resumed in time');
-    }
-    let token = this.auth?.token;
-    const mustFetch = !token || this.#needToken;
-    // A token about to expire is replaced first: a resume needs a valid one.
-    if ((mustFetch || this.#expiresSoon(token)) && this.#opts.getToken) {
-      try {
-        token = await this.#opts.getToken();
-        this.auth = { ...this.auth, token };
-        this.#needToken = false;
-      } catch (err) {
-        if (!this.#active || gen !== this.#gen) return;
-        if (mustFetch) {
-          this.emit('error', new SwitchboardError(ErrorCode.UNAUTHORIZED, `getToken failed: ${errorText(err)}`));
-          this.#retry();
-          return;
-        }
-        // The current token still works for a little while: go with it.
-        this.emit('error', new SwitchboardError(ClientErrorCode.REFRESH_FAILED, `getToken failed: ${errorText(err)}; connecting with the current token`));
-      }
-    }
-    if (!this.#active || this.#ws || gen !== this.#gen) return;
-    if (!token) {
-      this.emit('error', new SwitchboardError(ClientErrorCode.NO_TOKEN, 'no token: set auth.token or getToken'));
-      this.#deactivate(new SwitchboardError(ClientErrorCode.NO_TOKEN, 'no token'), false);
-      return;
-    }
-    let ws;
-    try {
-      const WS = this.#opts.WebSocket ?? globalThis.WebSocket;
-      ws = new WS(resolveURL(this.#url));
-    } catch (err) {
-      const e = err instanceof SwitchboardError ? err : new SwitchboardError('bad_url', errorText(err));
-      this.emit('error', e);
-      this.#deactivate(e, false);
-      return;
-    }
-    this.#ws = ws;
-    this.#lastError = null;
-    this.#triedResume = false;
-    ws.onopen = () => {
-      if (ws !== this.#ws) return;
-      // With a session to resume: its token, and the last frame processed.
-      const resume = this.#resumeToken ?? undefined;
-      this.#triedResume = resume !== undefined;
-      this.#tokenFor = token;
-      this.#tokenExpires = null;
-      ws.send(encode(hello(token, { resume, lastSeq: this.lastSeq })));
-    };
-    ws.onmessage = (ev) => this.#onMessage(ws, ev.data);
-    ws.onclose = (ev) => {
-      if (ws === this.#ws) this.#lost(ev.code, ev.reason);
-    };
-    ws.onerror = () => {}; // a close event follows with the details
-    this.#welcomeTimer = setTimeout(() => {
-      if (ws === this.#ws && !this.connected) this.#drop('connect timeout');
-    }, this.#opts.timeout);
-  }
-
-  /**
-   * @param {WebSocket} ws
-   * @param {unknown} data
-   */
-  #onMessage(ws, data) {
-    if (ws !== this.#ws) return;
-    let frame;
-    try {
-      frame = decode(data);
-    } catch (err) {
-      this.emit('error', err);
-      return;
-    }
-    if (!this.connected) {
-      if (frame.type === 'welcome') this.#onWelcome(ws, frame);
-      else if (frame.type === 'error') this.#lastError = SwitchboardError.fromFrame(frame);
-      return;
-    }
-    if (seenSeq(this.lastSeq, frame)) return; // processed already: never twice
-    this.lastSeq = nextSeq(this.lastSeq, frame);
-    this.#dispatch(frame);
-    if (this.#confirmTimer === null && ws === this.#ws && this.lastSeq > this.#confirmedSeq) {
-      this.#confirmTimer = setTimeout(() => {
-        this.#confirmTimer = null;
-        this.#confirm(ws);
-      }, CONFIRM_DELAY);
-    }
-    if (this.#replayUntil !== null && ws === this.#ws && this.connected && this.lastSeq >= this.#replayUntil) {
-      this.#replayDone();
-    }
-  }
-
-  /**
-   * Handles a frame after the welcome.
+   * Handles a frame after the welcome that is not about the connection
+   * itself (replies, errors and reconnect frames are: connection.js).
    * @param {{type: string, [key: string]: any}} frame
    */
   #dispatch(frame) {
-    if (this.#requests.settle(frame)) return;
     switch (frame.type) {
-      case 'error':
-        this.#lastError = SwitchboardError.fromFrame(frame);
-        this.emit('error', this.#lastError);
-        return;
       case 'ice-servers':
         // Fresh TURN credentials, pushed before the last ones expire.
         if (!Array.isArray(frame.iceServers)) return;
@@ -569,11 +228,7 @@ export class Switchboard extends Emitter {
         return;
       case 'token-expiring':
         this.emit('token-expiring', Number(frame.expires));
-        this.#refreshToken(Number(frame.expires));
-        return;
-      case 'reconnect':
-        // The server drains: it closes soon (1001); come back after this delay.
-        this.#reconnectHint = reconnectDelay(frame);
+        this.#token.refreshSoon(Number(frame.expires));
         return;
       case 'peer-joined':
       case 'peer-left':
@@ -589,326 +244,6 @@ export class Switchboard extends Emitter {
         return;
     }
   }
-
-  /**
-   * @param {WebSocket} ws
-   * @param {{[key: string]: any}} frame
-   */
-  #onWelcome(ws, frame) {
-    clearTimeout(this.#welcomeTimer);
-    const r = resumeOf(frame);
-    // Resumed: the same peer, whose rooms, links and requests carry on.
-    const resumed = r.resumed && this.#triedResume && String(frame.peer) === this.id;
-    this.id = String(frame.peer);
-    this.session = frame.session ?? null;
-    this.user = frame.user ?? null;
-    this.name = frame.name ?? null;
-    this.limits = frame.limits ?? null;
-    this.iceServers = Array.isArray(frame.iceServers) ? frame.iceServers : [];
-    this.#tokenExpires = typeof frame.expires === 'number' ? frame.expires : null;
-    this.#resumeToken = r.token;
-    this.#resumeGrace = r.grace;
-    this.#reconnectHint = null;
-    this.resumed = resumed;
-    this.resumeError = !this.#triedResume || resumed
-      ? null
-      : (r.error ?? new SwitchboardError('session_unknown', r.resumed ? 'the server resumed another session' : 'the session was not resumed'));
-    if (resumed) {
-      // Frames lastSeq+1 .. r.lastSeq follow: the replay of what was missed.
-      this.#replayUntil = r.lastSeq ?? this.lastSeq;
-    } else {
-      this.lastSeq = 0; // a new session counts from 1
-      this.#confirmedSeq = 0;
-      this.#joinedAtCut.clear();
-      // Nothing of the old session reaches the new one.
-      this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'connection lost; the session was not resumed'));
-    }
-    this.connected = true;
-    this.#lastError = null;
-    const attempts = this.#attempt;
-    this.#attempt = 0;
-    this.#backoff.reset();
-    this.#pingTimer = setInterval(() => this.#heartbeat(ws), this.#opts.pingInterval);
-    /** @type {ConnectInfo} */
-    const info = { resumed, resumeError: this.resumeError };
-    this.emit('connect', info);
-    if (attempts > 0) this.emit('reconnect', attempts, info);
-    if (ws !== this.#ws) return; // a listener disconnected
-    if (!resumed) {
-      for (const room of this.#rooms.values()) room._join();
-      return;
-    }
-    if (Array.isArray(frame.iceServers)) for (const room of this.#rooms.values()) room._iceServers(this.iceServers);
-    if (this.#replayUntil !== null && this.lastSeq >= this.#replayUntil) this.#replayDone();
-  }
-
-  /**
-   * A resumed session's replay is through: every request still without a
-   * reply never reached the server, so it goes again (once, in order, the
-   * requests held during the replay after them); rooms left while away are
-   * left on the server; the rooms carry on.
-   */
-  #replayDone() {
-    this.#replayUntil = null;
-    const ws = /** @type {WebSocket} */ (this.#ws);
-    for (const frame of this.#requests.resend()) {
-      let text;
-      try {
-        text = encode(frame);
-      } catch (err) {
-        this.#requests.cancel(frame.id, /** @type {Error} */ (err));
-        continue;
-      }
-      try {
-        sendOpen(ws, text);
-      } catch (err) {
-        // A broken socket: the next resume sends what is left.
-        this.#drop(`send failed: ${errorText(err)}`);
-        return;
-      }
-    }
-    const joined = [...this.#joinedAtCut];
-    this.#joinedAtCut.clear();
-    for (const [key, room] of joined) {
-      if (this.#rooms.get(key) !== room) this.request(leave(room.name, room.ns)).catch(() => {});
-    }
-    for (const room of [...this.#rooms.values()]) {
-      if (ws !== this.#ws) return; // a listener disconnected
-      room._resumed();
-    }
-  }
-
-  /**
-   * Tells the server what the app has processed: it keeps frames for a
-   * resume until then (a pong proves only that the socket has them, and a
-   * browser drops what it has not dispatched when the socket is closed).
-   * @param {WebSocket} ws
-   */
-  #confirm(ws) {
-    if (ws !== this.#ws || !this.connected || this.lastSeq <= this.#confirmedSeq) return;
-    const text = encode(confirm(this.lastSeq));
-    try {
-      sendOpen(ws, text);
-    } catch {
-      return; // a closing or broken socket: the heartbeat notices
-    }
-    this.#confirmedSeq = this.lastSeq;
-  }
-
-  /** @param {WebSocket} ws */
-  #heartbeat(ws) {
-    if (ws !== this.#ws || !this.connected) return;
-    this.#confirm(ws);
-    // Not held by a replay: a replay that stalls is a dead connection too.
-    this.#request(ping(), this.#opts.pingTimeout, false).catch((err) => {
-      if (ws === this.#ws && err?.code === ClientErrorCode.TIMEOUT) this.#drop('ping timeout');
-    });
-  }
-
-  /**
-   * Gives up on the current socket without waiting for it to close (a frozen
-   * network never delivers the close), then handles the loss. With a session
-   * to resume the close code is 4000: 1000 would end the session at once.
-   * @param {string} reason
-   */
-  #drop(reason) {
-    const ws = this.#ws;
-    if (ws) {
-      detach(ws);
-      const resumable = this.#resumeToken !== null && this.#opts.reconnection;
-      try {
-        ws.close(resumable ? CloseCode.RECONNECTING : CloseCode.NORMAL, reason);
-      } catch {
-        // closing a broken socket may throw; it is gone either way
-      }
-    }
-    this.#lost(null, reason, reason);
-  }
-
-  /**
-   * The socket is gone: tell the listeners and rooms, then reconnect or not.
-   * @param {number|null} code close code, null when the client gave up
-   * @param {string} closeReason
-   * @param {string} [localReason] why the client gave up
-   */
-  #lost(code, closeReason, localReason) {
-    const ws = this.#ws;
-    if (ws) detach(ws);
-    this.#ws = null;
-    this.#stopTimers();
-    const wasConnected = this.connected;
-    this.connected = false;
-    this.#replayUntil = null;
-
-    const info = localReason
-      ? { reason: localReason, reconnect: true, newToken: false }
-      : closeInfo(/** @type {number} */ (code));
-    const reconnect = this.#active && this.#opts.reconnection && info.reconnect && !(info.newToken && !this.#opts.getToken);
-    if (reconnect && this.#resumeToken !== null) {
-      // The server keeps the session for a while: requests wait for its
-      // replies (or are sent again), rooms for the resume.
-      if (wasConnected) {
-        this.#requests.pause();
-        for (const [key, room] of this.#rooms) if (room.joined) this.#joinedAtCut.set(key, room);
-        this.#resumeDeadline = Date.now() + this.#resumeGrace + RESUME_SLACK;
-      }
-    } else {
-      this.#forgetSession('connection lost');
-    }
-    for (const room of this.#rooms.values()) room._disconnected();
-    const frameErr = this.#lastError;
-    this.#lastError = null;
-    const details = { code: code ?? undefined, reason: closeReason || undefined, error: frameErr ?? undefined };
-    if (wasConnected) this.emit('disconnect', info.reason, details);
-
-    // Tell about failures the app may need to act on: refused tokens, and
-    // connections that never got as far as the welcome.
-    let err = null;
-    if (code === CloseCode.TAKEN_OVER) {
-      err = new SwitchboardError(ClientErrorCode.SESSION_TAKEN_OVER, 'the session was resumed on another connection', { closeCode: code });
-    } else if (code === CloseCode.UNAUTHORIZED) {
-      const c = frameErr?.code === ErrorCode.TOKEN_EXPIRED ? ErrorCode.TOKEN_EXPIRED : ErrorCode.UNAUTHORIZED;
-      err = new SwitchboardError(c, frameErr?.message || closeReason || 'token refused', { closeCode: code });
-    } else if (!wasConnected) {
-      if (frameErr) err = new SwitchboardError(frameErr.code, frameErr.message, { frame: frameErr.frame, closeCode: code ?? undefined });
-      else if (code === CloseCode.ABNORMAL) err = new SwitchboardError(ClientErrorCode.UNREACHABLE, 'cannot reach the server', { closeCode: code });
-      else err = new SwitchboardError(ClientErrorCode.UNREACHABLE, `connection closed before welcome: ${closeReason || info.reason}`, { closeCode: code ?? undefined });
-    }
-    if (err) this.emit('error', err);
-
-    if (!this.#active) return;
-    if (!reconnect) {
-      this.#deactivate(err ?? new SwitchboardError(ClientErrorCode.DISCONNECTED, info.reason), false);
-      return;
-    }
-    if (info.newToken) this.#needToken = true;
-    this.#retry();
-  }
-
-  /**
-   * The session cannot be resumed: no resume token any more, and its
-   * requests are over.
-   * @param {string} why
-   */
-  #forgetSession(why) {
-    this.#resumeToken = null;
-    this.#joinedAtCut.clear();
-    this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, why));
-  }
-
-  /**
-   * Whether the token is the one the last welcome or refresh named and
-   * expires within TOKEN_MIN_LIFE.
-   * @param {string|undefined} token
-   */
-  #expiresSoon(token) {
-    if (!token || token !== this.#tokenFor || this.#tokenExpires === null) return false;
-    return this.#tokenExpires * 1000 - Date.now() < TOKEN_MIN_LIFE;
-  }
-
-  /** Schedules the next attempt, or gives up after the last one. */
-  #retry() {
-    if (!this.#active) return;
-    if (!this.#opts.reconnection) {
-      this.#deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'reconnection is off'), false);
-      return;
-    }
-    if (this.#backoff.attempts >= this.#opts.reconnectionAttempts) {
-      this.#deactivate(new SwitchboardError(ClientErrorCode.DISCONNECTED, 'reconnection attempts exhausted'), false);
-      this.emit('reconnect_failed');
-      return;
-    }
-    let delay = this.#backoff.duration();
-    if (this.#reconnectHint !== null) {
-      // The draining server said when to come back.
-      delay = this.#reconnectHint;
-      this.#reconnectHint = null;
-    } else if (this.#resumeToken !== null) {
-      // Several attempts within the grace period, whatever the backoff says.
-      delay = Math.min(delay, Math.floor(this.#resumeGrace / 4));
-    }
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null;
-      if (!this.#active || this.#ws) return;
-      this.#attempt++;
-      this.emit('reconnect_attempt', this.#attempt);
-      if (this.#active && !this.#ws) this.#open();
-    }, delay);
-  }
-
-  /**
-   * Stops connecting. closeRooms also ends every room (explicit disconnect);
-   * otherwise joined rooms stay and rejoin on the next connect(), and only
-   * rooms whose first join is pending fail.
-   * @param {Error} err
-   * @param {boolean} closeRooms
-   */
-  #deactivate(err, closeRooms) {
-    this.#active = false;
-    this.#gen++;
-    this.#needToken = false;
-    this.#resumeToken = null;
-    this.#joinedAtCut.clear();
-    this.#replayUntil = null;
-    this.#reconnectHint = null;
-    this.#stopTimers();
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) {
-      detach(ws);
-      try {
-        ws.close(1000, 'client disconnect');
-      } catch {
-        // already closed
-      }
-    }
-    this.connected = false;
-    this.#requests.rejectAll(new SwitchboardError(ClientErrorCode.DISCONNECTED, err.message));
-    for (const room of [...this.#rooms.values()]) {
-      if (closeRooms || !room._joinedOnce) room._close(err);
-      else room._disconnected();
-    }
-  }
-
-  #stopTimers() {
-    clearTimeout(this.#confirmTimer);
-    this.#confirmTimer = null;
-    clearTimeout(this.#welcomeTimer);
-    clearInterval(this.#pingTimer);
-    this.#welcomeTimer = null;
-    this.#pingTimer = null;
-    // A token refresh waiting to try again is over: the next session brings its own token.
-    clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = null;
-    this.#refreshRound++;
-  }
-}
-
-/**
- * Sends on a socket that is open, and throws otherwise: a browser does not
- * throw for a socket the server is closing, it drops the frame and logs an
- * error to the console, which an app's error reporting then picks up.
- * @param {WebSocket} ws
- * @param {string} text
- */
-function sendOpen(ws, text) {
-  if (ws.readyState !== 1) throw new Error('socket not open');
-  ws.send(text);
-}
-
-/** @param {WebSocket} ws */
-function detach(ws) {
-  ws.onopen = null;
-  ws.onmessage = null;
-  ws.onclose = null;
-  ws.onerror = null;
-}
-
-/** @param {unknown} err */
-function errorText(err) {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export default Switchboard;

@@ -10,7 +10,10 @@
 // IncreaseInterval; in between held) and a fresh REMB.
 package bwe
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 const (
 	// IncreaseInterval is the least time between two increases of the
@@ -27,12 +30,23 @@ const (
 	// Min is the floor of the loss-based estimate: multiplicative cuts
 	// never reach zero, and growth from it stays possible.
 	Min = 16_000
+	// LossFresh: with no receiver report for this long the loss-based
+	// estimate is forgotten (unknown again). Reports come only while
+	// something is sent: a subscriber whose every stream was paused for
+	// bandwidth would otherwise stay paused for good, its estimate never
+	// growing for want of reports. Forgotten, it is sent what it wants
+	// again, which is the probe: if the link still cannot take it, loss
+	// and delay set a limit within a report or two. Longer than the
+	// interval between a receiver's reports on an audio-only stream
+	// (libwebrtc's is 5 s).
+	LossFresh = 10 * time.Second
 )
 
 // Estimator is one subscriber's bandwidth estimate. The zero value knows
 // nothing: Estimate reports no limit until a first signal sets one.
 type Estimator struct {
-	loss     float64 // loss-based estimate, bits/s; 0: unknown
+	loss     float64   // loss-based estimate, bits/s; 0: unknown
+	lossAt   time.Time // the latest receiver report
 	lastUp   time.Time
 	lastDown time.Time
 	remb     float64 // the latest REMB, bits/s
@@ -76,6 +90,9 @@ func (e *Estimator) Sending(bps float64) {
 // Loss records the fraction of packets lost (0..1) that a receiver report
 // gives.
 func (e *Estimator) Loss(now time.Time, fraction float64) {
+	e.forgetStale(now)
+	span := now.Sub(e.lossAt) // since the previous report
+	e.lossAt = now
 	if e.loss == 0 {
 		// Nothing to grow or cut from yet: start from the rate the
 		// subscriber acknowledges (transport-cc), else the REMB, else what
@@ -106,7 +123,11 @@ func (e *Estimator) Loss(now time.Time, fraction float64) {
 		if now.Sub(e.lastUp) < IncreaseInterval {
 			return
 		}
-		e.loss *= 1.08
+		// 8% per report, and per second of a longer span between
+		// reports (at most 5 s of it): a receiver of audio alone reports
+		// every 5 s, and a subscriber paused for bandwidth may get
+		// nothing else while it waits to come back.
+		e.loss *= math.Pow(1.08, min(max(span.Seconds(), 1), 5))
 		e.lastUp = now
 	}
 	// Growth above a fresh REMB or the delay-based estimate means nothing
@@ -122,6 +143,7 @@ func (e *Estimator) Loss(now time.Time, fraction float64) {
 // Estimate returns the estimate at now, in bits/s; ok is false while
 // nothing limits it.
 func (e *Estimator) Estimate(now time.Time) (bps float64, ok bool) {
+	e.forgetStale(now)
 	bps, ok = e.loss, e.loss > 0
 	if d, dok := e.delayEstimate(now); dok && (!ok || d < bps) {
 		bps, ok = d, true
@@ -130,6 +152,14 @@ func (e *Estimator) Estimate(now time.Time) (bps float64, ok bool) {
 		bps, ok = e.remb, true
 	}
 	return bps, ok
+}
+
+// forgetStale forgets the loss-based estimate once receiver reports have
+// stopped for LossFresh.
+func (e *Estimator) forgetStale(now time.Time) {
+	if e.loss > 0 && now.Sub(e.lossAt) > LossFresh {
+		e.loss = 0
+	}
 }
 
 func (e *Estimator) rembFresh(now time.Time) bool {

@@ -39,6 +39,35 @@ func TestUnknownUntilASignal(t *testing.T) {
 	}
 }
 
+// A subscriber paused for bandwidth is sent nothing, so its receiver
+// stops reporting: the loss-based estimate is then forgotten rather than
+// kept for good, and the next reports start from scratch.
+func TestLossEstimateForgottenWhenReportsStop(t *testing.T) {
+	var e Estimator
+	e.Sending(1_000_000)
+	e.Loss(at(0), 0.5)
+	if got := estimate(t, &e, at(0)); !near(got, 750_000) {
+		t.Fatalf("estimate %v after 50%% loss from 1 Mbit/s, want 750k", got)
+	}
+	e.Loss(at(1000), 0) // reports go on: kept, and grown
+	if got := estimate(t, &e, at(1000).Add(LossFresh)); !near(got, 810_000) {
+		t.Fatalf("estimate %v while reports are fresh, want 810k", got)
+	}
+	if _, ok := e.Estimate(at(1001).Add(LossFresh)); ok {
+		t.Fatal("the loss-based estimate outlived its reports")
+	}
+	// Reports again: low loss leaves it unknown, high loss starts again
+	// from what is sent.
+	e.Loss(at(20_000), 0)
+	if _, ok := e.Estimate(at(20_000)); ok {
+		t.Fatal("low loss after the gap set an estimate")
+	}
+	e.Loss(at(21_000), 0.2)
+	if got := estimate(t, &e, at(21_000)); !near(got, 900_000) {
+		t.Fatalf("estimate %v after 20%% loss, want 900k from what is sent", got)
+	}
+}
+
 func TestREMBCaps(t *testing.T) {
 	var e Estimator
 	e.REMB(at(0), 300_000)
@@ -86,6 +115,24 @@ func TestLossCutsAndGrows(t *testing.T) {
 	e.Loss(at(1700), 0)
 	if got := estimate(t, &e, at(1700)); !near(got, 720_000*1.08*1.08) {
 		t.Fatalf("after a second increase: %v", got)
+	}
+}
+
+// Reports far apart (a receiver of audio alone reports every 5 s) grow
+// the estimate by 8% a second of the span, up to 5 s of it.
+func TestLossGrowsWithTheSpan(t *testing.T) {
+	var e Estimator
+	e.Sending(100_000)
+	e.Loss(at(0), 0.5)
+	e.Loss(at(5000), 0)
+	want := 75_000 * math.Pow(1.08, 5)
+	if got := estimate(t, &e, at(5000)); !near(got, want) {
+		t.Fatalf("after a report 5 s later: %v, want %v", got, want)
+	}
+	e.Loss(at(14_000), 0) // 9 s: counted as 5
+	want *= math.Pow(1.08, 5)
+	if got := estimate(t, &e, at(14_000)); !near(got, want) {
+		t.Fatalf("after a report 9 s later: %v, want %v", got, want)
 	}
 }
 
