@@ -19,9 +19,11 @@ import (
 // in Go's network poller. On the host's network the server does better
 // where the traffic is (poll_linux.go): one poller loop per UDP listener
 // socket (one per core) waits on its listener and on the relay sockets of
-// the allocations made through it, reads each with recvmmsg, and relays
-// ChannelData and Data indications itself, sending to clients with
-// sendmmsg. pion stays the control plane: every other datagram (requests,
+// the allocations made through it, reads its listener with recvmmsg, and
+// relays ChannelData and Data indications itself, sending to clients with
+// sendmmsg. The relay sockets of one wake-up are read, and sent to peers
+// from, in one io_uring submission where the kernel allows it (a system
+// call per socket otherwise). pion stays the control plane: every other datagram (requests,
 // Send indications) goes to its read loop through the listener's queue,
 // and its answers and events keep the poller's view of each allocation
 // (client address, permissions, channels) current.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/switchboard-rtc/switchboard/internal/mmsg"
+	"github.com/switchboard-rtc/switchboard/internal/uring"
 )
 
 // relayPoller runs the poller loops, one per UDP listener socket (see
@@ -84,6 +85,23 @@ type pollLoop struct {
 	liov         []unix.Iovec
 	laddr        []unix.RawSockaddrInet6
 	rng          *rand.PCG // transaction IDs of Data indications
+
+	// The relay sockets' reads and the sends to peers of one wake-up go to
+	// the kernel together, in one io_uring submission (see submit): each
+	// is on a socket of its own, where recvmmsg and sendmmsg take one.
+	// Reads land in slots [queued, queued+nrecv) of bufs (rrelay: whose);
+	// sends point into lbufs, with headers phdr.
+	ring     *uring.Ring
+	complete func(tag uint64, res int32) // l.completed, made once
+	rrelay   []*polledRelay
+	nrecv    int
+	phdr     []unix.Msghdr
+	piov     []unix.Iovec
+	paddr    []unix.RawSockaddrInet6
+	plen     []int
+	nsend    int
+
+	lastWake time.Time // when the last wake-up's work ended (linger)
 
 	// counts not yet added to the metrics
 	pktsTo, bytesTo, pktsFrom, bytesFrom int
@@ -158,6 +176,18 @@ func (p *relayPoller) newLoop(u *udpListener) (*pollLoop, error) {
 	l.riov, l.siov, l.liov = make([]unix.Iovec, pollBatch), make([]unix.Iovec, pollBatch), make([]unix.Iovec, pollBatch)
 	l.raddr, l.saddr, l.laddr = make([]unix.RawSockaddrInet6, pollBatch), make([]unix.RawSockaddrInet6, pollBatch), make([]unix.RawSockaddrInet6, pollBatch)
 	l.sout = make([]*udpListener, pollBatch)
+	l.rrelay = make([]*polledRelay, pollBatch)
+	l.phdr, l.piov, l.paddr, l.plen = make([]unix.Msghdr, pollBatch), make([]unix.Iovec, pollBatch), make([]unix.RawSockaddrInet6, pollBatch), make([]int, pollBatch)
+	for i := range pollBatch {
+		l.phdr[i].Iov = &l.piov[i]
+		l.phdr[i].SetIovlen(1)
+		l.phdr[i].Name = (*byte)(unsafe.Pointer(&l.paddr[i]))
+	}
+	var rerr error
+	if l.ring, rerr = uring.New(2 * pollBatch); rerr != nil {
+		p.s.log.Debug("TURN poller: no io_uring; one system call per relay socket read and per send to a peer", "err", rerr)
+	}
+	l.complete = l.completed
 	for i := range pollBatch {
 		l.liov[i].Base = &l.lbufs[i][0]
 		l.liov[i].SetLen(maxDatagram)
@@ -211,6 +241,7 @@ func (p *relayPoller) close() {
 		if !l.closed {
 			l.closed = true
 			_ = l.ep.Close()
+			l.ring.Close()
 		}
 		l.mu.Unlock()
 	}
@@ -355,10 +386,37 @@ func (l *pollLoop) run() {
 				}
 			}
 		}
+		l.submit()
 		l.flush()
 		l.mu.RUnlock()
 		l.addMetrics()
+		l.linger(n)
 	}
+}
+
+// Under load the loop is woken for a datagram or two at a time, and every
+// wake-up costs the same few system calls however little it carries. A
+// loop that handled few sockets, woken again within lingerAfter of the
+// previous wake-up, first sleeps lingerFor, so that the next wake-up finds
+// more: a server under load then relays in larger batches, for at most
+// lingerFor (plus the kernel's timer slack) more latency; one that is not
+// under load never waits. The sleep holds the loop's thread, not any lock.
+const (
+	lingerAfter = 200 * time.Microsecond
+	lingerFor   = 50 * time.Microsecond
+	lingerBelow = 8 // sockets ready
+)
+
+func (l *pollLoop) linger(ready int) {
+	now := time.Now()
+	last := l.lastWake
+	l.lastWake = now
+	if ready >= lingerBelow || now.Sub(last) > lingerAfter {
+		return
+	}
+	ts := unix.NsecToTimespec(int64(lingerFor))
+	_, _, _ = unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+	l.lastWake = time.Now()
 }
 
 // wait returns the next events: at once when some are ready, else after
@@ -368,9 +426,8 @@ func (l *pollLoop) run() {
 // way. (All the loop's system calls are RawSyscalls for the same reason:
 // the sockets are non-blocking, so none of them waits.)
 func (l *pollLoop) wait() (int, error) {
-	if l.pollOnce(0) {
-		return l.nev, l.everr
-	}
+	// rc.Read tries pollOnce before it parks: one epoll_pwait when
+	// something is ready, two when the loop has to wait.
 	if err := l.rc.Read(l.pollFn); err != nil {
 		return 0, err
 	}
@@ -413,6 +470,9 @@ func (l *pollLoop) addMetrics() {
 // ChannelData on a channel the poller knows goes straight to the peer, the
 // rest to pion.
 func (l *pollLoop) readListener(u *udpListener) {
+	if l.nsend > 0 {
+		l.submit() // the sends queued point into lbufs
+	}
 	for i := range l.lhdr {
 		l.lhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 	}
@@ -463,6 +523,13 @@ func (l *pollLoop) channelData(u *udpListener, ap netip.AddrPort, b []byte) bool
 	if !r.allowTo(peer, len(payload)) {
 		return true
 	}
+	if r.loop == l {
+		l.queueSend(r, payload, peer)
+		return true
+	}
+	// Another loop's relay (not expected: a client's datagrams reach the
+	// listener its allocation was made on), whose socket that loop may
+	// close meanwhile: sent under its lock.
 	if _, err := r.sendTo(payload, peer); err != nil {
 		l.p.s.m.dropped.WithLabelValues(sendDropReason(err)).Inc()
 		return true
@@ -472,48 +539,116 @@ func (l *pollLoop) channelData(u *udpListener, ap netip.AddrPort, b []byte) bool
 	return true
 }
 
-// readRelay reads what peers sent to r's socket and queues it for the
-// client: as ChannelData on a bound channel, else as a Data indication.
+// queueSend queues payload for peer from r's socket, which stays open
+// while the loop holds mu (remove waits for it). The payload is in lbufs,
+// which the next listener read reuses: readListener submits first.
+func (l *pollLoop) queueSend(r *polledRelay, payload []byte, peer netip.AddrPort) {
+	i := l.nsend
+	salen := mmsg.PutSockaddr(&l.paddr[i], peer, r.v6, 0)
+	if salen == 0 {
+		l.p.s.m.dropped.WithLabelValues("send_error").Inc()
+		return
+	}
+	l.phdr[i].Namelen = salen
+	l.piov[i].Base = unsafe.SliceData(payload)
+	l.piov[i].SetLen(len(payload))
+	l.plen[i] = len(payload)
+	if err := l.ring.Sendmsg(r.fd, &l.phdr[i], uint64(i)); err != nil { //nolint:gosec // an index
+		l.submit()
+		l.queueSend(r, payload, peer) // the ring is empty now
+		return
+	}
+	l.nsend++
+}
+
+// recvTag marks a read in the ring's tags; sends are tagged with their
+// index in phdr, reads with this plus their slot in bufs.
+const recvTag = 1 << 16
+
+// submit makes the queued sends and reads, and handles their results
+// (completed) in the order they were queued.
+func (l *pollLoop) submit() {
+	if l.ring.Queued() == 0 {
+		return
+	}
+	if err := l.ring.Submit(l.complete); err != nil {
+		l.p.s.log.Warn("TURN poller: io_uring failed; one system call per operation from now on", "err", err)
+	}
+	l.nsend, l.nrecv = 0, 0
+}
+
+// completed handles the result of one send or read.
+func (l *pollLoop) completed(tag uint64, res int32) {
+	if tag < recvTag {
+		if res < 0 {
+			l.p.s.m.dropped.WithLabelValues(sendDropReason(syscall.Errno(-res))).Inc()
+			return
+		}
+		l.pktsTo++
+		l.bytesTo += l.plen[tag]
+		return
+	}
+	i := int(tag - recvTag) //nolint:gosec // a slot
+	r := l.rrelay[i]
+	l.rrelay[i] = nil
+	if res < 0 {
+		l.readFailed("TURN relay read failed; reading on", syscall.Errno(-res))
+		return
+	}
+	l.relayed(r, i, int(res))
+}
+
+// readRelay queues a read of the next datagram a peer sent to r's
+// socket, in the next free slot of bufs; completed hands it to relayed.
+// One datagram per socket and wake-up: the epoll set is level-triggered,
+// so a socket with more is reported again.
 func (l *pollLoop) readRelay(r *polledRelay) {
-	if l.queued == pollBatch {
-		l.flush()
+	if l.queued+l.nrecv == pollBatch {
+		l.submit()
+		if l.queued == pollBatch {
+			l.flush()
+		}
 	}
-	q := l.queued
-	for i := q; i < pollBatch; i++ {
-		l.riov[i].Base = &l.bufs[i][relayHead]
-		l.riov[i].SetLen(relayMaxPayload)
-		l.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
-		l.rhdr[i].Hdr.Flags = 0
+	i := l.queued + l.nrecv
+	l.riov[i].Base = &l.bufs[i][relayHead]
+	l.riov[i].SetLen(relayMaxPayload + 1) // a byte more: longer ones are dropped, not cut
+	l.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+	l.rhdr[i].Hdr.Flags = 0
+	l.rrelay[i] = r
+	if err := l.ring.Recvmsg(r.fd, &l.rhdr[i].Hdr, uint64(recvTag+i)); err != nil { //nolint:gosec // a slot
+		l.submit()
+		l.readRelay(r) // the ring is empty now
+		return
 	}
-	n, err := mmsg.Recv(r.fd, l.rhdr[q:])
-	if err != nil {
-		l.readFailed("TURN relay read failed; reading on", err)
+	l.nrecv++
+}
+
+// relayed queues the size bytes a peer sent to r, read into slot i, for
+// the client: as ChannelData on a bound channel, else as a Data
+// indication. The slots before i are done with, so the datagram moves to
+// the end of the queue, at or before i.
+func (l *pollLoop) relayed(r *polledRelay, i, size int) {
+	if size > relayMaxPayload {
+		l.p.s.m.dropped.WithLabelValues("too_large").Inc()
 		return
 	}
 	out := r.out.Load()
-	for i := q; i < q+n; i++ {
-		size := int(l.rhdr[i].N)
-		if l.rhdr[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
-			l.p.s.m.dropped.WithLabelValues("too_large").Inc()
-			continue
-		}
-		ap := mmsg.AddrPort(&l.raddr[i])
-		if out == nil {
-			l.p.s.m.dropped.WithLabelValues("no_permission").Inc()
-			continue
-		}
-		if !r.allowFrom(ap, size) {
-			continue
-		}
-		j := l.queued
-		l.bufs[i], l.bufs[j] = l.bufs[j], l.bufs[i]
-		if !l.frame(j, r, out, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), size) {
-			continue
-		}
-		l.queued++
-		l.pktsFrom++
-		l.bytesFrom += size
+	if out == nil {
+		l.p.s.m.dropped.WithLabelValues("no_permission").Inc()
+		return
 	}
+	ap := mmsg.AddrPort(&l.raddr[i])
+	if !r.allowFrom(ap, size) {
+		return
+	}
+	j := l.queued
+	l.bufs[i], l.bufs[j] = l.bufs[j], l.bufs[i]
+	if !l.frame(j, r, out, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), size) {
+		return
+	}
+	l.queued++
+	l.pktsFrom++
+	l.bytesFrom += size
 }
 
 // frame puts the header in front of the n bytes at bufs[j][relayHead:] and
