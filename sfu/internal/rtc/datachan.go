@@ -59,30 +59,37 @@ func (ch *reliableChannel) flush() {
 // it is closed, too far behind, or holds too much unopened.
 func (ch *reliableChannel) send(msg []byte) error {
 	if !ch.open.Load() {
-		ch.mu.Lock()
-		if !ch.open.Load() {
-			defer ch.mu.Unlock()
-			switch ch.dc.ReadyState() {
-			case webrtc.DataChannelStateConnecting:
-				if len(ch.early) >= maxEarlyMessages || ch.bytes+len(msg) > maxEarlyBytes {
-					return ErrNotOpen
-				}
-				ch.early = append(ch.early, append([]byte(nil), msg...))
-				ch.bytes += len(msg)
-				return nil
-			case webrtc.DataChannelStateOpen:
-				// Open before its OnOpen (pion calls that once the other
-				// side acknowledges): what waited goes first.
-				ch.flush()
-			default:
-				return ErrNotOpen
-			}
-		} else {
-			ch.mu.Unlock()
+		if held, err := ch.hold(msg); held || err != nil {
+			return err
 		}
 	}
 	if ch.dc.ReadyState() != webrtc.DataChannelStateOpen || ch.dc.BufferedAmount() > maxBuffered {
 		return ErrNotOpen
 	}
 	return ch.dc.Send(msg)
+}
+
+// hold keeps msg while the channel is still connecting (held); once pion
+// says open, before its OnOpen (which waits for the other side's
+// acknowledgement of a channel this side made), it sends what waited
+// first and lets msg go out.
+func (ch *reliableChannel) hold(msg []byte) (held bool, err error) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.open.Load() {
+		return false, nil
+	}
+	switch ch.dc.ReadyState() {
+	case webrtc.DataChannelStateConnecting:
+		if len(ch.early) >= maxEarlyMessages || ch.bytes+len(msg) > maxEarlyBytes {
+			return false, ErrNotOpen
+		}
+		ch.early = append(ch.early, append([]byte(nil), msg...))
+		ch.bytes += len(msg)
+		return true, nil
+	case webrtc.DataChannelStateOpen:
+		ch.flush()
+		return false, nil
+	}
+	return false, ErrNotOpen
 }
